@@ -1,0 +1,198 @@
+"""One Settings object: command-line flags > TRACKLANE_* environment variables > defaults.
+
+Every setting is declared once, in SETTINGS below, with its flag, variable and doc line; the CLI's
+``--help``, the README's table and the docker-compose test all read that one list.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from tracklane.exceptions import InvalidArgument
+
+__all__ = ["SETTINGS", "Setting", "Settings", "add_arguments", "default_data_dir", "load"]
+
+
+def default_data_dir() -> Path:
+    """``$XDG_DATA_HOME/tracklane``, i.e. ``~/.local/share/tracklane`` on most machines."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "tracklane"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the server reads at start. Build with :func:`load`."""
+
+    data_dir: Path = dataclasses.field(default_factory=default_data_dir)
+    backend_store_uri: str = ""
+    artifact_root: str = ""
+    bind: str = "127.0.0.1:50051"
+    workers: int = 1
+    threads: int = 16
+    max_message_bytes: int = 64 * 1024 * 1024
+    shutdown_grace_seconds: float = 10.0
+    s3_endpoint_url: str = ""
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = ""
+    s3_region: str = ""
+    log_level: str = "INFO"
+    log_format: str = "text"
+    auto_migrate: bool = True
+
+    @property
+    def resolved_backend_store_uri(self) -> str:
+        """The backend store URI, defaulting to SQLite in the data folder."""
+        return self.backend_store_uri or f"sqlite:///{self.data_dir / 'tracklane.db'}"
+
+    @property
+    def resolved_artifact_root(self) -> str:
+        """The default artifact root, defaulting to a folder in the data folder."""
+        return self.artifact_root or (self.data_dir / "artifacts").as_uri()
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        """``bind`` split into host and port."""
+        host, _, port = self.bind.rpartition(":")
+        return host.strip("[]"), int(port)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: its field in Settings, flag, environment variable and doc line."""
+
+    name: str
+    help: str
+    parse: Callable[[str], Any] = str
+
+    @property
+    def env(self) -> str:
+        return f"TRACKLANE_{self.name.upper()}"
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+def _bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"expected true or false, got {text!r}")
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("data_dir", "Folder of the embedded default (SQLite file, artifacts). "
+            "Default: $XDG_DATA_HOME/tracklane or ~/.local/share/tracklane.", Path),
+    Setting("backend_store_uri", "Metadata database: sqlite:///PATH or "
+            "postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB. Default: SQLite in the data folder."),
+    Setting("artifact_root", "Default artifact root for new experiments: file:///PATH or "
+            "s3://BUCKET/PREFIX. Default: the data folder's artifacts/."),
+    Setting("bind", "Address to listen on, HOST:PORT. Default: 127.0.0.1:50051."),
+    Setting("workers", "Server processes sharing the port (SO_REUSEPORT). Default: 1.", int),
+    Setting("threads", "Threads per process for database and object-store calls. Default: 16.", int),
+    Setting("max_message_bytes", "Largest gRPC message accepted or sent, in bytes. "
+            "Default: 67108864 (64 MiB).", int),
+    Setting("shutdown_grace_seconds", "On SIGTERM/SIGINT, how long in-flight calls may finish "
+            "before they are cancelled. Default: 10.", float),
+    Setting("s3_endpoint_url", "S3 endpoint for s3:// artifact roots, e.g. http://127.0.0.1:9000 "
+            "for MinIO. Default: AWS."),
+    Setting("s3_access_key_id", "S3 access key. Default: $AWS_ACCESS_KEY_ID."),
+    Setting("s3_secret_access_key", "S3 secret key. Default: $AWS_SECRET_ACCESS_KEY."),
+    Setting("s3_region", "S3 region. Default: $AWS_REGION, else none."),
+    Setting("log_level", "DEBUG, INFO, WARNING or ERROR. Default: INFO."),
+    Setting("log_format", "text (human) or json (one object per line). Default: text."),
+    Setting("auto_migrate", "Upgrade the database schema at start. Default: true.", _bool),
+)
+
+_AWS_FALLBACKS = {
+    "s3_access_key_id": "AWS_ACCESS_KEY_ID",
+    "s3_secret_access_key": "AWS_SECRET_ACCESS_KEY",
+    "s3_region": "AWS_REGION",
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Adds one flag per setting, documented with its variable."""
+    for setting in SETTINGS:
+        parser.add_argument(
+            setting.flag,
+            dest=setting.name,
+            default=None,
+            metavar=setting.name.split("_")[-1].upper(),
+            help=f"{setting.help} [env {setting.env}]",
+        )
+
+
+def load(
+    flags: argparse.Namespace | Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Builds Settings from flags, then ``TRACKLANE_*`` variables, then defaults.
+
+    Raises:
+        InvalidArgument: a value does not parse; ``field`` is the variable or flag name.
+    """
+    environ = os.environ if environ is None else environ
+    given = vars(flags) if isinstance(flags, argparse.Namespace) else dict(flags or {})
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        raw = given.get(setting.name)
+        source = setting.flag
+        if raw is None:
+            raw = environ.get(setting.env) or environ.get(_AWS_FALLBACKS.get(setting.name, ""))
+            source = setting.env
+        if raw is None or raw == "":
+            continue
+        try:
+            values[setting.name] = setting.parse(raw) if isinstance(raw, str) else raw
+        except ValueError as exc:
+            raise InvalidArgument(f"{source}: {exc}", field=source) from None
+    settings = Settings(**values)
+    _validate(settings)
+    return settings
+
+
+def _validate(settings: Settings) -> None:
+    try:
+        host, port = settings.host_port
+    except ValueError:
+        raise InvalidArgument(f"--bind: expected HOST:PORT, got {settings.bind!r}", field="bind") from None
+    if not host or not 0 <= port <= 65535:
+        raise InvalidArgument(f"--bind: expected HOST:PORT, got {settings.bind!r}", field="bind")
+    scheme = urlsplit(settings.resolved_backend_store_uri).scheme
+    if scheme.split("+")[0] not in {"sqlite", "postgresql"}:
+        raise InvalidArgument(
+            f"--backend-store-uri: unsupported scheme {scheme!r}; use sqlite:/// or postgresql+psycopg://",
+            field="backend_store_uri",
+        )
+    if urlsplit(settings.resolved_artifact_root).scheme not in {"file", "s3"}:
+        raise InvalidArgument(
+            f"--artifact-root: unsupported URI {settings.resolved_artifact_root!r}; use file:/// or s3://",
+            field="artifact_root",
+        )
+    _positive(settings.workers, "workers")
+    _positive(settings.threads, "threads")
+    _positive(settings.max_message_bytes, "max_message_bytes")
+    if settings.log_format not in {"text", "json"}:
+        raise InvalidArgument("--log-format: expected text or json", field="log_format")
+    if settings.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise InvalidArgument("--log-level: expected DEBUG, INFO, WARNING or ERROR", field="log_level")
+
+
+def _positive(value: float, name: str) -> None:
+    if value <= 0:
+        raise InvalidArgument(f"--{name.replace('_', '-')}: must be positive, got {value}", field=name)
+
+
+def env_names(settings: Sequence[Setting] = SETTINGS) -> set[str]:
+    """Every environment variable the server reads."""
+    return {s.env for s in settings} | set(_AWS_FALLBACKS.values())
