@@ -17,6 +17,9 @@ from dataclasses import dataclass
 
 import pytest
 
+import tracklane
+from tracklane.testing import LocalServer
+
 REQUIRE_SERVICES = os.environ.get("TRACKLANE_REQUIRE_SERVICES") == "1"
 
 
@@ -99,3 +102,46 @@ def s3_service() -> S3Config:
         secret_access_key=os.environ.get("TRACKLANE_TEST_S3_SECRET_ACCESS_KEY", ""),
         bucket=f"tracklane-test-{uuid.uuid4().hex[:12]}",
     )
+
+
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.services)]
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """Server settings for one backend: SQLite + a local folder, or PostgreSQL + MinIO."""
+    data_dir = tmp_path_factory.mktemp(f"tracklane-{request.param}")
+    if request.param == "sqlite":
+        return {"data_dir": data_dir}
+    s3: S3Config = request.getfixturevalue("s3_service")
+    return {
+        "data_dir": data_dir,
+        "backend_store_uri": request.getfixturevalue("postgres_uri"),
+        "artifact_root": f"s3://{s3.bucket}/tracklane",
+        "s3_endpoint_url": s3.endpoint_url,
+        "s3_access_key_id": s3.access_key_id,
+        "s3_secret_access_key": s3.secret_access_key,
+    }
+
+
+@pytest.fixture(scope="session")
+def tracking_server(backend: dict[str, object]) -> Iterator[LocalServer]:
+    """A real server on a free loopback port over the backend; one per backend per session."""
+    settings = dict(backend)
+    data_dir = settings.pop("data_dir")
+    assert isinstance(data_dir, os.PathLike)
+    with LocalServer(data_dir, **settings) as server:
+        yield server
+
+
+@pytest.fixture
+def client(tracking_server: LocalServer) -> Iterator[tracklane.Client]:
+    """A tracklane.Client connected to the backend's server."""
+    with tracklane.Client(tracking_server.uri) as c:
+        yield c
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short random suffix for names, so tests sharing a server never collide."""
+    return uuid.uuid4().hex[:10]

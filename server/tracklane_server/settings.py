@@ -90,21 +90,39 @@ def _bool(text: str) -> bool:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("data_dir", "Folder of the embedded default (SQLite file, artifacts). "
-            "Default: $XDG_DATA_HOME/tracklane or ~/.local/share/tracklane.", Path),
-    Setting("backend_store_uri", "Metadata database: sqlite:///PATH or "
-            "postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB. Default: SQLite in the data folder."),
-    Setting("artifact_root", "Default artifact root for new experiments: file:///PATH or "
-            "s3://BUCKET/PREFIX. Default: the data folder's artifacts/."),
+    Setting(
+        "data_dir",
+        "Folder of the embedded default (SQLite file, artifacts). "
+        "Default: $XDG_DATA_HOME/tracklane or ~/.local/share/tracklane.",
+        Path,
+    ),
+    Setting(
+        "backend_store_uri",
+        "Metadata database: sqlite:///PATH or "
+        "postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB. Default: SQLite in the data folder.",
+    ),
+    Setting(
+        "artifact_root",
+        "Default artifact root for new experiments: file:///PATH or "
+        "s3://BUCKET/PREFIX. Default: the data folder's artifacts/.",
+    ),
     Setting("bind", "Address to listen on, HOST:PORT. Default: 127.0.0.1:50051."),
     Setting("workers", "Server processes sharing the port (SO_REUSEPORT). Default: 1.", int),
     Setting("threads", "Threads per process for database and object-store calls. Default: 16.", int),
-    Setting("max_message_bytes", "Largest gRPC message accepted or sent, in bytes. "
-            "Default: 67108864 (64 MiB).", int),
-    Setting("shutdown_grace_seconds", "On SIGTERM/SIGINT, how long in-flight calls may finish "
-            "before they are cancelled. Default: 10.", float),
-    Setting("s3_endpoint_url", "S3 endpoint for s3:// artifact roots, e.g. http://127.0.0.1:9000 "
-            "for MinIO. Default: AWS."),
+    Setting(
+        "max_message_bytes",
+        "Largest gRPC message accepted or sent, in bytes. Default: 67108864 (64 MiB).",
+        int,
+    ),
+    Setting(
+        "shutdown_grace_seconds",
+        "On SIGTERM/SIGINT, how long in-flight calls may finish before they are cancelled. Default: 10.",
+        float,
+    ),
+    Setting(
+        "s3_endpoint_url",
+        "S3 endpoint for s3:// artifact roots, e.g. http://127.0.0.1:9000 for MinIO. Default: AWS.",
+    ),
     Setting("s3_access_key_id", "S3 access key. Default: $AWS_ACCESS_KEY_ID."),
     Setting("s3_secret_access_key", "S3 secret key. Default: $AWS_SECRET_ACCESS_KEY."),
     Setting("s3_region", "S3 region. Default: $AWS_REGION, else none."),

@@ -215,4 +215,3 @@ def _pack(message: error_details_pb2.BadRequest | error_details_pb2.ErrorInfo) -
     packed = any_pb2.Any()
     packed.Pack(message)
     return packed
-

@@ -1,0 +1,188 @@
+"""Client: one method per RPC, entities in and out, typed errors; MLflow's names where it has them."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import grpc
+
+from tracklane import _channel
+from tracklane.entities import Experiment, Metric, Param, Run, RunTag
+from tracklane.exceptions import NotFound, from_rpc_error
+from tracklane.v1 import common_pb2, tracking_pb2, tracking_pb2_grpc
+
+__all__ = ["Client"]
+
+Resp = TypeVar("Resp")
+
+
+class Client:
+    """A connection to a Tracklane server.
+
+    Args:
+        tracking_uri: ``grpc://HOST:PORT`` or ``grpcs://HOST:PORT``; default
+            ``$TRACKLANE_TRACKING_URI``, else ``grpc://localhost:50051``.
+        timeout: Seconds each call may take before it fails with DeadlineExceeded.
+
+    Usable as a context manager; ``close()`` releases the connection. Safe to share between threads.
+    """
+
+    def __init__(self, tracking_uri: str | None = None, *, timeout: float = 60.0) -> None:
+        self.tracking_uri = _channel.resolve_tracking_uri(tracking_uri)
+        self.timeout = timeout
+        self._channel = _channel.make_channel(self.tracking_uri)
+        self._tracking = tracking_pb2_grpc.TrackingServiceStub(self._channel)
+
+    def close(self) -> None:
+        """Closes the connection."""
+        self._channel.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, method: Callable[..., Resp], request: Any) -> Resp:
+        try:
+            return method(request, timeout=self.timeout)
+        except grpc.RpcError as err:
+            raise from_rpc_error(err) from None
+
+    # Experiments
+
+    def create_experiment(
+        self,
+        name: str,
+        artifact_location: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        description: str = "",
+    ) -> str:
+        """Creates an experiment and returns its id.
+
+        Raises:
+            AlreadyExists: the name is taken. InvalidArgument: a bad name or tag.
+        """
+        response = self._call(
+            self._tracking.CreateExperiment,
+            tracking_pb2.CreateExperimentRequest(
+                name=name,
+                artifact_location=artifact_location or "",
+                tags=_tags(tags),
+                description=description,
+            ),
+        )
+        return response.experiment.experiment_id
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        """The experiment with this id. Raises NotFound."""
+        response = self._call(
+            self._tracking.GetExperiment, tracking_pb2.GetExperimentRequest(experiment_id=experiment_id)
+        )
+        return Experiment.from_proto(response.experiment)
+
+    def get_experiment_by_name(self, name: str) -> Experiment | None:
+        """The experiment with this exact name, or None (as in MLflow)."""
+        try:
+            response = self._call(
+                self._tracking.GetExperimentByName, tracking_pb2.GetExperimentByNameRequest(name=name)
+            )
+        except NotFound:
+            return None
+        return Experiment.from_proto(response.experiment)
+
+    # Runs
+
+    def create_run(
+        self,
+        experiment_id: str = "0",
+        start_time: int | None = None,
+        tags: Mapping[str, str] | None = None,
+        run_name: str | None = None,
+        *,
+        parent_run_id: str | None = None,
+        description: str = "",
+        user_id: str = "",
+        request_id: str = "",
+    ) -> Run:
+        """Creates a RUNNING run (name generated when not given).
+
+        Args:
+            experiment_id: The experiment; "0" is the default experiment.
+            start_time: Epoch milliseconds; default now.
+            tags: Initial tags.
+            run_name: For humans; generated (``brave-otter-42``) when None.
+            parent_run_id: Makes this a nested run.
+            description: Free text.
+            user_id: Who runs it.
+            request_id: Idempotency key: a retry with the same key returns the same run.
+        """
+        request = tracking_pb2.CreateRunRequest(
+            experiment_id=experiment_id,
+            run_name=run_name or "",
+            tags=_tags(tags),
+            parent_run_id=parent_run_id or "",
+            description=description,
+            user_id=user_id,
+            request_id=request_id,
+        )
+        if start_time is not None:
+            request.start_time.FromMilliseconds(start_time)
+        return Run.from_proto(self._call(self._tracking.CreateRun, request).run)
+
+    def get_run(self, run_id: str) -> Run:
+        """The run with its params, tags, latest metrics and inputs. Raises NotFound."""
+        return Run.from_proto(
+            self._call(self._tracking.GetRun, tracking_pb2.GetRunRequest(run_id=run_id)).run
+        )
+
+    # Logging
+
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[Metric] = (),
+        params: Sequence[Param] = (),
+        tags: Sequence[RunTag] = (),
+    ) -> None:
+        """Stores metrics, params and tags in one transaction: all or nothing.
+
+        Raises:
+            InvalidArgument: a bad key or value (``.field`` names it), or a param changed.
+        """
+        now = int(time.time() * 1000)
+        self._call(
+            self._tracking.LogBatch,
+            tracking_pb2.LogBatchRequest(
+                run_id=run_id,
+                metrics=[
+                    tracking_pb2.Metric(
+                        key=m.key, value=m.value, step=m.step, timestamp_ms=m.timestamp or now
+                    )
+                    for m in metrics
+                ],
+                params=[p.to_proto() for p in params],
+                tags=[t.to_proto() for t in tags],
+            ),
+        )
+
+    def log_param(self, run_id: str, key: str, value: object) -> object:
+        """Logs one param (its ``str()``); returns the value, as MLflow does."""
+        self.log_batch(run_id, params=[Param(key, str(value))])
+        return value
+
+    def log_metric(
+        self, run_id: str, key: str, value: float, timestamp: int | None = None, step: int | None = None
+    ) -> None:
+        """Logs one metric point synchronously (training loops should prefer the fluent, buffered API)."""
+        self.log_batch(run_id, metrics=[Metric(key, float(value), step or 0, timestamp or 0)])
+
+    def set_tag(self, run_id: str, key: str, value: object) -> None:
+        """Sets (or overwrites) a run tag to ``str(value)``."""
+        self.log_batch(run_id, tags=[RunTag(key, str(value))])
+
+
+def _tags(tags: Mapping[str, str] | None) -> list[common_pb2.Tag]:
+    return [common_pb2.Tag(key=k, value=str(v)) for k, v in (tags or {}).items()]

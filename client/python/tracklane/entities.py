@@ -1,0 +1,386 @@
+"""Small, immutable entities returned by the Client (and built by the server's store).
+
+Times are epoch milliseconds (``int``), as in MLflow; ``None`` where unset. Each entity converts
+to and from its ``tracklane.v1`` message here, and only here.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Self
+
+from google.protobuf import timestamp_pb2
+
+from tracklane.v1 import common_pb2, tracking_pb2
+
+__all__ = [
+    "Dataset",
+    "DatasetInput",
+    "Experiment",
+    "LifecycleStage",
+    "Metric",
+    "MetricSeries",
+    "Param",
+    "Run",
+    "RunData",
+    "RunInfo",
+    "RunInputs",
+    "RunStatus",
+    "RunTag",
+    "ViewType",
+]
+
+
+class RunStatus(enum.StrEnum):
+    """Where a run is in its life; the values are MLflow's strings."""
+
+    RUNNING = "RUNNING"
+    SCHEDULED = "SCHEDULED"
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+    KILLED = "KILLED"
+
+    @property
+    def is_terminated(self) -> bool:
+        """True for FINISHED, FAILED and KILLED."""
+        return self in (RunStatus.FINISHED, RunStatus.FAILED, RunStatus.KILLED)
+
+    def to_proto(self) -> tracking_pb2.RunStatus.ValueType:
+        return tracking_pb2.RunStatus.Value(f"RUN_STATUS_{self.value}")
+
+    @classmethod
+    def from_proto(cls, value: tracking_pb2.RunStatus.ValueType) -> RunStatus:
+        return cls(tracking_pb2.RunStatus.Name(value).removeprefix("RUN_STATUS_"))
+
+
+class LifecycleStage(enum.StrEnum):
+    """Live or in the trash; the values are MLflow's strings."""
+
+    ACTIVE = "active"
+    DELETED = "deleted"
+
+    def to_proto(self) -> common_pb2.LifecycleStage.ValueType:
+        return common_pb2.LifecycleStage.Value(f"LIFECYCLE_STAGE_{self.name}")
+
+    @classmethod
+    def from_proto(cls, value: common_pb2.LifecycleStage.ValueType) -> LifecycleStage:
+        return cls[common_pb2.LifecycleStage.Name(value).removeprefix("LIFECYCLE_STAGE_")]
+
+
+class ViewType(enum.StrEnum):
+    """Which lifecycle stages a search returns."""
+
+    ACTIVE_ONLY = "ACTIVE_ONLY"
+    DELETED_ONLY = "DELETED_ONLY"
+    ALL = "ALL"
+
+    def to_proto(self) -> common_pb2.ViewType.ValueType:
+        return common_pb2.ViewType.Value(f"VIEW_TYPE_{self.value}")
+
+    @classmethod
+    def from_proto(cls, value: common_pb2.ViewType.ValueType) -> ViewType:
+        if value == common_pb2.VIEW_TYPE_UNSPECIFIED:
+            return cls.ACTIVE_ONLY
+        return cls(common_pb2.ViewType.Name(value).removeprefix("VIEW_TYPE_"))
+
+
+def millis_to_timestamp(ms: int | None) -> timestamp_pb2.Timestamp | None:
+    """Epoch millis to a Timestamp (None stays unset)."""
+    if ms is None:
+        return None
+    ts = timestamp_pb2.Timestamp()
+    ts.FromMilliseconds(ms)
+    return ts
+
+
+def timestamp_to_millis(ts: timestamp_pb2.Timestamp, present: bool = True) -> int | None:
+    """A Timestamp to epoch millis; None when the field was not set."""
+    return ts.ToMilliseconds() if present else None
+
+
+def _tags_from_proto(tags: Sequence[common_pb2.Tag]) -> Mapping[str, str]:
+    return MappingProxyType({t.key: t.value for t in tags})
+
+
+def _tags_to_proto(tags: Mapping[str, str]) -> list[common_pb2.Tag]:
+    return [common_pb2.Tag(key=k, value=v) for k, v in sorted(tags.items())]
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A named group of runs."""
+
+    experiment_id: str
+    name: str
+    artifact_location: str
+    lifecycle_stage: LifecycleStage = LifecycleStage.ACTIVE
+    creation_time: int | None = None
+    last_update_time: int | None = None
+    tags: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    description: str = ""
+
+    def to_proto(self) -> tracking_pb2.Experiment:
+        return tracking_pb2.Experiment(
+            experiment_id=self.experiment_id,
+            name=self.name,
+            artifact_location=self.artifact_location,
+            lifecycle_stage=self.lifecycle_stage.to_proto(),
+            create_time=millis_to_timestamp(self.creation_time),
+            update_time=millis_to_timestamp(self.last_update_time),
+            tags=_tags_to_proto(self.tags),
+            description=self.description,
+        )
+
+    @classmethod
+    def from_proto(cls, msg: tracking_pb2.Experiment) -> Self:
+        return cls(
+            experiment_id=msg.experiment_id,
+            name=msg.name,
+            artifact_location=msg.artifact_location,
+            lifecycle_stage=LifecycleStage.from_proto(msg.lifecycle_stage),
+            creation_time=timestamp_to_millis(msg.create_time, msg.HasField("create_time")),
+            last_update_time=timestamp_to_millis(msg.update_time, msg.HasField("update_time")),
+            tags=_tags_from_proto(msg.tags),
+            description=msg.description,
+        )
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric point. ``value`` may be NaN or infinite."""
+
+    key: str
+    value: float
+    step: int = 0
+    timestamp: int = 0
+
+    def to_proto(self) -> tracking_pb2.Metric:
+        return tracking_pb2.Metric(
+            key=self.key, value=self.value, step=self.step, timestamp_ms=self.timestamp
+        )
+
+    @classmethod
+    def from_proto(cls, msg: tracking_pb2.Metric) -> Self:
+        return cls(key=msg.key, value=msg.value, step=msg.step, timestamp=msg.timestamp_ms)
+
+    def __eq__(self, other: object) -> bool:
+        # NaN == NaN here: a stored NaN must compare equal to the NaN that was logged.
+        if not isinstance(other, Metric):
+            return NotImplemented
+        same_value = self.value == other.value or (math.isnan(self.value) and math.isnan(other.value))
+        return same_value and (self.key, self.step, self.timestamp) == (
+            other.key,
+            other.step,
+            other.timestamp,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.key, self.step, self.timestamp))
+
+
+@dataclass(frozen=True)
+class Param:
+    """A hyperparameter; set once per run."""
+
+    key: str
+    value: str
+
+    def to_proto(self) -> tracking_pb2.Param:
+        return tracking_pb2.Param(key=self.key, value=self.value)
+
+
+@dataclass(frozen=True)
+class RunTag:
+    """A mutable key/value label on a run."""
+
+    key: str
+    value: str
+
+    def to_proto(self) -> common_pb2.Tag:
+        return common_pb2.Tag(key=self.key, value=self.value)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A dataset's identity (name + digest) and description."""
+
+    name: str
+    digest: str
+    source_type: str
+    source: str
+    schema: str = ""
+    profile: str = ""
+
+    def to_proto(self) -> tracking_pb2.Dataset:
+        return tracking_pb2.Dataset(
+            name=self.name,
+            digest=self.digest,
+            source_type=self.source_type,
+            source=self.source,
+            schema=self.schema,
+            profile=self.profile,
+        )
+
+    @classmethod
+    def from_proto(cls, msg: tracking_pb2.Dataset) -> Self:
+        return cls(msg.name, msg.digest, msg.source_type, msg.source, msg.schema, msg.profile)
+
+
+@dataclass(frozen=True)
+class DatasetInput:
+    """A dataset as used by one run, with its context (``training``, ``validation``...)."""
+
+    dataset: Dataset
+    context: str = ""
+    tags: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+    def to_proto(self) -> tracking_pb2.DatasetInput:
+        return tracking_pb2.DatasetInput(
+            dataset=self.dataset.to_proto(), context=self.context, tags=_tags_to_proto(self.tags)
+        )
+
+    @classmethod
+    def from_proto(cls, msg: tracking_pb2.DatasetInput) -> Self:
+        return cls(Dataset.from_proto(msg.dataset), msg.context, _tags_from_proto(msg.tags))
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """A run's identity and lifecycle."""
+
+    run_id: str
+    experiment_id: str
+    run_name: str
+    status: RunStatus
+    start_time: int | None
+    end_time: int | None
+    artifact_uri: str
+    lifecycle_stage: LifecycleStage = LifecycleStage.ACTIVE
+    parent_run_id: str = ""
+    user_id: str = ""
+    description: str = ""
+
+    def to_proto(self) -> tracking_pb2.RunInfo:
+        return tracking_pb2.RunInfo(
+            run_id=self.run_id,
+            experiment_id=self.experiment_id,
+            run_name=self.run_name,
+            status=self.status.to_proto(),
+            start_time=millis_to_timestamp(self.start_time),
+            end_time=millis_to_timestamp(self.end_time),
+            artifact_uri=self.artifact_uri,
+            lifecycle_stage=self.lifecycle_stage.to_proto(),
+            parent_run_id=self.parent_run_id,
+            user_id=self.user_id,
+            description=self.description,
+        )
+
+    @classmethod
+    def from_proto(cls, msg: tracking_pb2.RunInfo) -> Self:
+        return cls(
+            run_id=msg.run_id,
+            experiment_id=msg.experiment_id,
+            run_name=msg.run_name,
+            status=RunStatus.from_proto(msg.status),
+            start_time=timestamp_to_millis(msg.start_time, msg.HasField("start_time")),
+            end_time=timestamp_to_millis(msg.end_time, msg.HasField("end_time")),
+            artifact_uri=msg.artifact_uri,
+            lifecycle_stage=LifecycleStage.from_proto(msg.lifecycle_stage),
+            parent_run_id=msg.parent_run_id,
+            user_id=msg.user_id,
+            description=msg.description,
+        )
+
+
+@dataclass(frozen=True)
+class RunData:
+    """A run's params and tags, and the latest value of each metric.
+
+    ``metrics`` maps key to the latest value, as in MLflow; ``latest_metrics`` keeps step and time.
+    """
+
+    latest_metrics: Mapping[str, Metric] = field(default_factory=lambda: MappingProxyType({}))
+    params: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    tags: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def metrics(self) -> Mapping[str, float]:
+        return MappingProxyType({k: m.value for k, m in self.latest_metrics.items()})
+
+    def to_proto(self) -> tracking_pb2.RunData:
+        return tracking_pb2.RunData(
+            metrics=[self.latest_metrics[k].to_proto() for k in sorted(self.latest_metrics)],
+            params=[tracking_pb2.Param(key=k, value=v) for k, v in sorted(self.params.items())],
+            tags=_tags_to_proto(self.tags),
+        )
+
+    @classmethod
+    def from_proto(cls, msg: tracking_pb2.RunData) -> Self:
+        return cls(
+            latest_metrics=MappingProxyType({m.key: Metric.from_proto(m) for m in msg.metrics}),
+            params=MappingProxyType({p.key: p.value for p in msg.params}),
+            tags=_tags_from_proto(msg.tags),
+        )
+
+
+@dataclass(frozen=True)
+class RunInputs:
+    """The datasets a run used, in the order they were logged."""
+
+    dataset_inputs: tuple[DatasetInput, ...] = ()
+
+    def to_proto(self) -> tracking_pb2.RunInputs:
+        return tracking_pb2.RunInputs(dataset_inputs=[d.to_proto() for d in self.dataset_inputs])
+
+    @classmethod
+    def from_proto(cls, msg: tracking_pb2.RunInputs) -> Self:
+        return cls(tuple(DatasetInput.from_proto(d) for d in msg.dataset_inputs))
+
+
+@dataclass(frozen=True)
+class Run:
+    """A run: ``info`` (identity, status), ``data`` (params, tags, metrics), ``inputs`` (datasets)."""
+
+    info: RunInfo
+    data: RunData = field(default_factory=RunData)
+    inputs: RunInputs = field(default_factory=RunInputs)
+
+    def to_proto(self) -> tracking_pb2.Run:
+        return tracking_pb2.Run(
+            info=self.info.to_proto(), data=self.data.to_proto(), inputs=self.inputs.to_proto()
+        )
+
+    @classmethod
+    def from_proto(cls, msg: tracking_pb2.Run) -> Self:
+        return cls(
+            RunInfo.from_proto(msg.info), RunData.from_proto(msg.data), RunInputs.from_proto(msg.inputs)
+        )
+
+
+@dataclass(frozen=True)
+class MetricSeries:
+    """One metric's points as columns, in step order."""
+
+    run_id: str
+    key: str
+    steps: Sequence[int]
+    values: Sequence[float]
+    timestamps: Sequence[int]
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def to_metrics(self) -> list[Metric]:
+        """The points as Metric objects."""
+        return [
+            Metric(self.key, v, s, t)
+            for s, v, t in zip(self.steps, self.values, self.timestamps, strict=True)
+        ]
+
+    @classmethod
+    def from_proto(cls, msg: tracking_pb2.MetricSeries) -> Self:
+        return cls(msg.run_id, msg.key, list(msg.steps), list(msg.values), list(msg.timestamps_ms))

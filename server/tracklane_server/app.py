@@ -1,0 +1,140 @@
+"""The grpc.aio server: the three services, health and reflection, graceful stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from tracklane.v1 import (
+    artifacts_pb2,
+    artifacts_pb2_grpc,
+    registry_pb2,
+    registry_pb2_grpc,
+    tracking_pb2,
+    tracking_pb2_grpc,
+)
+from tracklane_server.artifacts import open_store as open_artifact_store
+from tracklane_server.interceptors import ErrorInterceptor
+from tracklane_server.services.artifacts import ArtifactService
+from tracklane_server.services.base import BlockingCalls
+from tracklane_server.services.registry import RegistryService
+from tracklane_server.services.tracking import TrackingService
+from tracklane_server.settings import Settings
+from tracklane_server.store.sql_store import SqlStore
+
+log = logging.getLogger("tracklane_server")
+
+SERVICE_NAMES = (
+    tracking_pb2.DESCRIPTOR.services_by_name["TrackingService"].full_name,
+    artifacts_pb2.DESCRIPTOR.services_by_name["ArtifactService"].full_name,
+    registry_pb2.DESCRIPTOR.services_by_name["RegistryService"].full_name,
+)
+
+
+class TracklaneServer:
+    """One server process. ``start()`` binds and serves; ``stop()`` drains in-flight calls."""
+
+    def __init__(self, settings: Settings, *, reuse_port: bool = False) -> None:
+        self.settings = settings
+        self.reuse_port = reuse_port
+        self.port = 0
+        self._executor = ThreadPoolExecutor(settings.threads, thread_name_prefix="tracklane-store")
+        self._server: grpc.aio.Server | None = None
+        self._health = health.aio.HealthServicer()  # type: ignore[attr-defined]
+        self._store: SqlStore | None = None
+
+    async def start(self) -> int:
+        """Opens the stores, binds and starts serving; returns the bound port.
+
+        Raises:
+            Unavailable: the database or object store cannot be reached.
+            InvalidArgument: a setting is wrong.
+        """
+        s = self.settings
+        blocking = BlockingCalls(self._executor)
+        artifact_root = open_artifact_store(
+            s.resolved_artifact_root,
+            s3_endpoint_url=s.s3_endpoint_url,
+            s3_access_key_id=s.s3_access_key_id,
+            s3_secret_access_key=s.s3_secret_access_key,
+            s3_region=s.s3_region,
+        )
+        await blocking.call(artifact_root.ensure_ready)
+        self._store = await blocking.call(
+            SqlStore.open,
+            s.resolved_backend_store_uri,
+            s.resolved_artifact_root,
+            pool_size=s.threads,
+            migrate=s.auto_migrate,
+        )
+        server = grpc.aio.server(
+            interceptors=[ErrorInterceptor()],
+            options=[
+                ("grpc.max_receive_message_length", s.max_message_bytes),
+                ("grpc.max_send_message_length", s.max_message_bytes),
+                # Off unless workers share the port: two servers on one port by mistake must fail.
+                ("grpc.so_reuseport", 1 if self.reuse_port else 0),
+            ],
+        )
+        # Abstract to mypy only: fill_unimplemented adds the methods later issues will write.
+        tracking = TrackingService(self._store, blocking)  # type: ignore[abstract]
+        artifacts = ArtifactService()  # type: ignore[abstract]
+        registry = RegistryService()  # type: ignore[abstract]
+        tracking_pb2_grpc.add_TrackingServiceServicer_to_server(tracking, server)
+        artifacts_pb2_grpc.add_ArtifactServiceServicer_to_server(artifacts, server)
+        registry_pb2_grpc.add_RegistryServiceServicer_to_server(registry, server)
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        for name in SERVICE_NAMES:
+            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        reflection.enable_server_reflection(
+            (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        )
+        host, port = s.host_port
+        try:
+            self.port = server.add_insecure_port(f"{host}:{port}")
+        except RuntimeError:
+            self.port = 0
+        if self.port == 0:
+            raise OSError(f"cannot listen on {s.bind}: the address is in use or not available here")
+        await server.start()
+        self._server = server
+        log.info("listening on %s:%d", host, self.port, extra={"host": host, "port": self.port})
+        return self.port
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Stops accepting calls, lets in-flight ones finish within ``grace`` seconds, then cancels."""
+        grace = self.settings.shutdown_grace_seconds if grace is None else grace
+        await self._health.enter_graceful_shutdown()
+        if self._server is not None:
+            await self._server.stop(grace)
+            self._server = None
+        if self._store is not None:
+            self._store.close()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        log.info("stopped")
+
+    async def wait(self) -> None:
+        """Until the server terminates."""
+        if self._server is not None:
+            await self._server.wait_for_termination()
+
+
+async def serve(settings: Settings, *, reuse_port: bool = False) -> None:
+    """Runs one server until SIGTERM or SIGINT, then stops gracefully."""
+    server = TracklaneServer(settings, reuse_port=reuse_port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await server.start()
+        await stop.wait()
+        log.info("shutting down; in-flight calls have %.1f s", settings.shutdown_grace_seconds)
+    finally:
+        await server.stop()

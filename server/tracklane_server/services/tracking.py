@@ -1,0 +1,85 @@
+"""TrackingService: validate the request, call the store off the event loop, convert the answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tracklane.entities import Metric, RunStatus
+from tracklane.v1 import tracking_pb2, tracking_pb2_grpc
+from tracklane_server.services.base import BlockingCalls, fill_unimplemented
+from tracklane_server.store.sql_store import SqlStore
+
+Context = Any  # grpc.aio.ServicerContext; the interceptor turns TracklaneError into its status
+
+
+@fill_unimplemented(tracking_pb2.DESCRIPTOR.services_by_name["TrackingService"], "tracking issue")
+class TrackingService(tracking_pb2_grpc.TrackingServiceServicer):
+    """Experiments, runs, params, metrics and tags."""
+
+    def __init__(self, store: SqlStore, blocking: BlockingCalls) -> None:
+        self.store = store
+        self.blocking = blocking
+
+    async def CreateExperiment(
+        self, request: tracking_pb2.CreateExperimentRequest, context: Context
+    ) -> tracking_pb2.CreateExperimentResponse:
+        experiment = await self.blocking.call(
+            self.store.experiments.create_experiment,
+            request.name,
+            artifact_location=request.artifact_location,
+            tags={t.key: t.value for t in request.tags},
+            description=request.description,
+        )
+        return tracking_pb2.CreateExperimentResponse(experiment=experiment.to_proto())
+
+    async def GetExperiment(
+        self, request: tracking_pb2.GetExperimentRequest, context: Context
+    ) -> tracking_pb2.GetExperimentResponse:
+        experiment = await self.blocking.call(self.store.experiments.get_experiment, request.experiment_id)
+        return tracking_pb2.GetExperimentResponse(experiment=experiment.to_proto())
+
+    async def GetExperimentByName(
+        self, request: tracking_pb2.GetExperimentByNameRequest, context: Context
+    ) -> tracking_pb2.GetExperimentByNameResponse:
+        experiment = await self.blocking.call(self.store.experiments.get_experiment_by_name, request.name)
+        return tracking_pb2.GetExperimentByNameResponse(experiment=experiment.to_proto())
+
+    async def CreateRun(
+        self, request: tracking_pb2.CreateRunRequest, context: Context
+    ) -> tracking_pb2.CreateRunResponse:
+        status = (
+            RunStatus.RUNNING
+            if request.status == tracking_pb2.RUN_STATUS_UNSPECIFIED
+            else RunStatus.from_proto(request.status)
+        )
+        run = await self.blocking.call(
+            self.store.runs.create_run,
+            request.experiment_id,
+            run_name=request.run_name,
+            start_time=request.start_time.ToMilliseconds() if request.HasField("start_time") else None,
+            tags=[(t.key, t.value) for t in request.tags],
+            parent_run_id=request.parent_run_id,
+            user_id=request.user_id,
+            description=request.description,
+            status=status,
+            request_id=request.request_id,
+        )
+        return tracking_pb2.CreateRunResponse(run=run.to_proto())
+
+    async def GetRun(
+        self, request: tracking_pb2.GetRunRequest, context: Context
+    ) -> tracking_pb2.GetRunResponse:
+        run = await self.blocking.call(self.store.runs.get_run, request.run_id)
+        return tracking_pb2.GetRunResponse(run=run.to_proto())
+
+    async def LogBatch(
+        self, request: tracking_pb2.LogBatchRequest, context: Context
+    ) -> tracking_pb2.LogBatchResponse:
+        await self.blocking.call(
+            self.store.runs.log_batch,
+            request.run_id,
+            metrics=[Metric(m.key, m.value, m.step, m.timestamp_ms) for m in request.metrics],
+            params=[(p.key, p.value) for p in request.params],
+            tags=[(t.key, t.value) for t in request.tags],
+        )
+        return tracking_pb2.LogBatchResponse()

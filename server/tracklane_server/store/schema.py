@@ -1,0 +1,197 @@
+"""SQLAlchemy 2 tables: the same schema on SQLite and PostgreSQL. Alembic migrations follow it.
+
+Times are epoch milliseconds (BIGINT), as in MLflow, so they sort and compare cheaply in SQL.
+A metric value of NaN is stored as NULL: SQLite turns NaN into NULL anyway, and PostgreSQL orders
+NaN above every number, which would make `metrics.x > 0.5` match NaN. NULL compares false on both.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# INTEGER PRIMARY KEY is SQLite's rowid alias (autoincrement); BIGINT IDENTITY on PostgreSQL.
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+Millis = sa.BigInteger
+
+KEY_LENGTH = 250
+RUN_ID_LENGTH = 32
+
+
+class Base(DeclarativeBase):
+    """Declarative base; naming convention keeps constraint names stable for Alembic."""
+
+    metadata = sa.MetaData(
+        naming_convention={
+            "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+        }
+    )
+
+
+class ExperimentRow(Base):
+    __tablename__ = "experiments"
+
+    experiment_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(sa.String(500), unique=True)
+    artifact_location: Mapped[str] = mapped_column(sa.Text)
+    lifecycle_stage: Mapped[str] = mapped_column(sa.String(16), default="active")
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    creation_time: Mapped[int] = mapped_column(Millis)
+    last_update_time: Mapped[int] = mapped_column(Millis)
+
+
+class ExperimentTagRow(Base):
+    __tablename__ = "experiment_tags"
+
+    experiment_id: Mapped[int] = mapped_column(
+        BigId, sa.ForeignKey("experiments.experiment_id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(sa.String(KEY_LENGTH), primary_key=True)
+    value: Mapped[str] = mapped_column(sa.Text)
+
+
+class RunRow(Base):
+    __tablename__ = "runs"
+    __table_args__ = (
+        # The default listing: newest first within an experiment, run_id breaks ties (keyset paging).
+        sa.Index("ix_runs_experiment_start", "experiment_id", "start_time", "run_id"),
+    )
+
+    run_id: Mapped[str] = mapped_column(sa.String(RUN_ID_LENGTH), primary_key=True)
+    experiment_id: Mapped[int] = mapped_column(BigId, sa.ForeignKey("experiments.experiment_id"))
+    run_name: Mapped[str] = mapped_column(sa.String(KEY_LENGTH))
+    user_id: Mapped[str] = mapped_column(sa.String(256), default="")
+    status: Mapped[str] = mapped_column(sa.String(16))
+    start_time: Mapped[int] = mapped_column(Millis)
+    end_time: Mapped[int | None] = mapped_column(Millis, nullable=True)
+    lifecycle_stage: Mapped[str] = mapped_column(sa.String(16), default="active")
+    artifact_uri: Mapped[str] = mapped_column(sa.Text)
+    parent_run_id: Mapped[str | None] = mapped_column(sa.String(RUN_ID_LENGTH), nullable=True, index=True)
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    deleted_time: Mapped[int | None] = mapped_column(Millis, nullable=True)
+    # AIP-155 idempotency key of the CreateRun that made this run.
+    request_id: Mapped[str | None] = mapped_column(sa.String(128), nullable=True, unique=True)
+
+
+class ParamRow(Base):
+    __tablename__ = "params"
+
+    run_id: Mapped[str] = mapped_column(
+        sa.String(RUN_ID_LENGTH), sa.ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(sa.String(KEY_LENGTH), primary_key=True)
+    # Not indexed: PostgreSQL btree entries are capped near 2.7 kB and values may be longer.
+    value: Mapped[str] = mapped_column(sa.Text)
+
+
+class RunTagRow(Base):
+    __tablename__ = "run_tags"
+
+    run_id: Mapped[str] = mapped_column(
+        sa.String(RUN_ID_LENGTH), sa.ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(sa.String(KEY_LENGTH), primary_key=True)
+    value: Mapped[str] = mapped_column(sa.Text)
+
+
+class LatestMetricRow(Base):
+    """The latest point (largest step, then latest timestamp) per (run, key): search never scans history."""
+
+    __tablename__ = "latest_metrics"
+    __table_args__ = (sa.Index("ix_latest_metrics_key_value", "key", "value"),)
+
+    run_id: Mapped[str] = mapped_column(
+        sa.String(RUN_ID_LENGTH), sa.ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(sa.String(KEY_LENGTH), primary_key=True)
+    value: Mapped[float | None] = mapped_column(sa.Float(precision=53), nullable=True)  # NULL = NaN
+    step: Mapped[int] = mapped_column(sa.BigInteger)
+    timestamp_ms: Mapped[int] = mapped_column(Millis)
+    # Sequence of the newest chunk of this (run, key). Bumped by the same upsert that updates the
+    # latest value, so concurrent writers get distinct chunk numbers from one row lock.
+    chunk_seq: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+
+
+class MetricChunkRow(Base):
+    """Up to ~1,000+ points of one (run, key) as packed little-endian arrays (int64, float64, int64).
+
+    One row per chunk instead of per point: ~8x the write rate on PostgreSQL (COPY) and a whole
+    history reads back as a handful of rows. first/last step and min/max let reads skip chunks.
+    """
+
+    __tablename__ = "metric_chunks"
+
+    run_id: Mapped[str] = mapped_column(
+        sa.String(RUN_ID_LENGTH), sa.ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(sa.String(KEY_LENGTH), primary_key=True)
+    seq: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
+    first_step: Mapped[int] = mapped_column(sa.BigInteger)
+    last_step: Mapped[int] = mapped_column(sa.BigInteger)
+    count: Mapped[int] = mapped_column(sa.Integer)
+    # Steps within the chunk are non-decreasing: reads can merge chunks without sorting points.
+    min_value: Mapped[float | None] = mapped_column(sa.Float(precision=53), nullable=True)
+    max_value: Mapped[float | None] = mapped_column(sa.Float(precision=53), nullable=True)
+    steps: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    values: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    timestamps: Mapped[bytes] = mapped_column(sa.LargeBinary)
+
+
+class MetricWriterRow(Base):
+    """Highest batch sequence applied per (run, writer): makes StreamMetrics replays exactly-once."""
+
+    __tablename__ = "metric_writers"
+
+    run_id: Mapped[str] = mapped_column(
+        sa.String(RUN_ID_LENGTH), sa.ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True
+    )
+    writer_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    last_sequence: Mapped[int] = mapped_column(sa.BigInteger)
+
+
+class DatasetRow(Base):
+    __tablename__ = "datasets"
+    __table_args__ = (sa.UniqueConstraint("experiment_id", "name", "digest"),)
+
+    dataset_id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    experiment_id: Mapped[int] = mapped_column(
+        BigId, sa.ForeignKey("experiments.experiment_id", ondelete="CASCADE")
+    )
+    name: Mapped[str] = mapped_column(sa.String(500))
+    digest: Mapped[str] = mapped_column(sa.String(64))
+    source_type: Mapped[str] = mapped_column(sa.String(64))
+    source: Mapped[str] = mapped_column(sa.Text)
+    schema: Mapped[str] = mapped_column(sa.Text, default="")
+    profile: Mapped[str] = mapped_column(sa.Text, default="")
+
+
+class RunInputRow(Base):
+    __tablename__ = "run_inputs"
+
+    run_id: Mapped[str] = mapped_column(
+        sa.String(RUN_ID_LENGTH), sa.ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True
+    )
+    dataset_id: Mapped[str] = mapped_column(
+        sa.String(32), sa.ForeignKey("datasets.dataset_id", ondelete="CASCADE"), primary_key=True
+    )
+    context: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    # Further tags of the usage, as a JSON object.
+    tags: Mapped[str] = mapped_column(sa.Text, default="{}")
+    position: Mapped[int] = mapped_column(sa.BigInteger)
+
+
+# Core table handles: the stores write SQL with these (Core is leaner than ORM sessions on hot paths).
+experiments: sa.Table = ExperimentRow.__table__  # type: ignore[assignment]
+experiment_tags: sa.Table = ExperimentTagRow.__table__  # type: ignore[assignment]
+runs: sa.Table = RunRow.__table__  # type: ignore[assignment]
+params: sa.Table = ParamRow.__table__  # type: ignore[assignment]
+run_tags: sa.Table = RunTagRow.__table__  # type: ignore[assignment]
+latest_metrics: sa.Table = LatestMetricRow.__table__  # type: ignore[assignment]
+metric_chunks: sa.Table = MetricChunkRow.__table__  # type: ignore[assignment]
+metric_writers: sa.Table = MetricWriterRow.__table__  # type: ignore[assignment]
+datasets: sa.Table = DatasetRow.__table__  # type: ignore[assignment]
+run_inputs: sa.Table = RunInputRow.__table__  # type: ignore[assignment]

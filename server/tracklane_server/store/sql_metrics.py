@@ -1,0 +1,168 @@
+"""Metric points on SQL: chunked writes with the latest value kept in step, and history reads.
+
+A chunk is one row holding up to CHUNK_POINTS points of one (run, key) as packed little-endian
+arrays, sorted by (step, timestamp). Reads fetch the chunks overlapping a step range and merge them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from tracklane_server.store import schema as t
+from tracklane_server.store.sql_common import insert_for
+
+CHUNK_POINTS = 4096
+
+I64 = np.dtype("<i8")
+F64 = np.dtype("<f8")
+
+
+@dataclass(frozen=True)
+class Points:
+    """Columns of one metric's points: steps, values and timestamps (epoch ms) of equal length."""
+
+    steps: npt.NDArray[np.int64]
+    values: npt.NDArray[np.float64]
+    timestamps: npt.NDArray[np.int64]
+
+    @classmethod
+    def from_tuples(cls, points: Sequence[tuple[int, float, int]]) -> Points:
+        """From (step, value, timestamp) tuples."""
+        if not points:
+            return cls.empty()
+        steps, values, stamps = zip(*points, strict=True)
+        return cls(np.array(steps, I64), np.array(values, F64), np.array(stamps, I64))
+
+    @classmethod
+    def empty(cls) -> Points:
+        return cls(np.empty(0, I64), np.empty(0, F64), np.empty(0, I64))
+
+    def __len__(self) -> int:
+        return int(self.steps.shape[0])
+
+    def sorted(self) -> Points:
+        """Ordered by step, then timestamp; ties keep their order (a stable sort). Free when sorted."""
+        if len(self) < 2:
+            return self
+        d_step = np.diff(self.steps)
+        if np.all((d_step > 0) | ((d_step == 0) & (np.diff(self.timestamps) >= 0))):
+            return self
+        order = np.lexsort((self.timestamps, self.steps))
+        return Points(self.steps[order], self.values[order], self.timestamps[order])
+
+    def take(self, lo: int, hi: int) -> Points:
+        return Points(self.steps[lo:hi], self.values[lo:hi], self.timestamps[lo:hi])
+
+    def step_range(self, start: int | None, end: int | None) -> Points:
+        """The points with start <= step <= end (these are sorted by step)."""
+        lo = 0 if start is None else int(np.searchsorted(self.steps, start, side="left"))
+        hi = len(self) if end is None else int(np.searchsorted(self.steps, end, side="right"))
+        return self.take(lo, hi)
+
+
+def _nan_to_none(value: float) -> float | None:
+    return None if np.isnan(value) else float(value)
+
+
+def write_points(
+    conn: Connection, run_id: str, by_key: Mapping[str, Points | Sequence[tuple[int, float, int]]]
+) -> int:
+    """Appends points to each key's history and updates its latest value; returns points written.
+
+    One upsert per batch updates every key's latest value and reserves its chunk numbers (the row
+    lock serialises concurrent writers of the same key); then one multi-row insert adds the chunks.
+    """
+    prepared: dict[str, Points] = {}
+    for key, points in by_key.items():
+        cols = points if isinstance(points, Points) else Points.from_tuples(points)
+        if len(cols):
+            prepared[key] = cols.sorted()
+    if not prepared:
+        return 0
+    latest_rows: list[dict[str, object]] = []
+    for key, cols in prepared.items():
+        n_chunks = -(-len(cols) // CHUNK_POINTS)
+        latest_rows.append(
+            {
+                "run_id": run_id,
+                "key": key,
+                "value": _nan_to_none(cols.values[-1]),
+                "step": int(cols.steps[-1]),
+                "timestamp_ms": int(cols.timestamps[-1]),
+                "chunk_seq": n_chunks,
+            }
+        )
+    last_seq = _upsert_latest(conn, latest_rows)
+    chunk_rows = []
+    for key, cols in prepared.items():
+        n_chunks = -(-len(cols) // CHUNK_POINTS)
+        first_seq = last_seq[key] - n_chunks + 1
+        for i in range(n_chunks):
+            chunk_rows.append(
+                _chunk_row(run_id, key, first_seq + i, cols.take(i * CHUNK_POINTS, (i + 1) * CHUNK_POINTS))
+            )
+    conn.execute(t.metric_chunks.insert(), chunk_rows)
+    return sum(len(c) for c in prepared.values())
+
+
+def _upsert_latest(conn: Connection, rows: list[dict[str, object]]) -> dict[str, int]:
+    lm = t.latest_metrics
+    stmt = insert_for(conn, lm)
+    ex = stmt.excluded
+    newer = sa.or_(ex.step > lm.c.step, sa.and_(ex.step == lm.c.step, ex.timestamp_ms >= lm.c.timestamp_ms))
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["run_id", "key"],
+        set_={
+            "value": sa.case((newer, ex.value), else_=lm.c.value),
+            "step": sa.case((newer, ex.step), else_=lm.c.step),
+            "timestamp_ms": sa.case((newer, ex.timestamp_ms), else_=lm.c.timestamp_ms),
+            "chunk_seq": lm.c.chunk_seq + ex.chunk_seq,
+        },
+    ).returning(lm.c.key, lm.c.chunk_seq)
+    return {key: seq for key, seq in conn.execute(stmt, rows)}
+
+
+def _chunk_row(run_id: str, key: str, seq: int, cols: Points) -> dict[str, object]:
+    finite = cols.values[~np.isnan(cols.values)]
+    return {
+        "run_id": run_id,
+        "key": key,
+        "seq": seq,
+        "first_step": int(cols.steps[0]),
+        "last_step": int(cols.steps[-1]),
+        "count": len(cols),
+        "min_value": float(finite.min()) if finite.size else None,
+        "max_value": float(finite.max()) if finite.size else None,
+        "steps": cols.steps.astype(I64, copy=False).tobytes(),
+        "values": cols.values.astype(F64, copy=False).tobytes(),
+        "timestamps": cols.timestamps.astype(I64, copy=False).tobytes(),
+    }
+
+
+def read_points(
+    conn: Connection, run_id: str, key: str, *, start_step: int | None = None, end_step: int | None = None
+) -> Points:
+    """One metric's points with start_step <= step <= end_step, sorted by step then timestamp."""
+    mc = t.metric_chunks
+    query = sa.select(mc.c.steps, mc.c["values"], mc.c.timestamps).where(
+        mc.c.run_id == run_id, mc.c.key == key
+    )
+    if start_step is not None:
+        query = query.where(mc.c.last_step >= start_step)
+    if end_step is not None:
+        query = query.where(mc.c.first_step <= end_step)
+    rows = conn.execute(query.order_by(mc.c.seq)).all()
+    if not rows:
+        return Points.empty()
+    merged = Points(
+        np.concatenate([np.frombuffer(r.steps, I64) for r in rows]),
+        np.concatenate([np.frombuffer(r[1], F64) for r in rows]),
+        np.concatenate([np.frombuffer(r.timestamps, I64) for r in rows]),
+    ).sorted()
+    return merged.step_range(start_step, end_step)

@@ -1,0 +1,291 @@
+"""Runs on SQL: create, get, and the atomic batch of params, tags and metrics."""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
+
+import coolname
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from tracklane.entities import (
+    Dataset,
+    DatasetInput,
+    LifecycleStage,
+    Metric,
+    Run,
+    RunData,
+    RunInfo,
+    RunInputs,
+    RunStatus,
+)
+from tracklane.exceptions import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from tracklane_server.store import schema as t
+from tracklane_server.store.locations import run_artifact_uri
+from tracklane_server.store.sql_common import now_ms, transaction, upsert
+from tracklane_server.store.sql_experiments import DEFAULT_EXPERIMENT_ID, ExperimentStore
+from tracklane_server.store.sql_metrics import write_points
+from tracklane_server.store.validation import (
+    BATCH_METRICS_MAX,
+    BATCH_PARAMS_MAX,
+    BATCH_TAGS_MAX,
+    DESCRIPTION_MAX,
+    PARAM_VALUE_MAX,
+    RUN_NAME_MAX,
+    TAG_VALUE_MAX,
+    check_count,
+    check_key,
+    check_text,
+)
+
+
+def generate_run_name() -> str:
+    """A memorable name like MLflow's: ``brave-otter-42``."""
+    return f"{coolname.generate_slug(2)}-{random.randrange(1000)}"
+
+
+def nan_to_null(value: float) -> float | None:
+    """NaN is stored as NULL (see schema): it then compares false on both databases."""
+    return None if value != value else value
+
+
+class RunStore:
+    """Runs, their params and tags; metric points go through sql_metrics."""
+
+    def __init__(self, engine: Engine, experiments: ExperimentStore) -> None:
+        self.engine = engine
+        self.experiments = experiments
+
+    def create_run(
+        self,
+        experiment_id: str = "",
+        *,
+        run_name: str = "",
+        start_time: int | None = None,
+        tags: Mapping[str, str] | Sequence[tuple[str, str]] = (),
+        parent_run_id: str = "",
+        user_id: str = "",
+        description: str = "",
+        status: RunStatus = RunStatus.RUNNING,
+        request_id: str = "",
+    ) -> Run:
+        experiment_id = experiment_id or DEFAULT_EXPERIMENT_ID
+        check_text(run_name, "run_name", RUN_NAME_MAX)
+        check_text(description, "description", DESCRIPTION_MAX)
+        if status not in (RunStatus.RUNNING, RunStatus.SCHEDULED):
+            raise InvalidArgument("status: a new run is RUNNING or SCHEDULED", field="status")
+        tag_rows = _checked_tags(tags, "tags")
+        with transaction(self.engine) as conn:
+            if request_id:
+                existing = conn.execute(
+                    sa.select(t.runs.c.run_id).where(t.runs.c.request_id == request_id)
+                ).scalar_one_or_none()
+                if existing is not None:
+                    return self._load(conn, [existing])[0]
+            experiment = self.experiments.require_active(conn, experiment_id)
+            if parent_run_id:
+                parent_experiment = conn.execute(
+                    sa.select(t.runs.c.experiment_id).where(t.runs.c.run_id == parent_run_id)
+                ).scalar_one_or_none()
+                if parent_experiment is None:
+                    raise NotFound(f"parent run {parent_run_id!r} does not exist", field="parent_run_id")
+                if parent_experiment != experiment.experiment_id:
+                    raise InvalidArgument(
+                        "parent_run_id: the parent run belongs to another experiment", field="parent_run_id"
+                    )
+            run_id = uuid.uuid4().hex
+            try:
+                with conn.begin_nested():
+                    conn.execute(
+                        t.runs.insert().values(
+                            run_id=run_id,
+                            experiment_id=experiment.experiment_id,
+                            run_name=run_name or generate_run_name(),
+                            user_id=user_id,
+                            status=status.value,
+                            start_time=start_time if start_time is not None else now_ms(),
+                            end_time=None,
+                            lifecycle_stage=LifecycleStage.ACTIVE.value,
+                            artifact_uri=run_artifact_uri(experiment.artifact_location, run_id),
+                            parent_run_id=parent_run_id or None,
+                            description=description,
+                            request_id=request_id or None,
+                        )
+                    )
+            except sa.exc.IntegrityError as exc:  # a concurrent retry with the same request_id won
+                raise AlreadyExists(
+                    "a run with this request_id is being created", field="request_id"
+                ) from exc
+            upsert(
+                conn,
+                t.run_tags,
+                [{"run_id": run_id, "key": k, "value": v} for k, v in tag_rows],
+                keys=["run_id", "key"],
+                update=["value"],
+            )
+            return self._load(conn, [run_id])[0]
+
+    def get_run(self, run_id: str) -> Run:
+        with transaction(self.engine) as conn:
+            found = self._load(conn, [run_id])
+        if not found:
+            raise NotFound(f"run {run_id!r} does not exist", field="run_id")
+        return found[0]
+
+    def log_batch(
+        self,
+        run_id: str,
+        *,
+        metrics: Sequence[Metric] = (),
+        params: Mapping[str, str] | Sequence[tuple[str, str]] = (),
+        tags: Mapping[str, str] | Sequence[tuple[str, str]] = (),
+    ) -> None:
+        """Stores params, tags and metric points in one transaction: all or nothing.
+
+        Raises:
+            InvalidArgument: a bad key or value (``field`` names it, e.g. ``params[2].value``), or a
+                param already set to another value.
+            NotFound: no such run. FailedPrecondition: the run is deleted.
+        """
+        param_items = list(params.items()) if isinstance(params, Mapping) else list(params)
+        tag_rows = _checked_tags(tags, "tags")
+        check_count(len(metrics), BATCH_METRICS_MAX, "metrics")
+        check_count(len(param_items), BATCH_PARAMS_MAX, "params")
+        for i, (key, value) in enumerate(param_items):
+            check_key(key, f"params[{i}].key")
+            check_text(value, f"params[{i}].value", PARAM_VALUE_MAX)
+        for i, metric in enumerate(metrics):
+            check_key(metric.key, f"metrics[{i}].key")
+        with transaction(self.engine) as conn:
+            self.require_active_run(conn, run_id)
+            self._log_params(conn, run_id, param_items)
+            upsert(
+                conn,
+                t.run_tags,
+                [{"run_id": run_id, "key": k, "value": v} for k, v in tag_rows],
+                keys=["run_id", "key"],
+                update=["value"],
+            )
+            if metrics:
+                now = now_ms()
+                by_key: dict[str, list[tuple[int, float, int]]] = defaultdict(list)
+                for metric in metrics:
+                    by_key[metric.key].append((metric.step, metric.value, metric.timestamp or now))
+                write_points(conn, run_id, by_key)
+
+    def require_run(self, conn: Connection, run_id: str) -> str:
+        """The run's lifecycle stage; NotFound for an unknown run."""
+        stage = conn.execute(
+            sa.select(t.runs.c.lifecycle_stage).where(t.runs.c.run_id == run_id)
+        ).scalar_one_or_none()
+        if stage is None:
+            raise NotFound(f"run {run_id!r} does not exist", field="run_id")
+        return str(stage)
+
+    def require_active_run(self, conn: Connection, run_id: str) -> None:
+        """NotFound for an unknown run, FailedPrecondition for a deleted one."""
+        if self.require_run(conn, run_id) != LifecycleStage.ACTIVE.value:
+            raise FailedPrecondition(f"run {run_id!r} is deleted; restore it first", field="run_id")
+
+    def _log_params(self, conn: Connection, run_id: str, items: list[tuple[str, str]]) -> None:
+        if not items:
+            return
+        first: dict[str, tuple[int, str]] = {}
+        for i, (key, value) in enumerate(items):
+            if key in first and first[key][1] != value:
+                raise InvalidArgument(
+                    f"params[{i}].value: param {key!r} appears twice in the batch with different values",
+                    field=f"params[{i}].value",
+                )
+            first.setdefault(key, (i, value))
+        upsert(
+            conn,
+            t.params,
+            [{"run_id": run_id, "key": k, "value": v} for k, (_, v) in first.items()],
+            keys=["run_id", "key"],
+            update=[],
+        )
+        # Compare after inserting: a concurrent writer of the same key is caught too.
+        stored = conn.execute(
+            sa.select(t.params.c.key, t.params.c.value).where(
+                t.params.c.run_id == run_id, t.params.c.key.in_(list(first))
+            )
+        ).all()
+        for key, value in stored:
+            index, wanted = first[key]
+            if value != wanted:
+                raise InvalidArgument(
+                    f"params[{index}].value: param {key!r} is already {value[:100]!r} for this run; "
+                    "params cannot change (log a new key or use a tag)",
+                    field=f"params[{index}].value",
+                )
+
+    def _load(self, conn: Connection, run_ids: Sequence[str]) -> list[Run]:
+        """Full Run entities for ids, in the given order; unknown ids are left out (5 queries in all)."""
+        if not run_ids:
+            return []
+        ids = list(run_ids)
+        info_rows = {r.run_id: r for r in conn.execute(sa.select(t.runs).where(t.runs.c.run_id.in_(ids)))}
+        params: dict[str, dict[str, str]] = defaultdict(dict)
+        for r in conn.execute(sa.select(t.params).where(t.params.c.run_id.in_(ids))):
+            params[r.run_id][r.key] = r.value
+        tags: dict[str, dict[str, str]] = defaultdict(dict)
+        for r in conn.execute(sa.select(t.run_tags).where(t.run_tags.c.run_id.in_(ids))):
+            tags[r.run_id][r.key] = r.value
+        metrics: dict[str, dict[str, Metric]] = defaultdict(dict)
+        for r in conn.execute(sa.select(t.latest_metrics).where(t.latest_metrics.c.run_id.in_(ids))):
+            value = float("nan") if r.value is None else r.value
+            metrics[r.run_id][r.key] = Metric(r.key, value, r.step, r.timestamp_ms)
+        inputs: dict[str, list[DatasetInput]] = defaultdict(list)
+        for r in conn.execute(
+            sa.select(t.run_inputs, t.datasets)
+            .join(t.datasets, t.datasets.c.dataset_id == t.run_inputs.c.dataset_id)
+            .where(t.run_inputs.c.run_id.in_(ids))
+            .order_by(t.run_inputs.c.position)
+        ):
+            dataset = Dataset(r.name, r.digest, r.source_type, r.source, r.schema, r.profile)
+            inputs[r.run_id].append(DatasetInput(dataset, r.context, MappingProxyType(json.loads(r.tags))))
+        return [
+            Run(
+                info=_run_info(info_rows[run_id]),
+                data=RunData(
+                    latest_metrics=MappingProxyType(dict(sorted(metrics[run_id].items()))),
+                    params=MappingProxyType(dict(sorted(params[run_id].items()))),
+                    tags=MappingProxyType(dict(sorted(tags[run_id].items()))),
+                ),
+                inputs=RunInputs(tuple(inputs[run_id])),
+            )
+            for run_id in ids
+            if run_id in info_rows
+        ]
+
+
+def _run_info(row: sa.Row[tuple[object, ...]]) -> RunInfo:
+    return RunInfo(
+        run_id=row.run_id,
+        experiment_id=str(row.experiment_id),
+        run_name=row.run_name,
+        status=RunStatus(row.status),
+        start_time=row.start_time,
+        end_time=row.end_time,
+        artifact_uri=row.artifact_uri,
+        lifecycle_stage=LifecycleStage(row.lifecycle_stage),
+        parent_run_id=row.parent_run_id or "",
+        user_id=row.user_id,
+        description=row.description,
+    )
+
+
+def _checked_tags(tags: Mapping[str, str] | Sequence[tuple[str, str]], field: str) -> list[tuple[str, str]]:
+    items = list(tags.items()) if isinstance(tags, Mapping) else list(tags)
+    check_count(len(items), BATCH_TAGS_MAX, field)
+    for i, (key, value) in enumerate(items):
+        check_key(key, f"{field}[{i}].key")
+        check_text(value, f"{field}[{i}].value", TAG_VALUE_MAX)
+    # The last value of a key repeated in one request wins, as with separate calls.
+    return list(dict(items).items())

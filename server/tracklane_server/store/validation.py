@@ -1,0 +1,65 @@
+"""Limits and checks on names, keys and values. Every limit is documented in the README.
+
+MLflow allows 1,000 metrics / 100 params / 100 tags per batch, keys of 250 characters and param
+values of 6,000. Ours are higher where it costs nothing: values are TEXT columns either way.
+"""
+
+from __future__ import annotations
+
+import re
+
+from tracklane.exceptions import InvalidArgument
+
+KEY_MAX = 250
+EXPERIMENT_NAME_MAX = 500
+RUN_NAME_MAX = 250
+PARAM_VALUE_MAX = 65_536
+TAG_VALUE_MAX = 65_536
+DESCRIPTION_MAX = 65_536
+BATCH_METRICS_MAX = 100_000
+BATCH_PARAMS_MAX = 1_000
+BATCH_TAGS_MAX = 1_000
+PAGE_SIZE_DEFAULT = 100
+PAGE_SIZE_MAX = 1_000
+
+# MLflow's key alphabet: letters, digits, underscore, dash, period, space and slash.
+_KEY_RE = re.compile(r"[\w\-. /]+")
+
+
+def check_key(key: str, field: str) -> str:
+    """A metric, param or tag key: 1-250 characters of letters, digits, ``_ - . / space``."""
+    if not key:
+        raise InvalidArgument(f"{field}: must not be empty", field=field)
+    if len(key) > KEY_MAX:
+        raise InvalidArgument(f"{field}: longer than {KEY_MAX} characters ({len(key)})", field=field)
+    if not _KEY_RE.fullmatch(key) or key.startswith("/") or ".." in key.split("/"):
+        raise InvalidArgument(
+            f"{field}: {key[:50]!r} may only contain letters, digits, '_', '-', '.', ' ' and '/' "
+            "and must not start with '/' or contain a '..' segment",
+            field=field,
+        )
+    return key
+
+
+def check_text(value: str, field: str, limit: int, *, required: bool = False) -> str:
+    """A free-text value: at most ``limit`` characters, no NUL (PostgreSQL cannot store it)."""
+    if required and not value.strip():
+        raise InvalidArgument(f"{field}: must not be empty", field=field)
+    if len(value) > limit:
+        raise InvalidArgument(f"{field}: longer than {limit} characters ({len(value)})", field=field)
+    if "\x00" in value:
+        raise InvalidArgument(f"{field}: must not contain NUL characters", field=field)
+    return value
+
+
+def check_count(items: int, limit: int, field: str) -> None:
+    """A repeated field's length."""
+    if items > limit:
+        raise InvalidArgument(f"{field}: at most {limit} items per request, got {items}", field=field)
+
+
+def page_size(requested: int, *, default: int = PAGE_SIZE_DEFAULT, maximum: int = PAGE_SIZE_MAX) -> int:
+    """0 means the default; negatives are an error; large values are capped."""
+    if requested < 0:
+        raise InvalidArgument("page_size: must not be negative", field="page_size")
+    return min(requested or default, maximum)
