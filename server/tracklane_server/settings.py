@@ -20,9 +20,10 @@ from tracklane.exceptions import InvalidArgument
 __all__ = ["SETTINGS", "Setting", "Settings", "add_arguments", "default_data_dir", "load"]
 
 
-def default_data_dir() -> Path:
+def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:
     """``$XDG_DATA_HOME/tracklane``, i.e. ``~/.local/share/tracklane`` on most machines."""
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    environ = os.environ if environ is None else environ
+    base = environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "tracklane"
 
 
@@ -174,6 +175,7 @@ def load(
             values[setting.name] = setting.parse(raw) if isinstance(raw, str) else raw
         except ValueError as exc:
             raise InvalidArgument(f"{source}: {exc}", field=source) from None
+    values.setdefault("data_dir", default_data_dir(environ))
     settings = Settings(**values)
     _validate(settings)
     return settings

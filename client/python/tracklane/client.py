@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import grpc
 
 from tracklane import _channel
-from tracklane.entities import Experiment, Metric, Param, Run, RunTag
+from tracklane.entities import Experiment, Metric, MetricSeries, Param, Run, RunTag
 from tracklane.exceptions import NotFound, from_rpc_error
 from tracklane.v1 import common_pb2, tracking_pb2, tracking_pb2_grpc
 
@@ -137,6 +137,48 @@ class Client:
         return Run.from_proto(
             self._call(self._tracking.GetRun, tracking_pb2.GetRunRequest(run_id=run_id)).run
         )
+
+    def get_metric_history(
+        self,
+        run_id: str,
+        key: str,
+        *,
+        start_step: int | None = None,
+        end_step: int | None = None,
+        max_points: int = 0,
+        page_size: int = 0,
+    ) -> MetricSeries:
+        """A metric's points in step order (ties by timestamp), all pages fetched.
+
+        Args:
+            run_id: The run.
+            key: The metric.
+            start_step: First step (inclusive); None from the first.
+            end_step: Last step (inclusive); None to the last.
+            max_points: Downsample for a chart (first, last, min and max of each bucket survive).
+            page_size: Points per call; 0 for the server's default.
+
+        Raises:
+            NotFound: no such run.
+        """
+        request = tracking_pb2.GetMetricHistoryRequest(
+            run_id=run_id, key=key, max_points=max_points, page_size=page_size
+        )
+        if start_step is not None:
+            request.start_step = start_step
+        if end_step is not None:
+            request.end_step = end_step
+        steps: list[int] = []
+        values: list[float] = []
+        stamps: list[int] = []
+        while True:
+            response = self._call(self._tracking.GetMetricHistory, request)
+            steps.extend(response.series.steps)
+            values.extend(response.series.values)
+            stamps.extend(response.series.timestamps_ms)
+            if not response.next_page_token:
+                return MetricSeries(run_id, key, steps, values, stamps)
+            request.page_token = response.next_page_token
 
     # Logging
 

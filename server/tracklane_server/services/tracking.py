@@ -83,3 +83,23 @@ class TrackingService(tracking_pb2_grpc.TrackingServiceServicer):
             tags=[(t.key, t.value) for t in request.tags],
         )
         return tracking_pb2.LogBatchResponse()
+
+    async def GetMetricHistory(
+        self, request: tracking_pb2.GetMetricHistoryRequest, context: Context
+    ) -> tracking_pb2.GetMetricHistoryResponse:
+        points, token = await self.blocking.call(
+            self.store.metric_history,
+            request.run_id,
+            request.key,
+            start_step=request.start_step if request.HasField("start_step") else None,
+            end_step=request.end_step if request.HasField("end_step") else None,
+            max_points=request.max_points,
+            page_size=request.page_size,
+            page_token=request.page_token,
+        )
+        series = tracking_pb2.MetricSeries(run_id=request.run_id, key=request.key)
+        # extend() from numpy arrays goes through C: no per-point Python objects.
+        series.steps.extend(points.steps)
+        series.values.extend(points.values)
+        series.timestamps_ms.extend(points.timestamps)
+        return tracking_pb2.GetMetricHistoryResponse(series=series, next_page_token=token)

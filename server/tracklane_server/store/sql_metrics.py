@@ -166,3 +166,31 @@ def read_points(
         np.concatenate([np.frombuffer(r.timestamps, I64) for r in rows]),
     ).sorted()
     return merged.step_range(start_step, end_step)
+
+
+def downsample(points: Points, max_points: int) -> Points:
+    """At most ``max_points`` points for a chart, spikes kept (M4: first, last, min, max per bucket).
+
+    The step range is cut into ``max_points // 4`` equal-width buckets; each keeps its first and
+    last point and the points holding its minimum and maximum. O(n), no sort: ``points`` is sorted.
+    """
+    n = len(points)
+    if max_points <= 0 or n <= max_points:
+        return points
+    buckets = max(1, max_points // 4)
+    steps = points.steps
+    edges = np.linspace(float(steps[0]), float(steps[-1]), buckets + 1)[1:-1]
+    bucket = np.searchsorted(edges, steps, side="right")
+    starts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
+    ends = np.r_[starts[1:], n] - 1
+    keep = [starts, ends]
+    values = points.values
+    counts = np.diff(np.r_[starts, n])
+    with np.errstate(invalid="ignore"):
+        for reduce in (np.fmin, np.fmax):  # fmin/fmax skip NaN: a NaN is never a bucket's extreme
+            extreme = np.repeat(reduce.reduceat(values, starts), counts)
+            hits = np.flatnonzero(values == extreme)
+            _, first_hit = np.unique(bucket[hits], return_index=True)
+            keep.append(hits[first_hit])
+    chosen = np.unique(np.concatenate(keep))
+    return Points(steps[chosen], values[chosen], points.timestamps[chosen])

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import logging
-
+import numpy as np
 from sqlalchemy.engine import Engine
 
-from tracklane.entities import MetricSeries
+from tracklane.exceptions import InvalidArgument
 from tracklane_server.store import db
+from tracklane_server.store.page_tokens import decode_page_token, encode_page_token, fingerprint
 from tracklane_server.store.sql_common import transaction
 from tracklane_server.store.sql_experiments import ExperimentStore
-from tracklane_server.store.sql_metrics import read_points
+from tracklane_server.store.sql_metrics import Points, downsample, read_points
 from tracklane_server.store.sql_runs import RunStore
+from tracklane_server.store.validation import page_size as check_page_size
 
-log = logging.getLogger(__name__)
+HISTORY_PAGE_DEFAULT = 100_000
+HISTORY_PAGE_MAX = 1_000_000
 
 
 class SqlStore:
@@ -38,15 +40,40 @@ class SqlStore:
         return store
 
     def metric_history(
-        self, run_id: str, key: str, *, start_step: int | None = None, end_step: int | None = None
-    ) -> MetricSeries:
-        """One metric's points in step order (ties by timestamp)."""
+        self,
+        run_id: str,
+        key: str,
+        *,
+        start_step: int | None = None,
+        end_step: int | None = None,
+        max_points: int = 0,
+        page_size: int = 0,
+        page_token: str = "",
+    ) -> tuple[Points, str]:
+        """One metric's points in step order (ties by timestamp) and the next page's token.
+
+        With ``max_points`` the whole range comes back downsampled in one page. Without it, pages
+        hold ``page_size`` points; the token is a keyset cursor (last step, points already sent at
+        that step), so points logged at later steps meanwhile never shift a page.
+        """
+        if max_points < 0:
+            raise InvalidArgument("max_points: must not be negative", field="max_points")
+        size = check_page_size(page_size, default=HISTORY_PAGE_DEFAULT, maximum=HISTORY_PAGE_MAX)
+        query = fingerprint("history", run_id, key, start_step, end_step, max_points, size)
+        cursor = decode_page_token(page_token, query_fingerprint=query) if page_token else None
+        first = start_step if cursor is None else int(cursor["step"])
         with transaction(self.engine) as conn:
             self.runs.require_run(conn, run_id)
-            points = read_points(conn, run_id, key, start_step=start_step, end_step=end_step)
-        return MetricSeries(
-            run_id, key, points.steps.tolist(), points.values.tolist(), points.timestamps.tolist()
-        )
+            points = read_points(conn, run_id, key, start_step=first, end_step=end_step)
+        if max_points:
+            return downsample(points, max_points), ""
+        skip = 0 if cursor is None else int(cursor["skip"])
+        page = points.take(skip, skip + size)
+        if skip + size >= len(points):
+            return page, ""
+        last = int(page.steps[-1])
+        sent_at_last = int(np.count_nonzero(page.steps == last)) + (skip if first == last else 0)
+        return page, encode_page_token({"step": last, "skip": sent_at_last}, query_fingerprint=query)
 
     def close(self) -> None:
         self.engine.dispose()
