@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
@@ -57,6 +58,8 @@ class TracklaneServer:
             InvalidArgument: a setting is wrong.
         """
         s = self.settings
+        host, port = s.host_port
+        _check_port_free(host, port, reuse_port=self.reuse_port)  # before the slow part: fail fast
         blocking = BlockingCalls(self._executor)
         artifact_root = open_artifact_store(
             s.resolved_artifact_root,
@@ -95,7 +98,6 @@ class TracklaneServer:
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
         )
-        host, port = s.host_port
         try:
             self.port = server.add_insecure_port(f"{host}:{port}")
         except RuntimeError:
@@ -111,18 +113,34 @@ class TracklaneServer:
         """Stops accepting calls, lets in-flight ones finish within ``grace`` seconds, then cancels."""
         grace = self.settings.shutdown_grace_seconds if grace is None else grace
         await self._health.enter_graceful_shutdown()
+        served = self._server is not None
         if self._server is not None:
             await self._server.stop(grace)
             self._server = None
         if self._store is not None:
             self._store.close()
         self._executor.shutdown(wait=False, cancel_futures=True)
-        log.info("stopped")
+        if served:  # a start that failed says so once, in the CLI's error line
+            log.info("stopped")
 
     async def wait(self) -> None:
         """Until the server terminates."""
         if self._server is not None:
             await self._server.wait_for_termination()
+
+
+def _check_port_free(host: str, port: int, *, reuse_port: bool) -> None:
+    """OSError with one clear line when the address cannot be bound (gRPC would only log it)."""
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        if reuse_port:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise OSError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
 async def serve(settings: Settings, *, reuse_port: bool = False) -> None:

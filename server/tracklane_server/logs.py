@@ -39,3 +39,5 @@ def configure(level: str, fmt: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # Alembic narrates every migration step at INFO; the server logs one line per migration itself.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))
