@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import grpc
 
 from tracklane import _channel
-from tracklane.entities import Experiment, Metric, MetricSeries, Param, Run, RunTag
+from tracklane.entities import Experiment, Metric, MetricSeries, Param, Run, RunTag, ViewType
 from tracklane.exceptions import NotFound, from_rpc_error
 from tracklane.v1 import common_pb2, tracking_pb2, tracking_pb2_grpc
 
@@ -179,6 +179,43 @@ class Client:
             if not response.next_page_token:
                 return MetricSeries(run_id, key, steps, values, stamps)
             request.page_token = response.next_page_token
+
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str] | str,
+        filter_string: str = "",
+        run_view_type: ViewType = ViewType.ACTIVE_ONLY,
+        max_results: int = 1000,
+        order_by: Sequence[str] | None = None,
+    ) -> list[Run]:
+        """Runs matching an MLflow-style filter, e.g. ``metrics.acc > 0.9 and params.model = 'rf'``.
+
+        Args:
+            experiment_ids: One or more experiments.
+            filter_string: Comparisons joined by AND; empty for all runs.
+            run_view_type: Live, deleted or all runs.
+            max_results: Stop after this many (pages are fetched as needed).
+            order_by: e.g. ``["metrics.acc DESC", "attributes.start_time"]``; default newest first.
+
+        Raises:
+            InvalidArgument: the filter or order does not parse (the message gives the column).
+        """
+        ids = [experiment_ids] if isinstance(experiment_ids, str) else list(experiment_ids)
+        request = tracking_pb2.SearchRunsRequest(
+            experiment_ids=ids,
+            filter=filter_string,
+            order_by=list(order_by or ()),
+            run_view_type=run_view_type.to_proto(),
+            page_size=min(max_results, 1000),
+        )
+        found: list[Run] = []
+        while len(found) < max_results:
+            response = self._call(self._tracking.SearchRuns, request)
+            found.extend(Run.from_proto(r) for r in response.runs)
+            if not response.next_page_token:
+                break
+            request.page_token = response.next_page_token
+        return found[:max_results]
 
     # Logging
 

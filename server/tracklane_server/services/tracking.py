@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tracklane.entities import Metric, RunStatus
+from tracklane.entities import Metric, RunStatus, ViewType
 from tracklane.v1 import tracking_pb2, tracking_pb2_grpc
 from tracklane_server.services.base import BlockingCalls, fill_unimplemented
 from tracklane_server.store.sql_store import SqlStore
@@ -103,3 +103,17 @@ class TrackingService(tracking_pb2_grpc.TrackingServiceServicer):
         series.values.extend(points.values)
         series.timestamps_ms.extend(points.timestamps)
         return tracking_pb2.GetMetricHistoryResponse(series=series, next_page_token=token)
+
+    async def SearchRuns(
+        self, request: tracking_pb2.SearchRunsRequest, context: Context
+    ) -> tracking_pb2.SearchRunsResponse:
+        runs, token = await self.blocking.call(
+            self.store.search_runs,
+            list(request.experiment_ids),
+            filter_text=request.filter,
+            order_by=list(request.order_by),
+            view_type=ViewType.from_proto(request.run_view_type),
+            page_size=request.page_size,
+            page_token=request.page_token,
+        )
+        return tracking_pb2.SearchRunsResponse(runs=[r.to_proto() for r in runs], next_page_token=token)

@@ -71,6 +71,8 @@ def _sqlite_engine(url: sa.URL) -> Engine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # LIKE is case-sensitive on PostgreSQL; make SQLite agree (ILIKE is the insensitive one).
+        cursor.execute("PRAGMA case_sensitive_like=ON")
         cursor.close()
 
     return engine

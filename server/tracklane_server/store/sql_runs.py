@@ -86,7 +86,7 @@ class RunStore:
                     sa.select(t.runs.c.run_id).where(t.runs.c.request_id == request_id)
                 ).scalar_one_or_none()
                 if existing is not None:
-                    return self._load(conn, [existing])[0]
+                    return self.load_runs(conn, [existing])[0]
             experiment = self.experiments.require_active(conn, experiment_id)
             if parent_run_id:
                 parent_experiment = conn.execute(
@@ -128,11 +128,11 @@ class RunStore:
                 keys=["run_id", "key"],
                 update=["value"],
             )
-            return self._load(conn, [run_id])[0]
+            return self.load_runs(conn, [run_id])[0]
 
     def get_run(self, run_id: str) -> Run:
         with transaction(self.engine) as conn:
-            found = self._load(conn, [run_id])
+            found = self.load_runs(conn, [run_id])
         if not found:
             raise NotFound(f"run {run_id!r} does not exist", field="run_id")
         return found[0]
@@ -225,7 +225,7 @@ class RunStore:
                     field=f"params[{index}].value",
                 )
 
-    def _load(self, conn: Connection, run_ids: Sequence[str]) -> list[Run]:
+    def load_runs(self, conn: Connection, run_ids: Sequence[str]) -> list[Run]:
         """Full Run entities for ids, in the given order; unknown ids are left out (5 queries in all)."""
         if not run_ids:
             return []

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from sqlalchemy.engine import Engine
 
+from tracklane.entities import Run, ViewType
 from tracklane.exceptions import InvalidArgument
 from tracklane_server.store import db
 from tracklane_server.store.page_tokens import decode_page_token, encode_page_token, fingerprint
@@ -12,6 +15,7 @@ from tracklane_server.store.sql_common import transaction
 from tracklane_server.store.sql_experiments import ExperimentStore
 from tracklane_server.store.sql_metrics import Points, downsample, read_points
 from tracklane_server.store.sql_runs import RunStore
+from tracklane_server.store.sql_search import search_run_ids
 from tracklane_server.store.validation import page_size as check_page_size
 
 HISTORY_PAGE_DEFAULT = 100_000
@@ -74,6 +78,30 @@ class SqlStore:
         last = int(page.steps[-1])
         sent_at_last = int(np.count_nonzero(page.steps == last)) + (skip if first == last else 0)
         return page, encode_page_token({"step": last, "skip": sent_at_last}, query_fingerprint=query)
+
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str],
+        *,
+        filter_text: str = "",
+        order_by: Sequence[str] = (),
+        view_type: ViewType = ViewType.ACTIVE_ONLY,
+        page_size: int = 0,
+        page_token: str = "",
+    ) -> tuple[list[Run], str]:
+        """One page of runs matching an MLflow-style filter, in ``order_by`` order, and the next token."""
+        size = check_page_size(page_size)
+        with transaction(self.engine) as conn:
+            page = search_run_ids(
+                conn,
+                experiment_ids,
+                filter_text=filter_text,
+                order_by=order_by,
+                view_type=view_type,
+                page_size=size,
+                page_token=page_token,
+            )
+            return self.runs.load_runs(conn, page.run_ids), page.next_page_token
 
     def close(self) -> None:
         self.engine.dispose()

@@ -1,0 +1,168 @@
+"""SearchRuns in SQL: the parsed filter as EXISTS clauses with bound parameters, ordering by any
+attribute, metric, param or tag (missing values last, either direction), and keyset paging.
+
+Metric filters and sorts read ``latest_metrics`` (one row per run and key), never histories.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
+
+from tracklane.entities import LifecycleStage, ViewType
+from tracklane.exceptions import InvalidArgument
+from tracklane_server.store import schema as t
+from tracklane_server.store.page_tokens import decode_page_token, encode_page_token, fingerprint
+from tracklane_server.store.search_filter import Comparison, OrderKey, parse_filter, parse_order_by
+from tracklane_server.store.sql_experiments import experiment_pk
+
+_VALUE_TABLES = {"metric": t.latest_metrics, "param": t.params, "tag": t.run_tags}
+DEFAULT_ORDER = [OrderKey("attribute", "start_time", ascending=False)]
+
+
+@dataclass(frozen=True)
+class RunPage:
+    """One page of matching run ids, in order, and the token for the next page ("" on the last)."""
+
+    run_ids: list[str]
+    next_page_token: str
+
+
+def _compare(column: Any, op: str, value: Any) -> ColumnElement[bool]:
+    """``column <op> value`` with the value bound, never spliced into the SQL."""
+    match op:
+        case "=":
+            return column == value  # type: ignore[no-any-return]
+        case "!=":
+            return column != value  # type: ignore[no-any-return]
+        case "<":
+            return column < value  # type: ignore[no-any-return]
+        case "<=":
+            return column <= value  # type: ignore[no-any-return]
+        case ">":
+            return column > value  # type: ignore[no-any-return]
+        case ">=":
+            return column >= value  # type: ignore[no-any-return]
+        case "LIKE":
+            return column.like(value)  # type: ignore[no-any-return]
+        case "ILIKE":
+            return sa.func.lower(column).like(sa.func.lower(sa.literal(value)))
+        case "IN":
+            return column.in_(list(value))  # type: ignore[no-any-return]
+        case "NOT IN":
+            return column.not_in(list(value))  # type: ignore[no-any-return]
+        case "IS NULL":
+            return column.is_(None)  # type: ignore[no-any-return]
+        case "IS NOT NULL":
+            return column.is_not(None)  # type: ignore[no-any-return]
+    raise InvalidArgument(f"filter: unsupported operator {op}", field="filter")
+
+
+def _condition(c: Comparison) -> ColumnElement[bool]:
+    if c.entity == "attribute":
+        return _compare(t.runs.c[c.key], c.op, c.value)
+    if c.entity == "dataset":
+        inputs, datasets = t.run_inputs, t.datasets
+        column = inputs.c.context if c.key == "context" else datasets.c[c.key]
+        return sa.exists(
+            sa.select(1)
+            .select_from(inputs.join(datasets, datasets.c.dataset_id == inputs.c.dataset_id))
+            .where(inputs.c.run_id == t.runs.c.run_id, _compare(column, c.op, c.value))
+        )
+    table = _VALUE_TABLES[c.entity]
+    has_key = sa.select(1).where(table.c.run_id == t.runs.c.run_id, table.c.key == c.key)
+    if c.op == "IS NULL":
+        return ~sa.exists(has_key)
+    if c.op == "IS NOT NULL":
+        return sa.exists(has_key)
+    return sa.exists(has_key.where(_compare(table.c.value, c.op, c.value)))
+
+
+def search_run_ids(
+    conn: Connection,
+    experiment_ids: Sequence[str],
+    *,
+    filter_text: str = "",
+    order_by: Sequence[str] = (),
+    view_type: ViewType = ViewType.ACTIVE_ONLY,
+    page_size: int,
+    page_token: str = "",
+) -> RunPage:
+    """Ids of the runs matching the request, one page at a time."""
+    if not experiment_ids:
+        raise InvalidArgument("experiment_ids: give at least one experiment", field="experiment_ids")
+    pks = [experiment_pk(e) for e in experiment_ids]
+    comparisons = parse_filter(filter_text)
+    order = parse_order_by(order_by) or DEFAULT_ORDER
+    query_id = fingerprint("runs", sorted(pks), filter_text, list(order_by), view_type.value, page_size)
+
+    runs = t.runs
+    query = sa.select(runs.c.run_id).where(runs.c.experiment_id.in_(pks))
+    if view_type is ViewType.ACTIVE_ONLY:
+        query = query.where(runs.c.lifecycle_stage == LifecycleStage.ACTIVE.value)
+    elif view_type is ViewType.DELETED_ONLY:
+        query = query.where(runs.c.lifecycle_stage == LifecycleStage.DELETED.value)
+    for comparison in comparisons:
+        query = query.where(_condition(comparison))
+
+    sort_columns: list[Any] = []
+    for i, key in enumerate(order):
+        if key.entity == "attribute":
+            sort_columns.append(runs.c[key.key])
+            continue
+        if key.entity not in _VALUE_TABLES:
+            raise InvalidArgument(f"order_by[{i}]: cannot order by {key.entity}s", field="order_by")
+        table = _VALUE_TABLES[key.entity].alias(f"sort_{i}")
+        query = query.outerjoin(table, sa.and_(table.c.run_id == runs.c.run_id, table.c.key == key.key))
+        sort_columns.append(table.c.value)
+        query = query.add_columns(table.c.value.label(f"sort_{i}"))
+    for i, (key, column) in enumerate(zip(order, sort_columns, strict=True)):
+        if key.entity == "attribute":
+            query = query.add_columns(column.label(f"sort_{i}"))
+
+    if page_token:
+        cursor = decode_page_token(page_token, query_fingerprint=query_id)
+        last_values, last_id = cursor.get("v"), cursor.get("id")
+        if (
+            not isinstance(last_values, list)
+            or len(last_values) != len(order)
+            or not isinstance(last_id, str)
+        ):
+            raise InvalidArgument("page_token: not a token for this search", field="page_token")
+        query = query.where(_after(order, sort_columns, last_values, last_id))
+
+    ordering: list[Any] = []
+    for key, column in zip(order, sort_columns, strict=True):
+        ordering.append(column.is_(None))  # false sorts first: missing values last, either direction
+        ordering.append(column.asc() if key.ascending else column.desc())
+    ordering.append(runs.c.run_id.asc())
+    rows = conn.execute(query.order_by(*ordering).limit(page_size + 1)).all()
+
+    token = ""
+    if len(rows) > page_size:
+        rows = rows[:page_size]
+        last = rows[-1]
+        values = [getattr(last, f"sort_{i}") for i in range(len(order))]
+        token = encode_page_token({"v": values, "id": last.run_id}, query_fingerprint=query_id)
+    return RunPage([r.run_id for r in rows], token)
+
+
+def _after(order: Sequence[OrderKey], columns: Sequence[Any], values: Sequence[Any], run_id: str) -> Any:
+    """Rows strictly after the cursor in the (key..., run_id) order, NULLs last on every key."""
+    clauses = []
+    equal_so_far: list[Any] = []
+    for key, column, value in zip(order, columns, values, strict=True):
+        if value is None:
+            # Nothing non-null sorts after a NULL; only other NULLs tie with it.
+            equal_so_far.append(column.is_(None))
+            continue
+        beyond = column > value if key.ascending else column < value
+        clauses.append(sa.and_(*equal_so_far, sa.or_(beyond, column.is_(None))))
+        equal_so_far.append(column == value)
+    clauses.append(sa.and_(*equal_so_far, t.runs.c.run_id > run_id))
+    return sa.or_(*clauses)
