@@ -74,7 +74,7 @@ _SERVICE_CONFIG = _service_config()
 
 
 def make_channel(uri: str, *, ca_file: str | None = None) -> grpc.Channel:
-    """A channel for a tracking URI; grpcs:// trusts system roots, or ``ca_file`` / $TRACKLANE_TRACKING_CA_FILE."""
+    """A channel for a tracking URI; grpcs:// trusts system roots or $TRACKLANE_TRACKING_CA_FILE."""
     target, tls = parse_target(uri)
     options = [
         ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),

@@ -308,8 +308,9 @@ class RunData:
     tags: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
-    def metrics(self) -> Mapping[str, float]:
-        return MappingProxyType({k: m.value for k, m in self.latest_metrics.items()})
+    def metrics(self) -> dict[str, float]:
+        """Key -> latest value, a plain dict as in MLflow."""
+        return {k: m.value for k, m in self.latest_metrics.items()}
 
     def to_proto(self) -> tracking_pb2.RunData:
         return tracking_pb2.RunData(
