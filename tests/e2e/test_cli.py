@@ -7,7 +7,6 @@ reflection, so these tests also prove that a non-Python client can use Tracklane
 from __future__ import annotations
 
 import json
-import queue
 import shutil
 import signal
 import socket
@@ -25,7 +24,6 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.conftest import create_postgres_database, drop_postgres_database, require_service
 from tests.e2e._server_process import ServerProcess, clean_env, start_server, tracklane_executable
-from tracklane.v1 import tracking_pb2, tracking_pb2_grpc
 from tracklane_server.settings import SETTINGS
 
 GRPCURL_CACHED = Path.home() / ".cache" / "tracklane-ci" / "bin" / "grpcurl"
@@ -291,58 +289,6 @@ def test_sigterm_reports_not_serving_then_exits_0_within_the_grace_period(tmp_pa
         watch.cancel()
     assert code == 0, server.log
     assert took < grace + 3, f"stopped after {took:.1f} s with a grace period of {grace} s"
-
-
-def test_sigterm_cancels_an_open_metric_stream_within_the_grace_period(tmp_path: Path) -> None:
-    grace = 2.0
-    with start_server("--shutdown-grace-seconds", str(grace), data_dir=tmp_path / "data") as server:
-        channel = grpc.insecure_channel(server.address)
-        requests: queue.Queue[tracking_pb2.StreamMetricsRequest | None] = queue.Queue()
-
-        def batches() -> Iterator[tracking_pb2.StreamMetricsRequest]:
-            while (batch := requests.get()) is not None:
-                yield batch
-
-        try:
-            stub = tracking_pb2_grpc.TrackingServiceStub(channel)
-            experiment = stub.CreateExperiment(
-                tracking_pb2.CreateExperimentRequest(name=f"e2e-{uuid.uuid4().hex[:8]}"), timeout=10
-            ).experiment
-            run = stub.CreateRun(
-                tracking_pb2.CreateRunRequest(experiment_id=experiment.experiment_id), timeout=10
-            ).run
-            acks = stub.StreamMetrics(batches(), timeout=60)
-            requests.put(
-                tracking_pb2.StreamMetricsRequest(
-                    run_id=run.info.run_id,
-                    writer_id="e2e-writer-1",
-                    sequence=1,
-                    keys=["loss"],
-                    key_indices=[0],
-                    values=[0.5],
-                    steps=[1],
-                    timestamps_ms=[int(time.time() * 1000)],
-                )
-            )
-            try:
-                first = next(iter(acks))
-            except grpc.RpcError as exc:
-                if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
-                    pytest.skip("StreamMetrics is not implemented yet")
-                raise
-            assert first.sequence == 1
-            # The stream is open (acknowledged, not half-closed) when SIGTERM arrives.
-            started = time.monotonic()
-            code = server.terminate(timeout=grace + 15)
-            took = time.monotonic() - started
-        finally:
-            requests.put(None)
-            channel.close()
-    assert code == 0, server.log
-    assert took < grace + 3, f"stopped after {took:.1f} s with a grace period of {grace} s"
-
-
-# -- PostgreSQL ----------------------------------------------------------------------------------------
 
 
 @pytest.mark.services

@@ -1,0 +1,59 @@
+"""`--workers N`: N processes share one port (SO_REUSEPORT) over one database, and stop together."""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+import tracklane
+from tests.e2e._server_process import start_server
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_workers_share_the_port_and_the_data(tmp_path: Path) -> None:
+    port = _free_port()
+    with start_server("--workers", "2", data_dir=tmp_path / "data", bind=f"127.0.0.1:{port}") as server:
+        deadline = time.monotonic() + 20
+        while len(server.listening_lines()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(server.listening_lines()) == 2, server.log  # both workers bound the same port
+        # Separate connections land on either worker; all see one database.
+        experiment_ids = []
+        for i in range(6):
+            with tracklane.Client(f"grpc://127.0.0.1:{port}") as client:
+                experiment_ids.append(client.create_experiment(f"w-{i}"))
+        with tracklane.Client(f"grpc://127.0.0.1:{port}") as client:
+            assert [client.get_experiment(e).name for e in experiment_ids] == [f"w-{i}" for i in range(6)]
+        assert server.terminate(timeout=30) == 0, server.log
+
+
+def test_workers_need_a_fixed_port(tmp_path: Path) -> None:
+    import subprocess
+
+    from tests.e2e._server_process import clean_env, tracklane_executable
+
+    result = subprocess.run(
+        [
+            tracklane_executable(),
+            "server",
+            "--workers",
+            "2",
+            "--bind",
+            "127.0.0.1:0",
+            "--data-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert result.stderr.strip().startswith("tracklane: error:")
+    assert "fixed port" in result.stderr
