@@ -9,7 +9,18 @@ from typing import Any, TypeVar
 import grpc
 
 from tracklane import _channel
-from tracklane.entities import Experiment, Metric, MetricSeries, Param, Run, RunTag, ViewType
+from tracklane.entities import (
+    DatasetInput,
+    Experiment,
+    Metric,
+    MetricSeries,
+    Param,
+    Run,
+    RunInfo,
+    RunStatus,
+    RunTag,
+    ViewType,
+)
 from tracklane.exceptions import NotFound, from_rpc_error
 from tracklane.v1 import common_pb2, tracking_pb2, tracking_pb2_grpc
 
@@ -136,6 +147,61 @@ class Client:
         """The run with its params, tags, latest metrics and inputs. Raises NotFound."""
         return Run.from_proto(
             self._call(self._tracking.GetRun, tracking_pb2.GetRunRequest(run_id=run_id)).run
+        )
+
+    def update_run(
+        self,
+        run_id: str,
+        status: RunStatus | str | None = None,
+        end_time: int | None = None,
+        name: str | None = None,
+        description: str | None = None,
+    ) -> RunInfo:
+        """Changes a run's status, end time, name or description (only the arguments given).
+
+        A terminal status (FINISHED, FAILED, KILLED) without ``end_time`` ends the run now; RUNNING
+        resumes it. Raises NotFound, FailedPrecondition (deleted run), InvalidArgument.
+        """
+        request = tracking_pb2.UpdateRunRequest(run_id=run_id)
+        if status is not None:
+            request.status = RunStatus(status).to_proto()
+            request.update_mask.paths.append("status")
+        if end_time is not None:
+            request.end_time.FromMilliseconds(end_time)
+            request.update_mask.paths.append("end_time")
+        if name is not None:
+            request.run_name = name
+            request.update_mask.paths.append("run_name")
+        if description is not None:
+            request.description = description
+            request.update_mask.paths.append("description")
+        if not request.update_mask.paths:
+            return self.get_run(run_id).info
+        return RunInfo.from_proto(self._call(self._tracking.UpdateRun, request).run_info)
+
+    def set_terminated(
+        self, run_id: str, status: RunStatus | str = "FINISHED", end_time: int | None = None
+    ) -> None:
+        """Ends a run (MLflow's name): FINISHED by default, at ``end_time`` or now."""
+        self.update_run(run_id, status=status, end_time=end_time)
+
+    def delete_run(self, run_id: str) -> None:
+        """Soft-deletes a run: hidden from default searches, restorable."""
+        self._call(self._tracking.DeleteRun, tracking_pb2.DeleteRunRequest(run_id=run_id))
+
+    def restore_run(self, run_id: str) -> None:
+        """Restores a soft-deleted run."""
+        self._call(self._tracking.RestoreRun, tracking_pb2.RestoreRunRequest(run_id=run_id))
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        """Deletes a run tag. Raises NotFound when it is not set."""
+        self._call(self._tracking.DeleteTag, tracking_pb2.DeleteTagRequest(run_id=run_id, key=key))
+
+    def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput]) -> None:
+        """Records the datasets a run used; logging the same dataset and context again is a no-op."""
+        self._call(
+            self._tracking.LogInputs,
+            tracking_pb2.LogInputsRequest(run_id=run_id, datasets=[d.to_proto() for d in datasets]),
         )
 
     def get_metric_history(

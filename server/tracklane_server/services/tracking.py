@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from tracklane.entities import Metric, RunStatus, ViewType
+from tracklane.entities import DatasetInput, LifecycleStage, Metric, RunStatus, ViewType
+from tracklane.exceptions import InvalidArgument
 from tracklane.v1 import tracking_pb2, tracking_pb2_grpc
 from tracklane_server.services.base import BlockingCalls, fill_unimplemented
+from tracklane_server.services.masks import update_fields
 from tracklane_server.store.sql_store import SqlStore
 
 Context = Any  # grpc.aio.ServicerContext; the interceptor turns TracklaneError into its status
@@ -117,3 +119,55 @@ class TrackingService(tracking_pb2_grpc.TrackingServiceServicer):
             page_token=request.page_token,
         )
         return tracking_pb2.SearchRunsResponse(runs=[r.to_proto() for r in runs], next_page_token=token)
+
+    async def UpdateRun(
+        self, request: tracking_pb2.UpdateRunRequest, context: Context
+    ) -> tracking_pb2.UpdateRunResponse:
+        fields = update_fields(
+            request,
+            allowed=("status", "end_time", "run_name", "description"),
+            implicit={
+                "status": request.status != tracking_pb2.RUN_STATUS_UNSPECIFIED,
+                "end_time": request.HasField("end_time"),
+                "run_name": bool(request.run_name),
+                "description": bool(request.description),
+            },
+        )
+        if "status" in fields and request.status == tracking_pb2.RUN_STATUS_UNSPECIFIED:
+            raise InvalidArgument("status: give a status to set", field="status")
+        info = await self.blocking.call(
+            self.store.lifecycle.update_run,
+            request.run_id,
+            status=RunStatus.from_proto(request.status) if "status" in fields else None,
+            end_time=request.end_time.ToMilliseconds()
+            if "end_time" in fields and request.HasField("end_time")
+            else None,
+            run_name=request.run_name if "run_name" in fields else None,
+            description=request.description if "description" in fields else None,
+        )
+        return tracking_pb2.UpdateRunResponse(run_info=info.to_proto())
+
+    async def DeleteRun(
+        self, request: tracking_pb2.DeleteRunRequest, context: Context
+    ) -> tracking_pb2.DeleteRunResponse:
+        await self.blocking.call(self.store.lifecycle.set_lifecycle, request.run_id, LifecycleStage.DELETED)
+        return tracking_pb2.DeleteRunResponse()
+
+    async def RestoreRun(
+        self, request: tracking_pb2.RestoreRunRequest, context: Context
+    ) -> tracking_pb2.RestoreRunResponse:
+        await self.blocking.call(self.store.lifecycle.set_lifecycle, request.run_id, LifecycleStage.ACTIVE)
+        return tracking_pb2.RestoreRunResponse()
+
+    async def DeleteTag(
+        self, request: tracking_pb2.DeleteTagRequest, context: Context
+    ) -> tracking_pb2.DeleteTagResponse:
+        await self.blocking.call(self.store.lifecycle.delete_tag, request.run_id, request.key)
+        return tracking_pb2.DeleteTagResponse()
+
+    async def LogInputs(
+        self, request: tracking_pb2.LogInputsRequest, context: Context
+    ) -> tracking_pb2.LogInputsResponse:
+        inputs = [DatasetInput.from_proto(d) for d in request.datasets]
+        await self.blocking.call(self.store.lifecycle.log_inputs, request.run_id, inputs)
+        return tracking_pb2.LogInputsResponse()

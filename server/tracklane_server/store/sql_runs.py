@@ -289,3 +289,127 @@ def _checked_tags(tags: Mapping[str, str] | Sequence[tuple[str, str]], field: st
         check_text(value, f"{field}[{i}].value", TAG_VALUE_MAX)
     # The last value of a key repeated in one request wins, as with separate calls.
     return list(dict(items).items())
+
+
+class RunLifecycle:
+    """Status, name and lifecycle changes, tag deletion and dataset inputs of existing runs."""
+
+    def __init__(self, engine: Engine, runs: RunStore) -> None:
+        self.engine = engine
+        self.runs = runs
+
+    def update_run(
+        self,
+        run_id: str,
+        *,
+        status: RunStatus | None = None,
+        end_time: int | None = None,
+        run_name: str | None = None,
+        description: str | None = None,
+    ) -> RunInfo:
+        """Changes the given fields. A terminal status without an end time ends the run now."""
+        values: dict[str, object] = {}
+        if status is not None:
+            values["status"] = status.value
+            if status.is_terminated and end_time is None:
+                end_time = now_ms()
+            if not status.is_terminated:
+                values["end_time"] = None  # a resumed run is running again
+        if end_time is not None:
+            values["end_time"] = end_time
+        if run_name is not None:
+            values["run_name"] = check_text(run_name, "run_name", RUN_NAME_MAX, required=True)
+        if description is not None:
+            values["description"] = check_text(description, "description", DESCRIPTION_MAX)
+        with transaction(self.engine) as conn:
+            self.runs.require_active_run(conn, run_id)
+            if values:
+                conn.execute(t.runs.update().where(t.runs.c.run_id == run_id).values(**values))
+            return self.runs.load_runs(conn, [run_id])[0].info
+
+    def set_lifecycle(self, run_id: str, stage: LifecycleStage) -> None:
+        """Soft-deletes or restores a run (idempotent)."""
+        with transaction(self.engine) as conn:
+            self.runs.require_run(conn, run_id)
+            conn.execute(
+                t.runs.update()
+                .where(t.runs.c.run_id == run_id)
+                .values(
+                    lifecycle_stage=stage.value,
+                    deleted_time=now_ms() if stage is LifecycleStage.DELETED else None,
+                )
+            )
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        with transaction(self.engine) as conn:
+            self.runs.require_active_run(conn, run_id)
+            deleted = conn.execute(
+                t.run_tags.delete().where(t.run_tags.c.run_id == run_id, t.run_tags.c.key == key)
+            ).rowcount
+            if not deleted:
+                raise NotFound(f"run {run_id!r} has no tag {key!r}", field="key")
+
+    def log_inputs(self, run_id: str, inputs: Sequence[DatasetInput]) -> None:
+        """Records datasets a run used; the same dataset (name, digest) and context again is a no-op."""
+        check_count(len(inputs), BATCH_TAGS_MAX, "datasets")
+        for i, item in enumerate(inputs):
+            d = item.dataset
+            check_text(d.name, f"datasets[{i}].dataset.name", RUN_NAME_MAX, required=True)
+            check_text(d.digest, f"datasets[{i}].dataset.digest", 64, required=True)
+            check_text(d.source_type, f"datasets[{i}].dataset.source_type", 64)
+            check_text(d.source, f"datasets[{i}].dataset.source", TAG_VALUE_MAX)
+            check_text(d.schema, f"datasets[{i}].dataset.schema", TAG_VALUE_MAX)
+            check_text(d.profile, f"datasets[{i}].dataset.profile", TAG_VALUE_MAX)
+            check_text(item.context, f"datasets[{i}].context", 64)
+            _checked_tags(item.tags, f"datasets[{i}].tags")
+        with transaction(self.engine) as conn:
+            self.runs.require_active_run(conn, run_id)
+            experiment_id = conn.execute(
+                sa.select(t.runs.c.experiment_id).where(t.runs.c.run_id == run_id)
+            ).scalar_one()
+            position = conn.execute(
+                sa.select(sa.func.count()).select_from(t.run_inputs).where(t.run_inputs.c.run_id == run_id)
+            ).scalar_one()
+            for item in inputs:
+                d = item.dataset
+                upsert(
+                    conn,
+                    t.datasets,
+                    [
+                        {
+                            "dataset_id": uuid.uuid4().hex,
+                            "experiment_id": experiment_id,
+                            "name": d.name,
+                            "digest": d.digest,
+                            "source_type": d.source_type,
+                            "source": d.source,
+                            "schema": d.schema,
+                            "profile": d.profile,
+                        }
+                    ],
+                    keys=["experiment_id", "name", "digest"],
+                    update=[],
+                )
+                dataset_id = conn.execute(
+                    sa.select(t.datasets.c.dataset_id).where(
+                        t.datasets.c.experiment_id == experiment_id,
+                        t.datasets.c.name == d.name,
+                        t.datasets.c.digest == d.digest,
+                    )
+                ).scalar_one()
+                position += 1
+                upsert(
+                    conn,
+                    t.run_inputs,
+                    [
+                        {
+                            "run_id": run_id,
+                            "dataset_id": dataset_id,
+                            "context": item.context,
+                            "tags": json.dumps(dict(item.tags), sort_keys=True),
+                            "position": position,
+                        }
+                    ],
+                    keys=["run_id", "dataset_id", "context"],
+                    update=[],
+                )

@@ -14,7 +14,7 @@ from tracklane_server.store.page_tokens import decode_page_token, encode_page_to
 from tracklane_server.store.sql_common import transaction
 from tracklane_server.store.sql_experiments import ExperimentStore
 from tracklane_server.store.sql_metrics import Points, downsample, read_points
-from tracklane_server.store.sql_runs import RunStore
+from tracklane_server.store.sql_runs import RunLifecycle, RunStore
 from tracklane_server.store.sql_search import search_run_ids
 from tracklane_server.store.validation import page_size as check_page_size
 
@@ -29,6 +29,7 @@ class SqlStore:
         self.engine = engine
         self.experiments = ExperimentStore(engine, default_artifact_root)
         self.runs = RunStore(engine, self.experiments)
+        self.lifecycle = RunLifecycle(engine, self.runs)
 
     @classmethod
     def open(
