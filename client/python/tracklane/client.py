@@ -104,6 +104,67 @@ class Client:
             return None
         return Experiment.from_proto(response.experiment)
 
+    def search_experiments(
+        self,
+        view_type: ViewType = ViewType.ACTIVE_ONLY,
+        max_results: int = 1000,
+        filter_string: str = "",
+        order_by: Sequence[str] | None = None,
+    ) -> list[Experiment]:
+        """Experiments matching a filter on name, attributes and tags, e.g. ``name LIKE 'cv-%'``.
+
+        Default order: newest first. Raises InvalidArgument when the filter does not parse.
+        """
+        request = tracking_pb2.SearchExperimentsRequest(
+            filter=filter_string,
+            order_by=list(order_by or ()),
+            view_type=view_type.to_proto(),
+            page_size=min(max_results, 1000),
+        )
+        found: list[Experiment] = []
+        while len(found) < max_results:
+            response = self._call(self._tracking.SearchExperiments, request)
+            found.extend(Experiment.from_proto(e) for e in response.experiments)
+            if not response.next_page_token:
+                break
+            request.page_token = response.next_page_token
+        return found[:max_results]
+
+    def rename_experiment(self, experiment_id: str, new_name: str) -> None:
+        """Renames an experiment. Raises AlreadyExists when the name is taken."""
+        request = tracking_pb2.UpdateExperimentRequest(experiment_id=experiment_id, name=new_name)
+        request.update_mask.paths.append("name")
+        self._call(self._tracking.UpdateExperiment, request)
+
+    def delete_experiment(self, experiment_id: str) -> None:
+        """Soft-deletes an experiment and its live runs; restorable."""
+        self._call(
+            self._tracking.DeleteExperiment, tracking_pb2.DeleteExperimentRequest(experiment_id=experiment_id)
+        )
+
+    def restore_experiment(self, experiment_id: str) -> None:
+        """Restores a soft-deleted experiment and the runs deleted with it."""
+        self._call(
+            self._tracking.RestoreExperiment,
+            tracking_pb2.RestoreExperimentRequest(experiment_id=experiment_id),
+        )
+
+    def set_experiment_tag(self, experiment_id: str, key: str, value: object) -> None:
+        """Sets (or overwrites) an experiment tag to ``str(value)``."""
+        self._call(
+            self._tracking.SetExperimentTag,
+            tracking_pb2.SetExperimentTagRequest(
+                experiment_id=experiment_id, tag=common_pb2.Tag(key=key, value=str(value))
+            ),
+        )
+
+    def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
+        """Deletes an experiment tag. Raises NotFound when it is not set."""
+        self._call(
+            self._tracking.DeleteExperimentTag,
+            tracking_pb2.DeleteExperimentTagRequest(experiment_id=experiment_id, key=key),
+        )
+
     # Runs
 
     def create_run(

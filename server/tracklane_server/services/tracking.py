@@ -171,3 +171,64 @@ class TrackingService(tracking_pb2_grpc.TrackingServiceServicer):
         inputs = [DatasetInput.from_proto(d) for d in request.datasets]
         await self.blocking.call(self.store.lifecycle.log_inputs, request.run_id, inputs)
         return tracking_pb2.LogInputsResponse()
+
+    async def SearchExperiments(
+        self, request: tracking_pb2.SearchExperimentsRequest, context: Context
+    ) -> tracking_pb2.SearchExperimentsResponse:
+        experiments, token = await self.blocking.call(
+            self.store.experiments.search_experiments,
+            filter_text=request.filter,
+            order_by=list(request.order_by),
+            view_type=ViewType.from_proto(request.view_type),
+            page_size=request.page_size,
+            page_token=request.page_token,
+        )
+        return tracking_pb2.SearchExperimentsResponse(
+            experiments=[e.to_proto() for e in experiments], next_page_token=token
+        )
+
+    async def UpdateExperiment(
+        self, request: tracking_pb2.UpdateExperimentRequest, context: Context
+    ) -> tracking_pb2.UpdateExperimentResponse:
+        fields = update_fields(
+            request,
+            allowed=("name", "description"),
+            implicit={"name": bool(request.name), "description": bool(request.description)},
+        )
+        experiment = await self.blocking.call(
+            self.store.experiments.update_experiment,
+            request.experiment_id,
+            name=request.name if "name" in fields else None,
+            description=request.description if "description" in fields else None,
+        )
+        return tracking_pb2.UpdateExperimentResponse(experiment=experiment.to_proto())
+
+    async def DeleteExperiment(
+        self, request: tracking_pb2.DeleteExperimentRequest, context: Context
+    ) -> tracking_pb2.DeleteExperimentResponse:
+        await self.blocking.call(
+            self.store.experiments.set_lifecycle, request.experiment_id, LifecycleStage.DELETED
+        )
+        return tracking_pb2.DeleteExperimentResponse()
+
+    async def RestoreExperiment(
+        self, request: tracking_pb2.RestoreExperimentRequest, context: Context
+    ) -> tracking_pb2.RestoreExperimentResponse:
+        await self.blocking.call(
+            self.store.experiments.set_lifecycle, request.experiment_id, LifecycleStage.ACTIVE
+        )
+        return tracking_pb2.RestoreExperimentResponse()
+
+    async def SetExperimentTag(
+        self, request: tracking_pb2.SetExperimentTagRequest, context: Context
+    ) -> tracking_pb2.SetExperimentTagResponse:
+        await self.blocking.call(
+            self.store.experiments.set_tag, request.experiment_id, request.tag.key, request.tag.value
+        )
+        return tracking_pb2.SetExperimentTagResponse()
+
+    async def DeleteExperimentTag(
+        self, request: tracking_pb2.DeleteExperimentTagRequest, context: Context
+    ) -> tracking_pb2.DeleteExperimentTagResponse:
+        await self.blocking.call(self.store.experiments.delete_tag, request.experiment_id, request.key)
+        return tracking_pb2.DeleteExperimentTagResponse()

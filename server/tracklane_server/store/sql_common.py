@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from tracklane.exceptions import Unavailable
+from tracklane.exceptions import NotFound, Unavailable
 
 
 def now_ms() -> int:
@@ -60,3 +60,10 @@ def upsert(
     else:
         stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
     conn.execute(stmt, list(rows))
+
+
+def experiment_pk(experiment_id: str) -> int:
+    """The integer key behind an opaque experiment id; an id that cannot exist is simply not found."""
+    if not experiment_id.isascii() or not experiment_id.isdigit() or len(experiment_id) > 18:
+        raise NotFound(f"experiment {experiment_id!r} does not exist", field="experiment_id")
+    return int(experiment_id)

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from tracklane.entities import Experiment, LifecycleStage
+from tracklane.entities import Experiment, LifecycleStage, ViewType
 from tracklane.exceptions import AlreadyExists, FailedPrecondition, NotFound
 from tracklane_server.store import schema as t
 from tracklane_server.store.locations import child_uri
-from tracklane_server.store.sql_common import now_ms, transaction, upsert
+from tracklane_server.store.sql_common import experiment_pk, now_ms, transaction, upsert
+from tracklane_server.store.sql_search import search_experiment_ids
 from tracklane_server.store.validation import (
     DESCRIPTION_MAX,
     EXPERIMENT_NAME_MAX,
@@ -20,16 +21,10 @@ from tracklane_server.store.validation import (
     check_key,
     check_text,
 )
+from tracklane_server.store.validation import page_size as check_page_size
 
 DEFAULT_EXPERIMENT_ID = "0"
 DEFAULT_EXPERIMENT_NAME = "Default"
-
-
-def experiment_pk(experiment_id: str) -> int:
-    """The integer key behind an opaque id; an id that cannot exist is simply not found."""
-    if not experiment_id.isascii() or not experiment_id.isdigit() or len(experiment_id) > 18:
-        raise NotFound(f"experiment {experiment_id!r} does not exist", field="experiment_id")
-    return int(experiment_id)
 
 
 class ExperimentStore:
@@ -143,21 +138,139 @@ class ExperimentStore:
         return row  # type: ignore[return-value]
 
     def _load(self, conn: Connection, pk: int) -> Experiment:
-        row = conn.execute(sa.select(t.experiments).where(t.experiments.c.experiment_id == pk)).first()
-        if row is None:
+        found = self.load_experiments(conn, [pk])
+        if not found:
             raise NotFound(f"experiment '{pk}' does not exist", field="experiment_id")
-        tags = conn.execute(
-            sa.select(t.experiment_tags.c.key, t.experiment_tags.c.value).where(
-                t.experiment_tags.c.experiment_id == pk
+        return found[0]
+
+    def load_experiments(self, conn: Connection, pks: Sequence[int]) -> list[Experiment]:
+        """Experiments with their tags, in the given order (two queries in all)."""
+        if not pks:
+            return []
+        rows = {
+            r.experiment_id: r
+            for r in conn.execute(sa.select(t.experiments).where(t.experiments.c.experiment_id.in_(pks)))
+        }
+        tags: dict[int, dict[str, str]] = {pk: {} for pk in pks}
+        for r in conn.execute(sa.select(t.experiment_tags).where(t.experiment_tags.c.experiment_id.in_(pks))):
+            tags[r.experiment_id][r.key] = r.value
+        return [
+            Experiment(
+                experiment_id=str(row.experiment_id),
+                name=row.name,
+                artifact_location=row.artifact_location,
+                lifecycle_stage=LifecycleStage(row.lifecycle_stage),
+                creation_time=row.creation_time,
+                last_update_time=row.last_update_time,
+                tags=MappingProxyType(dict(sorted(tags[pk].items()))),
+                description=row.description,
             )
-        ).all()
-        return Experiment(
-            experiment_id=str(row.experiment_id),
-            name=row.name,
-            artifact_location=row.artifact_location,
-            lifecycle_stage=LifecycleStage(row.lifecycle_stage),
-            creation_time=row.creation_time,
-            last_update_time=row.last_update_time,
-            tags=MappingProxyType(dict(sorted((r.key, r.value) for r in tags))),
-            description=row.description,
-        )
+            for pk in pks
+            if (row := rows.get(pk)) is not None
+        ]
+
+    def search_experiments(
+        self,
+        *,
+        filter_text: str = "",
+        order_by: Sequence[str] = (),
+        view_type: ViewType = ViewType.ACTIVE_ONLY,
+        page_size: int = 0,
+        page_token: str = "",
+    ) -> tuple[list[Experiment], str]:
+        """One page of experiments matching ``filter_text`` and the next page's token."""
+        with transaction(self.engine) as conn:
+            pks, token = search_experiment_ids(
+                conn,
+                filter_text=filter_text,
+                order_by=order_by,
+                view_type=view_type,
+                page_size=check_page_size(page_size),
+                page_token=page_token,
+            )
+            return self.load_experiments(conn, pks), token
+
+    def update_experiment(
+        self, experiment_id: str, *, name: str | None = None, description: str | None = None
+    ) -> Experiment:
+        """Renames an experiment or changes its description. AlreadyExists if the name is taken."""
+        pk = experiment_pk(experiment_id)
+        values: dict[str, object] = {"last_update_time": now_ms()}
+        if name is not None:
+            values["name"] = check_text(name, "name", EXPERIMENT_NAME_MAX, required=True)
+        if description is not None:
+            values["description"] = check_text(description, "description", DESCRIPTION_MAX)
+        with transaction(self.engine) as conn:
+            if self._load(conn, pk).lifecycle_stage is not LifecycleStage.ACTIVE:
+                # Its update time marks the runs deleted with it: restore first, then rename.
+                raise FailedPrecondition(f"experiment {experiment_id!r} is deleted; restore it first")
+            if (
+                name is not None
+                and conn.execute(
+                    sa.select(t.experiments.c.experiment_id).where(
+                        t.experiments.c.name == name, t.experiments.c.experiment_id != pk
+                    )
+                ).first()
+            ):
+                raise AlreadyExists(f"experiment {name!r} already exists", field="name")
+            try:
+                with conn.begin_nested():
+                    conn.execute(
+                        t.experiments.update().where(t.experiments.c.experiment_id == pk).values(**values)
+                    )
+            except sa.exc.IntegrityError as exc:
+                raise AlreadyExists(f"experiment {name!r} already exists", field="name") from exc
+            return self._load(conn, pk)
+
+    def set_lifecycle(self, experiment_id: str, stage: LifecycleStage) -> None:
+        """Soft-deletes (or restores) an experiment with the runs that were live (or deleted with it)."""
+        pk = experiment_pk(experiment_id)
+        if pk == 0 and stage is LifecycleStage.DELETED:
+            raise FailedPrecondition("the default experiment cannot be deleted", field="experiment_id")
+        now = now_ms()
+        with transaction(self.engine) as conn:
+            current = self._load(conn, pk)
+            if current.lifecycle_stage is stage:
+                return
+            conn.execute(
+                t.experiments.update()
+                .where(t.experiments.c.experiment_id == pk)
+                .values(lifecycle_stage=stage.value, last_update_time=now)
+            )
+            runs = t.runs.update().where(t.runs.c.experiment_id == pk)
+            if stage is LifecycleStage.DELETED:
+                # Stamped with the experiment's deletion time, so a restore brings back these runs only.
+                runs = runs.where(t.runs.c.lifecycle_stage == LifecycleStage.ACTIVE.value).values(
+                    lifecycle_stage=stage.value, deleted_time=now
+                )
+            else:
+                runs = runs.where(t.runs.c.deleted_time == current.last_update_time).values(
+                    lifecycle_stage=stage.value, deleted_time=None
+                )
+            conn.execute(runs)
+
+    def set_tag(self, experiment_id: str, key: str, value: str) -> None:
+        pk = experiment_pk(experiment_id)
+        check_key(key, "tag.key")
+        check_text(value, "tag.value", TAG_VALUE_MAX)
+        with transaction(self.engine) as conn:
+            self._load(conn, pk)
+            upsert(
+                conn,
+                t.experiment_tags,
+                [{"experiment_id": pk, "key": key, "value": value}],
+                keys=["experiment_id", "key"],
+                update=["value"],
+            )
+
+    def delete_tag(self, experiment_id: str, key: str) -> None:
+        pk = experiment_pk(experiment_id)
+        with transaction(self.engine) as conn:
+            self._load(conn, pk)
+            deleted = conn.execute(
+                t.experiment_tags.delete().where(
+                    t.experiment_tags.c.experiment_id == pk, t.experiment_tags.c.key == key
+                )
+            ).rowcount
+            if not deleted:
+                raise NotFound(f"experiment {experiment_id!r} has no tag {key!r}", field="key")

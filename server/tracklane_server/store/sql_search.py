@@ -18,8 +18,15 @@ from tracklane.entities import LifecycleStage, ViewType
 from tracklane.exceptions import InvalidArgument
 from tracklane_server.store import schema as t
 from tracklane_server.store.page_tokens import decode_page_token, encode_page_token, fingerprint
-from tracklane_server.store.search_filter import Comparison, OrderKey, parse_filter, parse_order_by
-from tracklane_server.store.sql_experiments import experiment_pk
+from tracklane_server.store.search_filter import (
+    EXPERIMENT_ATTRIBUTES,
+    TAGGED_ENTITIES,
+    Comparison,
+    OrderKey,
+    parse_filter,
+    parse_order_by,
+)
+from tracklane_server.store.sql_common import experiment_pk
 
 _VALUE_TABLES = {"metric": t.latest_metrics, "param": t.params, "tag": t.run_tags}
 DEFAULT_ORDER = [OrderKey("attribute", "start_time", ascending=False)]
@@ -134,14 +141,11 @@ def search_run_ids(
             or not isinstance(last_id, str)
         ):
             raise InvalidArgument("page_token: not a token for this search", field="page_token")
-        query = query.where(_after(order, sort_columns, last_values, last_id))
+        query = query.where(_after(order, sort_columns, last_values, runs.c.run_id, last_id))
 
-    ordering: list[Any] = []
-    for key, column in zip(order, sort_columns, strict=True):
-        ordering.append(column.is_(None))  # false sorts first: missing values last, either direction
-        ordering.append(column.asc() if key.ascending else column.desc())
-    ordering.append(runs.c.run_id.asc())
-    rows = conn.execute(query.order_by(*ordering).limit(page_size + 1)).all()
+    rows = conn.execute(
+        query.order_by(*_ordering(order, sort_columns, runs.c.run_id)).limit(page_size + 1)
+    ).all()
 
     token = ""
     if len(rows) > page_size:
@@ -152,8 +156,10 @@ def search_run_ids(
     return RunPage([r.run_id for r in rows], token)
 
 
-def _after(order: Sequence[OrderKey], columns: Sequence[Any], values: Sequence[Any], run_id: str) -> Any:
-    """Rows strictly after the cursor in the (key..., run_id) order, NULLs last on every key."""
+def _after(
+    order: Sequence[OrderKey], columns: Sequence[Any], values: Sequence[Any], id_column: Any, last_id: object
+) -> Any:
+    """Rows strictly after the cursor in the (key..., id) order, NULLs last on every key."""
     clauses = []
     equal_so_far: list[Any] = []
     for key, column, value in zip(order, columns, values, strict=True):
@@ -164,5 +170,90 @@ def _after(order: Sequence[OrderKey], columns: Sequence[Any], values: Sequence[A
         beyond = column > value if key.ascending else column < value
         clauses.append(sa.and_(*equal_so_far, sa.or_(beyond, column.is_(None))))
         equal_so_far.append(column == value)
-    clauses.append(sa.and_(*equal_so_far, t.runs.c.run_id > run_id))
+    clauses.append(sa.and_(*equal_so_far, id_column > last_id))
     return sa.or_(*clauses)
+
+
+def _ordering(order: Sequence[OrderKey], columns: Sequence[Any], id_column: Any) -> list[Any]:
+    ordering: list[Any] = []
+    for key, column in zip(order, columns, strict=True):
+        ordering.append(column.is_(None))  # false sorts first: missing values last, either direction
+        ordering.append(column.asc() if key.ascending else column.desc())
+    ordering.append(id_column.asc())
+    return ordering
+
+
+EXPERIMENT_DEFAULT_ORDER = [OrderKey("attribute", "creation_time", ascending=False)]
+
+
+def search_experiment_ids(
+    conn: Connection,
+    *,
+    filter_text: str = "",
+    order_by: Sequence[str] = (),
+    view_type: ViewType = ViewType.ACTIVE_ONLY,
+    page_size: int,
+    page_token: str = "",
+) -> tuple[list[int], str]:
+    """Keys of the experiments matching the request (name, attributes, tags), one page at a time."""
+    exps, tags = t.experiments, t.experiment_tags
+    comparisons = parse_filter(filter_text, attributes=EXPERIMENT_ATTRIBUTES, entities=TAGGED_ENTITIES)
+    order = (
+        parse_order_by(order_by, attributes=EXPERIMENT_ATTRIBUTES, entities=TAGGED_ENTITIES)
+        or EXPERIMENT_DEFAULT_ORDER
+    )
+    query_id = fingerprint("experiments", filter_text, list(order_by), view_type.value, page_size)
+    query = sa.select(exps.c.experiment_id)
+    if view_type is not ViewType.ALL:
+        stage = LifecycleStage.ACTIVE if view_type is ViewType.ACTIVE_ONLY else LifecycleStage.DELETED
+        query = query.where(exps.c.lifecycle_stage == stage.value)
+    for c in comparisons:
+        if c.entity == "attribute":
+            column = exps.c[c.key]
+            value: Any = c.value
+            if c.key == "experiment_id":  # opaque strings outside, integers inside
+                if c.op in ("LIKE", "ILIKE"):
+                    raise InvalidArgument("filter: experiment_id takes =, !=, IN or NOT IN", field="filter")
+                value = _experiment_keys(c.value)
+            query = query.where(_compare(column, c.op, value))
+            continue
+        has_key = sa.select(1).where(tags.c.experiment_id == exps.c.experiment_id, tags.c.key == c.key)
+        if c.op in ("IS NULL", "IS NOT NULL"):
+            query = query.where(sa.exists(has_key) if c.op == "IS NOT NULL" else ~sa.exists(has_key))
+        else:
+            query = query.where(sa.exists(has_key.where(_compare(tags.c.value, c.op, c.value))))
+    columns: list[Any] = []
+    for i, key in enumerate(order):
+        if key.entity == "attribute":
+            columns.append(exps.c[key.key])
+        else:
+            alias = tags.alias(f"sort_{i}")
+            query = query.outerjoin(
+                alias, sa.and_(alias.c.experiment_id == exps.c.experiment_id, alias.c.key == key.key)
+            )
+            columns.append(alias.c.value)
+        query = query.add_columns(columns[-1].label(f"sort_{i}"))
+    if page_token:
+        cursor = decode_page_token(page_token, query_fingerprint=query_id)
+        values, last_id = cursor.get("v"), cursor.get("id")
+        if not isinstance(values, list) or len(values) != len(order) or not isinstance(last_id, int):
+            raise InvalidArgument("page_token: not a token for this search", field="page_token")
+        query = query.where(_after(order, columns, values, exps.c.experiment_id, last_id))
+    rows = conn.execute(
+        query.order_by(*_ordering(order, columns, exps.c.experiment_id)).limit(page_size + 1)
+    ).all()
+    token = ""
+    if len(rows) > page_size:
+        rows = rows[:page_size]
+        last = rows[-1]
+        values = [getattr(last, f"sort_{i}") for i in range(len(order))]
+        token = encode_page_token({"v": values, "id": last.experiment_id}, query_fingerprint=query_id)
+    return [r.experiment_id for r in rows], token
+
+
+def _experiment_keys(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return tuple(int(v) if v.isdigit() else -1 for v in value)
+    if isinstance(value, str):
+        return int(value) if value.isdigit() else -1  # an id that cannot exist matches nothing
+    return value
