@@ -14,6 +14,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from tracklane import _cli as client_commands
 from tracklane.exceptions import TracklaneError
 from tracklane_server import logs
 from tracklane_server import settings as settings_module
@@ -61,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="data folder of the embedded default [env TRACKLANE_DATA_DIR]",
     )
     upgrade.set_defaults(handler=_db_upgrade)
+    client_commands.add_commands(commands)
     return parser
 
 
@@ -135,6 +137,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if getattr(args, "client_command", False):
+            client_commands.run_command(args)
+            return
         settings = settings_module.load(args)
         args.handler(settings)
     except TracklaneError as exc:
