@@ -75,3 +75,30 @@ def test_history_errors(client: tracklane.Client, tracking_server: LocalServer) 
         with pytest.raises(grpc.RpcError) as mismatch:
             stub.GetMetricHistory(other)
         assert mismatch.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_batch_history_reads_runs_by_keys_across_pages(client: tracklane.Client) -> None:
+    runs = [client.create_run().info.run_id for _ in range(3)]
+    for n, run_id in enumerate(runs):
+        metrics = [Metric("loss", 1.0 / (s + 1), s, 10 + s) for s in range(5 + n)]
+        if n != 1:  # run 1 has no "acc": it gets no series for it
+            metrics += [Metric("acc", s / 10, s, 10 + s) for s in range(3)]
+        client.log_batch(run_id, metrics=metrics)
+    expected = {
+        (run_id, key): client.get_metric_history(run_id, key).to_metrics()
+        for run_id in runs
+        for key in ("loss", "acc")
+        if not (run_id == runs[1] and key == "acc")
+    }
+    for page_size in (0, 1, 4, 7):
+        series = client.batch_get_metric_history(runs, ["loss", "acc"], page_size=page_size)
+        assert [(s.run_id, s.key) for s in series] == list(expected), page_size  # run, then key order
+        assert {(s.run_id, s.key): s.to_metrics() for s in series} == expected, page_size
+    ranged = client.batch_get_metric_history(runs[:1], ["loss"], start_step=2, end_step=3)
+    assert ranged[0].steps == [2, 3]
+    with pytest.raises(exceptions.NotFound) as err:
+        client.batch_get_metric_history([runs[0], "f" * 32], ["loss"])
+    assert err.value.field == "run_ids[1]"
+    with pytest.raises(exceptions.InvalidArgument) as too_many:
+        client.batch_get_metric_history(runs, [f"k{i}" for i in range(101)])
+    assert too_many.value.field == "keys"

@@ -344,6 +344,45 @@ class Client:
             request.page_token = response.next_page_token
         return found[:max_results]
 
+    def batch_get_metric_history(
+        self,
+        run_ids: Sequence[str],
+        keys: Sequence[str],
+        *,
+        start_step: int | None = None,
+        end_step: int | None = None,
+        max_points: int = 0,
+        page_size: int = 0,
+    ) -> list[MetricSeries]:
+        """Many runs x keys in one call (pages merged): a series per (run, key) that has points.
+
+        Args:
+            run_ids: Up to 100 runs.
+            keys: Up to 100 metric keys, read for every run.
+            start_step: First step (inclusive).
+            end_step: Last step (inclusive).
+            max_points: Downsample each series for a chart.
+            page_size: Points per call across all series; 0 for the server's default.
+        """
+        request = tracking_pb2.BatchGetMetricHistoryRequest(
+            run_ids=list(run_ids), keys=list(keys), max_points=max_points, page_size=page_size
+        )
+        if start_step is not None:
+            request.start_step = start_step
+        if end_step is not None:
+            request.end_step = end_step
+        merged: dict[tuple[str, str], MetricSeries] = {}
+        while True:
+            response = self._call(self._tracking.BatchGetMetricHistory, request)
+            for s in response.series:
+                series = merged.setdefault((s.run_id, s.key), MetricSeries(s.run_id, s.key, [], [], []))
+                series.steps.extend(s.steps)  # type: ignore[attr-defined]
+                series.values.extend(s.values)  # type: ignore[attr-defined]
+                series.timestamps.extend(s.timestamps_ms)  # type: ignore[attr-defined]
+            if not response.next_page_token:
+                return list(merged.values())
+            request.page_token = response.next_page_token
+
     # Logging
 
     def log_batch(

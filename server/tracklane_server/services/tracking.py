@@ -9,6 +9,7 @@ from tracklane.exceptions import InvalidArgument
 from tracklane.v1 import tracking_pb2, tracking_pb2_grpc
 from tracklane_server.services.base import BlockingCalls, fill_unimplemented
 from tracklane_server.services.masks import update_fields
+from tracklane_server.store.sql_metrics import Points
 from tracklane_server.store.sql_store import SqlStore
 
 Context = Any  # grpc.aio.ServicerContext; the interceptor turns TracklaneError into its status
@@ -99,12 +100,9 @@ class TrackingService(tracking_pb2_grpc.TrackingServiceServicer):
             page_size=request.page_size,
             page_token=request.page_token,
         )
-        series = tracking_pb2.MetricSeries(run_id=request.run_id, key=request.key)
-        # extend() from numpy arrays goes through C: no per-point Python objects.
-        series.steps.extend(points.steps)
-        series.values.extend(points.values)
-        series.timestamps_ms.extend(points.timestamps)
-        return tracking_pb2.GetMetricHistoryResponse(series=series, next_page_token=token)
+        return tracking_pb2.GetMetricHistoryResponse(
+            series=_series(request.run_id, request.key, points), next_page_token=token
+        )
 
     async def SearchRuns(
         self, request: tracking_pb2.SearchRunsRequest, context: Context
@@ -232,3 +230,29 @@ class TrackingService(tracking_pb2_grpc.TrackingServiceServicer):
     ) -> tracking_pb2.DeleteExperimentTagResponse:
         await self.blocking.call(self.store.experiments.delete_tag, request.experiment_id, request.key)
         return tracking_pb2.DeleteExperimentTagResponse()
+
+    async def BatchGetMetricHistory(
+        self, request: tracking_pb2.BatchGetMetricHistoryRequest, context: Context
+    ) -> tracking_pb2.BatchGetMetricHistoryResponse:
+        found, token = await self.blocking.call(
+            self.store.batch_metric_history,
+            list(request.run_ids),
+            list(request.keys),
+            start_step=request.start_step if request.HasField("start_step") else None,
+            end_step=request.end_step if request.HasField("end_step") else None,
+            max_points=request.max_points,
+            page_size=request.page_size,
+            page_token=request.page_token,
+        )
+        return tracking_pb2.BatchGetMetricHistoryResponse(
+            series=[_series(run_id, key, points) for run_id, key, points in found], next_page_token=token
+        )
+
+
+def _series(run_id: str, key: str, points: Points) -> tracking_pb2.MetricSeries:
+    series = tracking_pb2.MetricSeries(run_id=run_id, key=key)
+    # extend() from numpy arrays goes through C: no per-point Python objects.
+    series.steps.extend(points.steps)
+    series.values.extend(points.values)
+    series.timestamps_ms.extend(points.timestamps)
+    return series

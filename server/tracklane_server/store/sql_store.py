@@ -5,21 +5,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from tracklane.entities import Run, ViewType
-from tracklane.exceptions import InvalidArgument
+from tracklane.exceptions import InvalidArgument, NotFound
 from tracklane_server.store import db
+from tracklane_server.store import schema as t
 from tracklane_server.store.page_tokens import decode_page_token, encode_page_token, fingerprint
 from tracklane_server.store.sql_common import transaction
 from tracklane_server.store.sql_experiments import ExperimentStore
 from tracklane_server.store.sql_metrics import Points, downsample, read_points
 from tracklane_server.store.sql_runs import RunLifecycle, RunStore
 from tracklane_server.store.sql_search import search_run_ids
+from tracklane_server.store.validation import check_count
 from tracklane_server.store.validation import page_size as check_page_size
 
 HISTORY_PAGE_DEFAULT = 100_000
 HISTORY_PAGE_MAX = 1_000_000
+BATCH_HISTORY_MAX = 100
 
 
 class SqlStore:
@@ -72,13 +76,60 @@ class SqlStore:
             points = read_points(conn, run_id, key, start_step=first, end_step=end_step)
         if max_points:
             return downsample(points, max_points), ""
-        skip = 0 if cursor is None else int(cursor["skip"])
-        page = points.take(skip, skip + size)
-        if skip + size >= len(points):
-            return page, ""
-        last = int(page.steps[-1])
-        sent_at_last = int(np.count_nonzero(page.steps == last)) + (skip if first == last else 0)
-        return page, encode_page_token({"step": last, "skip": sent_at_last}, query_fingerprint=query)
+        page, rest = _page(points, 0 if cursor is None else int(cursor["skip"]), size, first)
+        return page, "" if rest is None else encode_page_token(rest, query_fingerprint=query)
+
+    def batch_metric_history(
+        self,
+        run_ids: Sequence[str],
+        keys: Sequence[str],
+        *,
+        start_step: int | None = None,
+        end_step: int | None = None,
+        max_points: int = 0,
+        page_size: int = 0,
+        page_token: str = "",
+    ) -> tuple[list[tuple[str, str, Points]], str]:
+        """Several runs x keys at once: (run_id, key, points) per series with points, run then key order.
+
+        ``page_size`` bounds the points of a page across series; a series cut by it continues at the
+        start of the next page.
+        """
+        check_count(len(run_ids), BATCH_HISTORY_MAX, "run_ids")
+        check_count(len(keys), BATCH_HISTORY_MAX, "keys")
+        if max_points < 0:
+            raise InvalidArgument("max_points: must not be negative", field="max_points")
+        size = check_page_size(page_size, default=HISTORY_PAGE_DEFAULT, maximum=HISTORY_PAGE_MAX)
+        query = fingerprint(
+            "batch-history", list(run_ids), list(keys), start_step, end_step, max_points, size
+        )
+        cursor = decode_page_token(page_token, query_fingerprint=query) if page_token else {"i": 0}
+        pairs = [(run_id, key) for run_id in dict.fromkeys(run_ids) for key in dict.fromkeys(keys)]
+        found: list[tuple[str, str, Points]] = []
+        budget = size
+        with transaction(self.engine) as conn:
+            known = set(
+                conn.execute(sa.select(t.runs.c.run_id).where(t.runs.c.run_id.in_(list(run_ids)))).scalars()
+            )
+            for i, run_id in enumerate(run_ids):
+                if run_id not in known:
+                    raise NotFound(f"run {run_id!r} does not exist", field=f"run_ids[{i}]")
+            for index in range(int(cursor["i"]), len(pairs)):
+                run_id, key = pairs[index]
+                resuming = index == cursor["i"] and "step" in cursor
+                first = int(cursor["step"]) if resuming else start_step
+                points = read_points(conn, run_id, key, start_step=first, end_step=end_step)
+                if max_points:
+                    points = downsample(points, max_points)
+                page, rest = _page(points, int(cursor["skip"]) if resuming else 0, budget, first)
+                if len(page):
+                    found.append((run_id, key, page))
+                budget -= len(page)
+                if rest is not None:
+                    return found, encode_page_token({"i": index, **rest}, query_fingerprint=query)
+                if budget == 0 and index + 1 < len(pairs):
+                    return found, encode_page_token({"i": index + 1}, query_fingerprint=query)
+        return found, ""
 
     def search_runs(
         self,
@@ -106,3 +157,14 @@ class SqlStore:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _page(points: Points, skip: int, size: int, first: int | None) -> tuple[Points, dict[str, int] | None]:
+    """``size`` points after the first ``skip`` (those already sent at step ``first``), and the
+    cursor for the rest: the last step sent and how many points at that step were sent in all."""
+    page = points.take(skip, skip + size)
+    if skip + size >= len(points):
+        return page, None
+    last = int(page.steps[-1])
+    sent_at_last = int(np.count_nonzero(page.steps == last)) + (skip if first == last else 0)
+    return page, {"step": last, "skip": sent_at_last}
