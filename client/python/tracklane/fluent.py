@@ -1,0 +1,643 @@
+"""MLflow's module-level API over a default ``tracklane.Client``: a training script's everyday calls.
+
+    import tracklane
+
+    tracklane.set_experiment("mnist")
+    with tracklane.start_run(run_name="baseline"):
+        tracklane.log_params({"lr": 0.01})
+        tracklane.log_metric("loss", 0.31, step=10)
+
+State, as in MLflow: the tracking URI, the active experiment and the default client are shared by the
+process (the client is thread-safe and created lazily, under a lock); the stack of active runs and the
+last active run are per thread, so each thread runs its own ``start_run``. A child process after
+``fork`` starts clean (no client, no runs, no active experiment): a gRPC channel must not be used
+across a fork. At interpreter exit, runs still active are ended FINISHED.
+
+Environment (keyword arguments win):
+  TRACKLANE_TRACKING_URI     the server, default ``grpc://localhost:50051``
+  TRACKLANE_EXPERIMENT_NAME  experiment for runs when none was set (created if missing)
+  TRACKLANE_EXPERIMENT_ID    experiment for runs when none was set and no name is given
+"""
+
+from __future__ import annotations
+
+import atexit
+import getpass
+import importlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import Any, Literal
+
+from tracklane import _channel
+from tracklane.client import Client
+from tracklane.data import Dataset as DataDataset
+from tracklane.entities import (
+    Dataset,
+    DatasetInput,
+    Experiment,
+    LifecycleStage,
+    Metric,
+    Param,
+    Run,
+    RunStatus,
+    RunTag,
+    ViewType,
+)
+from tracklane.exceptions import AlreadyExists, FailedPrecondition, InvalidArgument
+
+__all__ = [
+    "ActiveRun",
+    "active_run",
+    "delete_tag",
+    "end_run",
+    "get_experiment_by_name",
+    "get_run",
+    "get_tracking_uri",
+    "last_active_run",
+    "log_input",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "search_runs",
+    "set_experiment",
+    "set_tag",
+    "set_tags",
+    "set_tracking_uri",
+    "start_run",
+]
+
+EXPERIMENT_NAME_ENV = "TRACKLANE_EXPERIMENT_NAME"
+EXPERIMENT_ID_ENV = "TRACKLANE_EXPERIMENT_ID"
+DEFAULT_EXPERIMENT_ID = "0"
+
+log = logging.getLogger(__name__)
+
+
+class ActiveRun(Run):
+    """The run ``start_run`` returned: ``info``, ``data`` and ``inputs`` as they were at start.
+
+    As a context manager, leaving the ``with`` ends the run FINISHED, or FAILED when an exception
+    escapes (the exception propagates). Read the run again with ``tracklane.get_run(run.info.run_id)``
+    for what was logged since.
+    """
+
+    def __enter__(self) -> ActiveRun:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        status = RunStatus.FINISHED if exc_type is None else RunStatus.FAILED
+        _end_run_and_above(self.info.run_id, status)
+
+
+class _ThreadState(threading.local):
+    def __init__(self) -> None:
+        self.stack: list[ActiveRun] = []
+        self.last_run_id: str | None = None
+
+
+class _State:
+    """The process-wide part; replaced wholesale in a forked child."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.client: Client | None = None
+        self.tracking_uri: str | None = None
+        self.experiment_id: str | None = None
+        self.thread = _ThreadState()
+        # Every thread's active runs, so that atexit can end them all.
+        self.active: dict[str, ActiveRun] = {}
+
+
+_state = _State()
+
+
+def _reset() -> None:
+    """Forgets all fluent state (client, runs, experiment, tracking URI) without ending runs.
+
+    For tests, which call it between cases; the client is closed.
+    """
+    global _state
+    old = _state
+    _state = _State()
+    if old.client is not None:
+        old.client.close()
+
+
+# Clients inherited across fork: kept referenced so that their channels are never closed (or garbage
+# collected) in the child, where a shutdown could touch the parent's connection.
+_inherited_clients: list[Client] = []
+
+
+def _after_fork_in_child() -> None:
+    global _state
+    # Keep the tracking URI, which is configuration, not a connection; everything else starts over.
+    if _state.client is not None:
+        _inherited_clients.append(_state.client)
+    uri = _state.tracking_uri
+    _state = _State()
+    _state.tracking_uri = uri
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _client() -> Client:
+    state = _state
+    client = state.client
+    if client is None:
+        with state.lock:
+            if state.client is None:
+                state.client = Client(state.tracking_uri)
+            client = state.client
+    return client
+
+
+# Tracking URI
+
+
+def set_tracking_uri(uri: str) -> None:
+    """Sets the server the fluent API talks to; the default client is replaced.
+
+    Args:
+        uri: ``grpc://HOST:PORT`` or ``grpcs://HOST:PORT``.
+    """
+    state = _state
+    with state.lock:
+        old, state.client = state.client, None
+        state.tracking_uri = uri
+    if old is not None:
+        old.close()
+
+
+def get_tracking_uri() -> str:
+    """The server the fluent API talks to.
+
+    Returns:
+        The URI set by ``set_tracking_uri``, else ``$TRACKLANE_TRACKING_URI``, else
+        ``grpc://localhost:50051``.
+    """
+    return _channel.resolve_tracking_uri(_state.tracking_uri)
+
+
+# Experiments
+
+
+def set_experiment(experiment_name: str | None = None, experiment_id: str | None = None) -> Experiment:
+    """Makes an experiment the active one for new runs; by name, it is created when missing.
+
+    Args:
+        experiment_name: The experiment's name (created if it does not exist).
+        experiment_id: Or its id (must exist). Without either, ``$TRACKLANE_EXPERIMENT_NAME`` or
+            ``$TRACKLANE_EXPERIMENT_ID``.
+
+    Returns:
+        The experiment.
+
+    Raises:
+        InvalidArgument: both or neither are given.
+        NotFound: no experiment has that id.
+        FailedPrecondition: the experiment is deleted (restore it first).
+    """
+    if experiment_name is None and experiment_id is None:
+        experiment_name = os.environ.get(EXPERIMENT_NAME_ENV) or None
+        experiment_id = None if experiment_name else os.environ.get(EXPERIMENT_ID_ENV) or None
+    if (experiment_name is None) == (experiment_id is None):
+        raise InvalidArgument(
+            "set_experiment needs exactly one of experiment_name and experiment_id", field="experiment_name"
+        )
+    client = _client()
+    if experiment_id is not None:
+        experiment = client.get_experiment(experiment_id)
+    else:
+        assert experiment_name is not None
+        experiment = _get_or_create_experiment(client, experiment_name)
+    if experiment.lifecycle_stage == LifecycleStage.DELETED:
+        raise FailedPrecondition(
+            f"experiment {experiment.name!r} (id {experiment.experiment_id}) is deleted: restore it or "
+            "choose another",
+            field="experiment_id",
+        )
+    with _state.lock:
+        _state.experiment_id = experiment.experiment_id
+    return experiment
+
+
+def _get_or_create_experiment(client: Client, name: str) -> Experiment:
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment
+    try:
+        return client.get_experiment(client.create_experiment(name))
+    except AlreadyExists:
+        # Another process created it between our get and create.
+        experiment = client.get_experiment_by_name(name)
+        if experiment is None:
+            raise
+        return experiment
+
+
+def get_experiment_by_name(name: str) -> Experiment | None:
+    """The experiment with that name, or None.
+
+    Args:
+        name: The experiment's name.
+
+    Returns:
+        The experiment (possibly deleted), or None when there is none.
+    """
+    return _client().get_experiment_by_name(name)
+
+
+def _experiment_id(experiment_id: str | None = None) -> str:
+    """Argument > set_experiment > $TRACKLANE_EXPERIMENT_NAME > $TRACKLANE_EXPERIMENT_ID > "0"."""
+    if experiment_id:
+        return experiment_id
+    if _state.experiment_id:
+        return _state.experiment_id
+    name = os.environ.get(EXPERIMENT_NAME_ENV)
+    if name:
+        return _get_or_create_experiment(_client(), name).experiment_id
+    return os.environ.get(EXPERIMENT_ID_ENV) or DEFAULT_EXPERIMENT_ID
+
+
+# Runs
+
+
+def start_run(
+    run_id: str | None = None,
+    experiment_id: str | None = None,
+    run_name: str | None = None,
+    nested: bool = False,
+    tags: Mapping[str, Any] | None = None,
+    description: str | None = None,
+    parent_run_id: str | None = None,
+) -> ActiveRun:
+    """Starts a run (or resumes one) and makes it this thread's active run.
+
+    Args:
+        run_id: Resume this run: it is set RUNNING again and becomes active.
+        experiment_id: Experiment for a new run; default the active one (``set_experiment``), else the
+            environment's, else the default experiment "0".
+        run_name: For humans; generated when None (renames a resumed run).
+        nested: Start under the active run (its ``parent_run_id``); needed when a run is active.
+        tags: Tags to set on the run.
+        description: Free text.
+        parent_run_id: Explicit parent; must be the active run when one is active.
+
+    Returns:
+        The ActiveRun; use it in a ``with`` to end it FINISHED (or FAILED on an exception).
+
+    Raises:
+        FailedPrecondition: a run is already active and ``nested`` is False, the run to resume is
+            deleted, or ``parent_run_id`` is not the active run.
+        InvalidArgument: ``run_id`` belongs to another experiment than ``experiment_id``.
+        NotFound: no run has that ``run_id``.
+    """
+    thread = _state.thread
+    stack = thread.stack
+    if stack and not nested:
+        raise FailedPrecondition(
+            f"run {stack[-1].info.run_id} is already active: end it with tracklane.end_run(), or start "
+            "this one with nested=True",
+            field="nested",
+        )
+    active_parent = stack[-1].info.run_id if stack else None
+    if parent_run_id and active_parent and parent_run_id != active_parent:
+        raise FailedPrecondition(
+            f"parent_run_id {parent_run_id} is not the active run {active_parent}",
+            field="parent_run_id",
+        )
+    parent = parent_run_id or active_parent
+    client = _client()
+    str_tags = {k: str(v) for k, v in (tags or {}).items()}
+    if run_id and any(r.info.run_id == run_id for r in stack):
+        raise FailedPrecondition(f"run {run_id} is already active in this thread", field="run_id")
+    if run_id:
+        run = _resume_run(client, run_id, experiment_id, run_name, str_tags, description)
+    else:
+        run = client.create_run(
+            _experiment_id(experiment_id),
+            tags=str_tags,
+            run_name=run_name,
+            parent_run_id=parent,
+            description=description or "",
+            user_id=_user(),
+        )
+    active = ActiveRun(run.info, run.data, run.inputs)
+    stack.append(active)
+    thread.last_run_id = active.info.run_id
+    with _state.lock:
+        _state.active[active.info.run_id] = active
+    return active
+
+
+def _resume_run(
+    client: Client,
+    run_id: str,
+    experiment_id: str | None,
+    run_name: str | None,
+    tags: Mapping[str, str],
+    description: str | None,
+) -> Run:
+    existing = client.get_run(run_id)
+    if experiment_id and existing.info.experiment_id != experiment_id:
+        raise InvalidArgument(
+            f"run {run_id} is in experiment {existing.info.experiment_id}, not {experiment_id}",
+            field="experiment_id",
+        )
+    if existing.info.lifecycle_stage == LifecycleStage.DELETED:
+        raise FailedPrecondition(f"run {run_id} is deleted: restore it first", field="run_id")
+    client.update_run(run_id, status=RunStatus.RUNNING, name=run_name, description=description)
+    if tags:
+        client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
+    return client.get_run(run_id)
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no such user (containers) or no login
+        return ""
+
+
+def active_run() -> ActiveRun | None:
+    """This thread's active run (the innermost when nested), or None.
+
+    Returns:
+        The ActiveRun as it was when started, or None.
+    """
+    stack = _state.thread.stack
+    return stack[-1] if stack else None
+
+
+def last_active_run() -> Run | None:
+    """The run this thread started or ended last (the active one, if any), read again from the server.
+
+    Returns:
+        The run as stored now, or None when this thread has not run one.
+    """
+    run_id = _state.thread.last_run_id
+    return None if run_id is None else _client().get_run(run_id)
+
+
+def end_run(status: RunStatus | str = RunStatus.FINISHED) -> None:
+    """Ends this thread's active run (the innermost); does nothing when none is active.
+
+    Args:
+        status: FINISHED, FAILED or KILLED.
+    """
+    active = active_run()
+    if active is not None:
+        _end_run_and_above(active.info.run_id, RunStatus(status))
+
+
+def _end_run_and_above(run_id: str, status: RunStatus) -> None:
+    """Ends ``run_id`` and any runs nested above it on this thread's stack (innermost first)."""
+    thread = _state.thread
+    stack = thread.stack
+    if not any(r.info.run_id == run_id for r in stack):
+        return  # already ended, e.g. by end_run() inside the with
+    while stack:
+        # Off the stack first (as MLflow does): if the server cannot be told, the thread can go on.
+        top = stack.pop()
+        with _state.lock:
+            _state.active.pop(top.info.run_id, None)
+        thread.last_run_id = top.info.run_id
+        _client().set_terminated(top.info.run_id, status)
+        if top.info.run_id == run_id:
+            return
+
+
+def _end_all_at_exit() -> None:
+    state = _state
+    with state.lock:
+        runs = list(state.active.values())
+        state.active.clear()
+    for run in reversed(runs):  # innermost (newest) first
+        try:
+            _client().set_terminated(run.info.run_id, RunStatus.FINISHED)
+        except Exception as exc:  # the server may be gone already: exit anyway
+            log.warning("could not end run %s at exit: %s", run.info.run_id, exc)
+
+
+atexit.register(_end_all_at_exit)
+
+
+def _run_id() -> str:
+    """The active run's id, starting a run (in the active experiment) when none is active."""
+    active = active_run()
+    return (active or start_run()).info.run_id
+
+
+def get_run(run_id: str) -> Run:
+    """A run with its params, tags, latest metrics and inputs.
+
+    Args:
+        run_id: The run.
+
+    Returns:
+        The run as stored now.
+
+    Raises:
+        NotFound: no such run.
+    """
+    return _client().get_run(run_id)
+
+
+# Logging
+
+
+def log_param(key: str, value: Any) -> Any:
+    """Logs a param (its ``str()``) to the active run, started if needed.
+
+    Args:
+        key: The param's name.
+        value: Its value; a param is set once (logging the same value again is fine).
+
+    Returns:
+        ``value``, as MLflow does.
+
+    Raises:
+        InvalidArgument: a bad key, or a different value for a param already set.
+    """
+    _client().log_batch(_run_id(), params=[Param(key, str(value))])
+    return value
+
+
+def log_params(params: Mapping[str, Any]) -> None:
+    """Logs several params at once (one atomic call) to the active run, started if needed.
+
+    Args:
+        params: Name -> value (each sent as its ``str()``).
+    """
+    _client().log_batch(_run_id(), params=[Param(k, str(v)) for k, v in params.items()])
+
+
+def log_metric(key: str, value: float, step: int | None = None, timestamp: int | None = None) -> None:
+    """Logs a metric point to the active run, started if needed.
+
+    Args:
+        key: The metric's name.
+        value: Its value (NaN and infinities are kept).
+        step: Training step; default 0.
+        timestamp: Epoch milliseconds; default now.
+    """
+    now = int(time.time() * 1000)
+    _send_metrics(_run_id(), [Metric(key, float(value), step or 0, timestamp or now)])
+
+
+def log_metrics(metrics: Mapping[str, float], step: int | None = None, timestamp: int | None = None) -> None:
+    """Logs several metrics at the same step and time to the active run, started if needed.
+
+    Args:
+        metrics: Name -> value.
+        step: Training step; default 0.
+        timestamp: Epoch milliseconds; default now.
+    """
+    ts = timestamp or int(time.time() * 1000)
+    _send_metrics(_run_id(), [Metric(k, float(v), step or 0, ts) for k, v in metrics.items()])
+
+
+def _send_metrics(run_id: str, metrics: Sequence[Metric]) -> None:
+    # The one place metrics leave the fluent API: synchronous for now, the buffered streaming sender
+    # replaces this call.
+    _client().log_batch(run_id, metrics=metrics)
+
+
+def set_tag(key: str, value: Any) -> None:
+    """Sets a tag (its ``str()``) on the active run, started if needed.
+
+    Args:
+        key: The tag's name.
+        value: Its value; overwrites the previous one.
+    """
+    _client().log_batch(_run_id(), tags=[RunTag(key, str(value))])
+
+
+def set_tags(tags: Mapping[str, Any]) -> None:
+    """Sets several tags at once on the active run, started if needed.
+
+    Args:
+        tags: Name -> value (each sent as its ``str()``).
+    """
+    _client().log_batch(_run_id(), tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+
+def delete_tag(key: str) -> None:
+    """Deletes a tag from the active run, started if needed.
+
+    Args:
+        key: The tag's name.
+
+    Raises:
+        NotFound: the tag is not set.
+    """
+    _client().delete_tag(_run_id(), key)
+
+
+def log_input(
+    dataset: DataDataset | Dataset, context: str | None = None, tags: Mapping[str, Any] | None = None
+) -> None:
+    """Records a dataset the active run (started if needed) uses.
+
+    Args:
+        dataset: From ``tracklane.data.from_numpy`` / ``from_pandas``, or a ``tracklane.Dataset``.
+        context: What it is used for: ``"training"``, ``"validation"``...
+        tags: Tags on this use of the dataset.
+    """
+    entity = dataset.to_entity() if isinstance(dataset, DataDataset) else dataset
+    used = DatasetInput(entity, context or "", {k: str(v) for k, v in (tags or {}).items()})
+    _client().log_inputs(_run_id(), [used])
+
+
+# Search
+
+
+def search_runs(
+    experiment_ids: Sequence[str] | str | None = None,
+    filter_string: str = "",
+    run_view_type: ViewType = ViewType.ACTIVE_ONLY,
+    max_results: int = 1000,
+    order_by: Sequence[str] | None = None,
+    output_format: Literal["pandas", "list"] = "pandas",
+    experiment_names: Sequence[str] | None = None,
+) -> Any:
+    """Runs matching an MLflow-style filter, as a pandas DataFrame or a list of Run.
+
+    Args:
+        experiment_ids: Experiments to search; default the active experiment.
+        filter_string: e.g. ``metrics.acc > 0.9 and params.model = 'rf'``; empty for all runs.
+        run_view_type: Live, deleted or all runs.
+        max_results: At most this many runs.
+        order_by: e.g. ``["metrics.acc DESC"]``; default newest first.
+        output_format: ``"pandas"`` (a list when pandas is not installed) or ``"list"``.
+        experiment_names: Experiments to search by name (added to ``experiment_ids``; unknown names
+            are skipped).
+
+    Returns:
+        A DataFrame with MLflow's columns (``run_id``, ``experiment_id``, ``status``, ``artifact_uri``,
+        ``start_time``, ``end_time``, ``metrics.<key>``, ``params.<key>``, ``tags.<key>``, plus
+        ``run_name``), one row per run; or a list of Run.
+
+    Raises:
+        InvalidArgument: the filter or order does not parse, or an unknown output_format.
+    """
+    if output_format not in ("pandas", "list"):
+        raise InvalidArgument(
+            f"output_format must be 'pandas' or 'list', not {output_format!r}", field="output_format"
+        )
+    client = _client()
+    ids = [experiment_ids] if isinstance(experiment_ids, str) else list(experiment_ids or ())
+    for name in experiment_names or ():
+        experiment = client.get_experiment_by_name(name)
+        if experiment is not None:
+            ids.append(experiment.experiment_id)
+    if experiment_ids is None and experiment_names is None:
+        ids = [_experiment_id()]
+    runs = client.search_runs(ids, filter_string, run_view_type, max_results, order_by) if ids else []
+    if output_format == "list":
+        return runs
+    try:
+        pd: Any = importlib.import_module("pandas")
+    except ImportError:
+        return runs
+    return _runs_to_dataframe(pd, runs)
+
+
+_INFO_COLUMNS = ("run_id", "experiment_id", "status", "artifact_uri", "start_time", "end_time", "run_name")
+
+
+def _runs_to_dataframe(pd: Any, runs: Sequence[Run]) -> Any:
+    columns: dict[str, list[Any]] = {name: [] for name in _INFO_COLUMNS}
+    metric_keys = sorted({k for r in runs for k in r.data.latest_metrics})
+    param_keys = sorted({k for r in runs for k in r.data.params})
+    tag_keys = sorted({k for r in runs for k in r.data.tags})
+    for run in runs:
+        info = run.info
+        columns["run_id"].append(info.run_id)
+        columns["experiment_id"].append(info.experiment_id)
+        columns["status"].append(str(info.status))
+        columns["artifact_uri"].append(info.artifact_uri)
+        columns["start_time"].append(info.start_time)
+        columns["end_time"].append(info.end_time)
+        columns["run_name"].append(info.run_name)
+    for key in metric_keys:
+        columns[f"metrics.{key}"] = [
+            r.data.latest_metrics[key].value if key in r.data.latest_metrics else float("nan") for r in runs
+        ]
+    for key in param_keys:
+        columns[f"params.{key}"] = [r.data.params.get(key) for r in runs]
+    for key in tag_keys:
+        columns[f"tags.{key}"] = [r.data.tags.get(key) for r in runs]
+    frame = pd.DataFrame(columns)
+    for name in ("start_time", "end_time"):
+        # Epoch millis -> timezone-aware timestamps, as MLflow returns them (NaT where unset).
+        frame[name] = pd.to_datetime(frame[name], unit="ms", utc=True)
+    return frame
