@@ -11,28 +11,15 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 
 import tracklane
-from bench.search import free_port, process, scratch_database
+from bench.search import ROUNDS, free_port, median_seconds, process, scratch_database
 from tracklane.entities import Metric
 
 BATCH = 100_000
-ROUNDS = 5
-
-
-def median(fn: Callable[[], int]) -> tuple[float, int]:
-    fn()
-    times, n = [], 0
-    for _ in range(ROUNDS):
-        started = time.perf_counter()
-        n = fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times), n
 
 
 def bench(label: str, settings: list[str], points: int) -> None:
@@ -68,8 +55,12 @@ def bench(label: str, settings: list[str], points: int) -> None:
                 ],
             )
         logged = time.perf_counter() - started
-        whole, n_whole = median(lambda: len(client.get_metric_history(run_id, "loss", page_size=1_000_000)))
-        sampled, n_sampled = median(lambda: len(client.get_metric_history(run_id, "loss", max_points=1000)))
+        whole, n_whole = median_seconds(
+            lambda: len(client.get_metric_history(run_id, "loss", page_size=1_000_000))
+        )
+        sampled, n_sampled = median_seconds(
+            lambda: len(client.get_metric_history(run_id, "loss", max_points=1000))
+        )
         client.close()
     assert n_whole == points, n_whole
     print(

@@ -132,27 +132,16 @@ def search_run_ids(
         if key.entity == "attribute":
             query = query.add_columns(column.label(f"sort_{i}"))
 
-    if page_token:
-        cursor = decode_page_token(page_token, query_fingerprint=query_id)
-        last_values, last_id = cursor.get("v"), cursor.get("id")
-        if (
-            not isinstance(last_values, list)
-            or len(last_values) != len(order)
-            or not isinstance(last_id, str)
-        ):
-            raise InvalidArgument("page_token: not a token for this search", field="page_token")
-        query = query.where(_after(order, sort_columns, last_values, runs.c.run_id, last_id))
-
-    rows = conn.execute(
-        query.order_by(*_ordering(order, sort_columns, runs.c.run_id)).limit(page_size + 1)
-    ).all()
-
-    token = ""
-    if len(rows) > page_size:
-        rows = rows[:page_size]
-        last = rows[-1]
-        values = [getattr(last, f"sort_{i}") for i in range(len(order))]
-        token = encode_page_token({"v": values, "id": last.run_id}, query_fingerprint=query_id)
+    rows, token = _keyset_page(
+        conn,
+        query,
+        order,
+        sort_columns,
+        runs.c.run_id,
+        page_size=page_size,
+        token=page_token,
+        query_id=query_id,
+    )
     return RunPage([r.run_id for r in rows], token)
 
 
@@ -172,6 +161,35 @@ def _after(
         equal_so_far.append(column == value)
     clauses.append(sa.and_(*equal_so_far, id_column > last_id))
     return sa.or_(*clauses)
+
+
+def _keyset_page(
+    conn: Connection,
+    query: Any,
+    order: Sequence[OrderKey],
+    columns: Sequence[Any],
+    id_column: Any,
+    *,
+    page_size: int,
+    token: str,
+    query_id: str,
+) -> tuple[list[Any], str]:
+    """One page of ``query`` (which selects ``id_column`` and the ``sort_<i>`` columns) after the
+    cursor in ``token``, and the token for the page after it ("" on the last page)."""
+    if token:
+        cursor = decode_page_token(token, query_fingerprint=query_id)
+        values, last_id = cursor.get("v"), cursor.get("id")
+        if not isinstance(values, list) or len(values) != len(order) or not isinstance(last_id, str | int):
+            raise InvalidArgument("page_token: not a token for this search", field="page_token")
+        query = query.where(_after(order, columns, values, id_column, last_id))
+    rows = conn.execute(query.order_by(*_ordering(order, columns, id_column)).limit(page_size + 1)).all()
+    if len(rows) <= page_size:
+        return list(rows), ""
+    rows = rows[:page_size]
+    last = rows[-1]
+    cursor_values = [getattr(last, f"sort_{i}") for i in range(len(order))]
+    next_token = encode_page_token({"v": cursor_values, "id": last[0]}, query_fingerprint=query_id)
+    return list(rows), next_token
 
 
 def _ordering(order: Sequence[OrderKey], columns: Sequence[Any], id_column: Any) -> list[Any]:
@@ -233,21 +251,16 @@ def search_experiment_ids(
             )
             columns.append(alias.c.value)
         query = query.add_columns(columns[-1].label(f"sort_{i}"))
-    if page_token:
-        cursor = decode_page_token(page_token, query_fingerprint=query_id)
-        values, last_id = cursor.get("v"), cursor.get("id")
-        if not isinstance(values, list) or len(values) != len(order) or not isinstance(last_id, int):
-            raise InvalidArgument("page_token: not a token for this search", field="page_token")
-        query = query.where(_after(order, columns, values, exps.c.experiment_id, last_id))
-    rows = conn.execute(
-        query.order_by(*_ordering(order, columns, exps.c.experiment_id)).limit(page_size + 1)
-    ).all()
-    token = ""
-    if len(rows) > page_size:
-        rows = rows[:page_size]
-        last = rows[-1]
-        values = [getattr(last, f"sort_{i}") for i in range(len(order))]
-        token = encode_page_token({"v": values, "id": last.experiment_id}, query_fingerprint=query_id)
+    rows, token = _keyset_page(
+        conn,
+        query,
+        order,
+        columns,
+        exps.c.experiment_id,
+        page_size=page_size,
+        token=page_token,
+        query_id=query_id,
+    )
     return [r.experiment_id for r in rows], token
 
 
