@@ -11,39 +11,18 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import sys
-import tempfile
 import time
 
 import tracklane
-from bench.search import ROUNDS, free_port, median_seconds, process, scratch_database
+from bench.search import ROUNDS, median_seconds, scratch_database, tracklane_server
 from tracklane.entities import Metric
 
 BATCH = 100_000
 
 
 def bench(label: str, settings: list[str], points: int) -> None:
-    port = free_port()
-    with (
-        tempfile.TemporaryDirectory() as data,
-        process(
-            [
-                sys.executable,
-                "-m",
-                "tracklane_server",
-                "server",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--data-dir",
-                data,
-                "--log-level",
-                "WARNING",
-                *settings,
-            ],
-            port,
-        ),
-    ):
-        client = tracklane.Client(f"grpc://127.0.0.1:{port}")
+    with tracklane_server(settings) as uri:
+        client = tracklane.Client(uri)
         run_id = client.create_run().info.run_id
         started = time.perf_counter()
         for first in range(0, points, BATCH):

@@ -106,7 +106,9 @@ def median_seconds(fn: Callable[[], int]) -> tuple[float, int]:
     return statistics.median(times), count
 
 
-def bench_tracklane(label: str, settings: list[str], n_runs: int) -> dict[str, float]:
+@contextmanager
+def tracklane_server(settings: list[str]) -> Iterator[str]:
+    """``tracklane server`` in its own process on a free port and a throw-away data folder; yields its URI."""
     port = free_port()
     with (
         tempfile.TemporaryDirectory() as data,
@@ -127,7 +129,12 @@ def bench_tracklane(label: str, settings: list[str], n_runs: int) -> dict[str, f
             port,
         ),
     ):
-        client = tracklane.Client(f"grpc://127.0.0.1:{port}")
+        yield f"grpc://127.0.0.1:{port}"
+
+
+def bench_tracklane(label: str, settings: list[str], n_runs: int) -> dict[str, float]:
+    with tracklane_server(settings) as uri:
+        client = tracklane.Client(uri)
         experiment_id = client.create_experiment("search-bench")
         started = time.perf_counter()
 
