@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import logging
 import multiprocessing
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -95,9 +96,10 @@ def _run_workers(settings: Settings) -> None:
         worker.start()
 
     def forward(signum: int, _frame: object) -> None:
+        # Each worker stops gracefully on the same signal the parent got.
         for worker in workers:
             if worker.pid is not None and worker.is_alive():
-                worker.terminate() if signum == signal.SIGTERM else _interrupt(worker.pid)
+                os.kill(worker.pid, signum)
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
@@ -106,12 +108,6 @@ def _run_workers(settings: Settings) -> None:
     failed = [w.name for w in workers if w.exitcode not in (0, -signal.SIGTERM)]
     if failed:
         raise TracklaneError(f"worker(s) exited with an error: {', '.join(failed)}")
-
-
-def _interrupt(pid: int) -> None:
-    import os
-
-    os.kill(pid, signal.SIGINT)
 
 
 def _worker_main(settings: Settings) -> None:
