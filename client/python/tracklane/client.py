@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Mapping, Sequence
 
-import grpc
-
-from tracklane import _channel
+from tracklane._artifact_methods import ArtifactMethods
+from tracklane._registry_methods import RegistryMethods
 from tracklane.entities import (
     DatasetInput,
     Experiment,
@@ -21,15 +19,13 @@ from tracklane.entities import (
     RunTag,
     ViewType,
 )
-from tracklane.exceptions import NotFound, from_rpc_error
-from tracklane.v1 import common_pb2, tracking_pb2, tracking_pb2_grpc
+from tracklane.exceptions import NotFound
+from tracklane.v1 import common_pb2, tracking_pb2
 
 __all__ = ["Client"]
 
-Resp = TypeVar("Resp")
 
-
-class Client:
+class Client(ArtifactMethods, RegistryMethods):
     """A connection to a Tracklane server.
 
     Args:
@@ -40,27 +36,11 @@ class Client:
     Usable as a context manager; ``close()`` releases the connection. Safe to share between threads.
     """
 
-    def __init__(self, tracking_uri: str | None = None, *, timeout: float = 60.0) -> None:
-        self.tracking_uri = _channel.resolve_tracking_uri(tracking_uri)
-        self.timeout = timeout
-        self._channel = _channel.make_channel(self.tracking_uri)
-        self._tracking = tracking_pb2_grpc.TrackingServiceStub(self._channel)
-
-    def close(self) -> None:
-        """Closes the connection."""
-        self._channel.close()
-
     def __enter__(self) -> Client:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def _call(self, method: Callable[..., Resp], request: Any) -> Resp:
-        try:
-            return method(request, timeout=self.timeout)
-        except grpc.RpcError as err:
-            raise from_rpc_error(err) from None
 
     # Experiments
 
