@@ -14,7 +14,7 @@ import os
 import time
 
 import tracklane
-from bench.search import ROUNDS, median_seconds, scratch_database, tracklane_server
+from bench._harness import ROUNDS, median_seconds, scratch_database, tracklane_server
 from tracklane.entities import Metric
 
 BATCH = 100_000

@@ -17,76 +17,26 @@ import argparse
 import json
 import os
 import random
-import socket
-import statistics
 import subprocess
-import sys
-import tempfile
 import textwrap
 import time
-from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
-
-import sqlalchemy as sa
 
 import tracklane
+from bench._harness import (
+    MLFLOW_PYTHON,
+    ROUNDS,
+    median_seconds,
+    mlflow_db_uri,
+    mlflow_server,
+    scratch_database,
+    tracklane_server,
+)
 from tracklane.entities import Metric, Param
 
 FILTER = "metrics.m1 > 0.5 and params.p1 = 'a'"
 ORDER = ["metrics.m1 DESC"]
-ROUNDS = 5
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def scratch_database(admin_uri: str) -> Iterator[str]:
-    name = f"bench_{os.getpid()}_{random.randrange(10**6)}"
-    engine = sa.create_engine(admin_uri, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield sa.make_url(admin_uri).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with engine.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        engine.dispose()
-
-
-@contextmanager
-def process(argv: list[str], port: int, env: dict[str, str] | None = None) -> Iterator[None]:
-    """Starts a server process and waits until its port accepts connections (60 s at most)."""
-    with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen(argv, stdout=log, stderr=log, env={**os.environ, **(env or {})})
-        yield from _serve(proc, log, argv[0], port)
-
-
-def _serve(proc: subprocess.Popen[bytes], log: IO[bytes], name: str, port: int) -> Iterator[None]:
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    log.seek(0)
-                    raise RuntimeError(f"{name} did not start:\n{log.read().decode()[-3000:]}") from None
-                time.sleep(0.1)
-        yield
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def seed_values(i: int) -> tuple[dict[str, str], dict[str, float]]:
@@ -94,42 +44,6 @@ def seed_values(i: int) -> tuple[dict[str, str], dict[str, float]]:
     params = {f"p{j}": rng.choice("abcd") for j in range(1, 6)}
     metrics = {f"m{j}": rng.random() for j in range(1, 6)}
     return params, metrics
-
-
-def median_seconds(fn: Callable[[], int]) -> tuple[float, int]:
-    fn()  # warm-up: connections, plans, caches
-    times, count = [], 0
-    for _ in range(ROUNDS):
-        started = time.perf_counter()
-        count = fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times), count
-
-
-@contextmanager
-def tracklane_server(settings: list[str]) -> Iterator[str]:
-    """``tracklane server`` in its own process on a free port and a throw-away data folder; yields its URI."""
-    port = free_port()
-    with (
-        tempfile.TemporaryDirectory() as data,
-        process(
-            [
-                sys.executable,
-                "-m",
-                "tracklane_server",
-                "server",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--data-dir",
-                data,
-                "--log-level",
-                "WARNING",
-                *settings,
-            ],
-            port,
-        ),
-    ):
-        yield f"grpc://127.0.0.1:{port}"
 
 
 def bench_tracklane(label: str, settings: list[str], n_runs: int) -> dict[str, float]:
@@ -203,37 +117,11 @@ def bench_mlflow(python: str, postgres_admin: str, n_runs: int) -> dict[str, flo
     if not Path(python).exists():
         print(f"  MLflow                 skipped: no virtualenv at {python}")
         return None
-    mlflow_bin = str(Path(python).parent / "mlflow")
-    with scratch_database(postgres_admin) as uri, tempfile.TemporaryDirectory() as artifacts:
-        db_uri = sa.make_url(uri).set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
-        # MLflow creates its schema on first use of the store.
-        subprocess.run(
-            [
-                python,
-                "-c",
-                f"from mlflow.tracking import MlflowClient; MlflowClient({db_uri!r}).search_experiments()",
-            ],
-            check=True,
-            capture_output=True,
-        )
-        port = free_port()
-        argv = [
-            mlflow_bin,
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "4",
-            "--backend-store-uri",
-            db_uri,
-            "--artifacts-destination",
-            artifacts,
-        ]
-        with process(argv, port):
+    with scratch_database(postgres_admin) as uri:
+        db_uri = mlflow_db_uri(uri)
+        with mlflow_server(python, db_uri) as http_uri:
             out = subprocess.run(
-                [python, "-c", MLFLOW_SCRIPT, db_uri, f"http://127.0.0.1:{port}", str(n_runs), str(ROUNDS)],
+                [python, "-c", MLFLOW_SCRIPT, db_uri, http_uri, str(n_runs), str(ROUNDS)],
                 check=True,
                 capture_output=True,
                 text=True,
@@ -255,9 +143,7 @@ def main() -> None:
     )
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--postgres-uri", default=os.environ.get("TRACKLANE_TEST_POSTGRES_URI", ""))
-    parser.add_argument(
-        "--mlflow-python", default=str(Path.home() / ".cache/tracklane-bench/mlflow-venv/bin/python")
-    )
+    parser.add_argument("--mlflow-python", default=MLFLOW_PYTHON)
     args = parser.parse_args()
     print(f"search_runs over {args.runs} runs, 5 params + 5 metrics each; median of {ROUNDS} rounds")
     results = {"Tracklane (SQLite)": bench_tracklane("Tracklane (SQLite)", [], args.runs)}
