@@ -50,11 +50,11 @@ class RunStatus(enum.StrEnum):
         return self in (RunStatus.FINISHED, RunStatus.FAILED, RunStatus.KILLED)
 
     def to_proto(self) -> tracking_pb2.RunStatus.ValueType:
-        return tracking_pb2.RunStatus.Value(f"RUN_STATUS_{self.value}")
+        return _RUN_STATUS_TO_PROTO[self]
 
     @classmethod
     def from_proto(cls, value: tracking_pb2.RunStatus.ValueType) -> RunStatus:
-        return cls(tracking_pb2.RunStatus.Name(value).removeprefix("RUN_STATUS_"))
+        return _RUN_STATUS_FROM_PROTO[value]
 
 
 class LifecycleStage(enum.StrEnum):
@@ -64,11 +64,11 @@ class LifecycleStage(enum.StrEnum):
     DELETED = "deleted"
 
     def to_proto(self) -> common_pb2.LifecycleStage.ValueType:
-        return common_pb2.LifecycleStage.Value(f"LIFECYCLE_STAGE_{self.name}")
+        return _STAGE_TO_PROTO[self]
 
     @classmethod
     def from_proto(cls, value: common_pb2.LifecycleStage.ValueType) -> LifecycleStage:
-        return cls[common_pb2.LifecycleStage.Name(value).removeprefix("LIFECYCLE_STAGE_")]
+        return _STAGE_FROM_PROTO[value]
 
 
 class ViewType(enum.StrEnum):
@@ -86,6 +86,13 @@ class ViewType(enum.StrEnum):
         if value == common_pb2.VIEW_TYPE_UNSPECIFIED:
             return cls.ACTIVE_ONLY
         return cls(common_pb2.ViewType.Name(value).removeprefix("VIEW_TYPE_"))
+
+
+# Enum conversions run once per run in every listing: lookups, not name formatting.
+_RUN_STATUS_TO_PROTO = {s: tracking_pb2.RunStatus.Value(f"RUN_STATUS_{s.value}") for s in RunStatus}
+_RUN_STATUS_FROM_PROTO = {v: s for s, v in _RUN_STATUS_TO_PROTO.items()}
+_STAGE_TO_PROTO = {s: common_pb2.LifecycleStage.Value(f"LIFECYCLE_STAGE_{s.name}") for s in LifecycleStage}
+_STAGE_FROM_PROTO = {v: s for s, v in _STAGE_TO_PROTO.items()}
 
 
 def millis_to_timestamp(ms: int | None) -> timestamp_pb2.Timestamp | None:
@@ -265,19 +272,25 @@ class RunInfo:
     description: str = ""
 
     def to_proto(self) -> tracking_pb2.RunInfo:
-        return tracking_pb2.RunInfo(
-            run_id=self.run_id,
-            experiment_id=self.experiment_id,
-            run_name=self.run_name,
-            status=self.status.to_proto(),
-            start_time=millis_to_timestamp(self.start_time),
-            end_time=millis_to_timestamp(self.end_time),
-            artifact_uri=self.artifact_uri,
-            lifecycle_stage=self.lifecycle_stage.to_proto(),
-            parent_run_id=self.parent_run_id,
-            user_id=self.user_id,
-            description=self.description,
-        )
+        msg = tracking_pb2.RunInfo()
+        self.fill_proto(msg)
+        return msg
+
+    def fill_proto(self, msg: tracking_pb2.RunInfo) -> None:
+        """Sets the fields of ``msg`` in place (a listing fills each run's message without copies)."""
+        msg.run_id = self.run_id
+        msg.experiment_id = self.experiment_id
+        msg.run_name = self.run_name
+        msg.status = _RUN_STATUS_TO_PROTO[self.status]
+        if self.start_time is not None:
+            msg.start_time.FromMilliseconds(self.start_time)
+        if self.end_time is not None:
+            msg.end_time.FromMilliseconds(self.end_time)
+        msg.artifact_uri = self.artifact_uri
+        msg.lifecycle_stage = _STAGE_TO_PROTO[self.lifecycle_stage]
+        msg.parent_run_id = self.parent_run_id
+        msg.user_id = self.user_id
+        msg.description = self.description
 
     @classmethod
     def from_proto(cls, msg: tracking_pb2.RunInfo) -> Self:
@@ -285,11 +298,11 @@ class RunInfo:
             run_id=msg.run_id,
             experiment_id=msg.experiment_id,
             run_name=msg.run_name,
-            status=RunStatus.from_proto(msg.status),
-            start_time=timestamp_to_millis(msg.start_time, msg.HasField("start_time")),
-            end_time=timestamp_to_millis(msg.end_time, msg.HasField("end_time")),
+            status=_RUN_STATUS_FROM_PROTO[msg.status],
+            start_time=msg.start_time.ToMilliseconds() if msg.HasField("start_time") else None,
+            end_time=msg.end_time.ToMilliseconds() if msg.HasField("end_time") else None,
             artifact_uri=msg.artifact_uri,
-            lifecycle_stage=LifecycleStage.from_proto(msg.lifecycle_stage),
+            lifecycle_stage=_STAGE_FROM_PROTO[msg.lifecycle_stage],
             parent_run_id=msg.parent_run_id,
             user_id=msg.user_id,
             description=msg.description,
@@ -313,16 +326,30 @@ class RunData:
         return {k: m.value for k, m in self.latest_metrics.items()}
 
     def to_proto(self) -> tracking_pb2.RunData:
-        return tracking_pb2.RunData(
-            metrics=[self.latest_metrics[k].to_proto() for k in sorted(self.latest_metrics)],
-            params=[tracking_pb2.Param(key=k, value=v) for k, v in sorted(self.params.items())],
-            tags=_tags_to_proto(self.tags),
-        )
+        msg = tracking_pb2.RunData()
+        self.fill_proto(msg)
+        return msg
+
+    def fill_proto(self, msg: tracking_pb2.RunData) -> None:
+        """Adds the points, params and tags to ``msg``, sorted by key (``add`` beats building lists)."""
+        add_metric = msg.metrics.add
+        latest = self.latest_metrics
+        for key in sorted(latest):
+            m = latest[key]
+            add_metric(key=m.key, value=m.value, step=m.step, timestamp_ms=m.timestamp)
+        add_param = msg.params.add
+        for key, value in sorted(self.params.items()):
+            add_param(key=key, value=value)
+        add_tag = msg.tags.add
+        for key, value in sorted(self.tags.items()):
+            add_tag(key=key, value=value)
 
     @classmethod
     def from_proto(cls, msg: tracking_pb2.RunData) -> Self:
         return cls(
-            latest_metrics=MappingProxyType({m.key: Metric.from_proto(m) for m in msg.metrics}),
+            latest_metrics=MappingProxyType(
+                {m.key: Metric(m.key, m.value, m.step, m.timestamp_ms) for m in msg.metrics}
+            ),
             params=MappingProxyType({p.key: p.value for p in msg.params}),
             tags=_tags_from_proto(msg.tags),
         )
@@ -351,9 +378,16 @@ class Run:
     inputs: RunInputs = field(default_factory=RunInputs)
 
     def to_proto(self) -> tracking_pb2.Run:
-        return tracking_pb2.Run(
-            info=self.info.to_proto(), data=self.data.to_proto(), inputs=self.inputs.to_proto()
-        )
+        msg = tracking_pb2.Run()
+        self.fill_proto(msg)
+        return msg
+
+    def fill_proto(self, msg: tracking_pb2.Run) -> None:
+        """Sets the fields of ``msg`` in place."""
+        self.info.fill_proto(msg.info)
+        self.data.fill_proto(msg.data)
+        if self.inputs.dataset_inputs:
+            msg.inputs.dataset_inputs.extend(d.to_proto() for d in self.inputs.dataset_inputs)
 
     @classmethod
     def from_proto(cls, msg: tracking_pb2.Run) -> Self:
