@@ -14,7 +14,6 @@ from grpc_reflection.v1alpha import reflection
 
 from tracklane.v1 import (
     artifacts_pb2,
-    artifacts_pb2_grpc,
     registry_pb2,
     registry_pb2_grpc,
     tracking_pb2,
@@ -22,8 +21,11 @@ from tracklane.v1 import (
 )
 from tracklane_server.artifacts import open_store as open_artifact_store
 from tracklane_server.interceptors import ErrorInterceptor
+from tracklane_server.services.artifact_handlers import add_artifact_service
+from tracklane_server.services.artifact_roots import RunRoots
 from tracklane_server.services.artifacts import ArtifactService
 from tracklane_server.services.base import BlockingCalls
+from tracklane_server.services.points_hub import PointsFeed, PointsHub, points_feed
 from tracklane_server.services.registry import RegistryService
 from tracklane_server.services.tracking import TrackingService
 from tracklane_server.settings import Settings
@@ -49,6 +51,9 @@ class TracklaneServer:
         self._server: grpc.aio.Server | None = None
         self._health = health.aio.HealthServicer()  # type: ignore[attr-defined]
         self._store: SqlStore | None = None
+        # Wakes WatchRun calls when points commit; fed by other processes' commits too.
+        self._points_hub = PointsHub()
+        self._points_feed: PointsFeed | None = None
 
     async def start(self) -> int:
         """Opens the stores, binds and starts serving; returns the bound port.
@@ -76,6 +81,10 @@ class TracklaneServer:
             pool_size=s.threads,
             migrate=s.auto_migrate,
         )
+        self._points_hub.bind(asyncio.get_running_loop())
+        self._points_feed = points_feed(self._store.engine, self._points_hub)
+        if self._points_feed is not None:
+            await self._points_feed.start()
         server = grpc.aio.server(
             interceptors=[ErrorInterceptor()],
             options=[
@@ -86,11 +95,11 @@ class TracklaneServer:
             ],
         )
         # Abstract to mypy only: fill_unimplemented adds the methods later issues will write.
-        tracking = TrackingService(self._store, blocking)  # type: ignore[abstract]
-        artifacts = ArtifactService()  # type: ignore[abstract]
-        registry = RegistryService()  # type: ignore[abstract]
+        tracking = TrackingService(self._store, blocking, self._points_hub)
+        artifacts = ArtifactService(RunRoots(self._store.engine, s), blocking)
+        registry = RegistryService(self._store.registry, blocking)
         tracking_pb2_grpc.add_TrackingServiceServicer_to_server(tracking, server)
-        artifacts_pb2_grpc.add_ArtifactServiceServicer_to_server(artifacts, server)
+        add_artifact_service(artifacts, server)
         registry_pb2_grpc.add_RegistryServiceServicer_to_server(registry, server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         for name in SERVICE_NAMES:
@@ -114,9 +123,14 @@ class TracklaneServer:
         grace = self.settings.shutdown_grace_seconds if grace is None else grace
         await self._health.enter_graceful_shutdown()
         served = self._server is not None
+        self._points_hub.close()  # watches end now, metric streams after the batch in hand
         if self._server is not None:
             await self._server.stop(grace)
             self._server = None
+        if self._points_feed is not None:
+            await self._points_feed.stop()
+            self._points_feed = None
+        await _let_calls_finish(1.0)
         if self._store is not None:
             self._store.close()
         self._executor.shutdown(wait=False, cancel_futures=True)
@@ -127,6 +141,14 @@ class TracklaneServer:
         """Until the server terminates."""
         if self._server is not None:
             await self._server.wait_for_termination()
+
+
+async def _let_calls_finish(seconds: float) -> None:
+    """Lets the tasks of calls that just ended finish their last step: grpc.aio may still hold
+    one for a call whose status is sent, and the loop closing would cancel it with a traceback."""
+    others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    if others:
+        await asyncio.wait(others, timeout=seconds)
 
 
 def _check_port_free(host: str, port: int, *, reuse_port: bool) -> None:

@@ -43,6 +43,7 @@ class Settings:
     s3_access_key_id: str = ""
     s3_secret_access_key: str = ""
     s3_region: str = ""
+    s3_public_endpoint_url: str = ""
     log_level: str = "INFO"
     log_format: str = "text"
     auto_migrate: bool = True
@@ -127,6 +128,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("s3_access_key_id", "S3 access key. Default: $AWS_ACCESS_KEY_ID."),
     Setting("s3_secret_access_key", "S3 secret key. Default: $AWS_SECRET_ACCESS_KEY."),
     Setting("s3_region", "S3 region. Default: $AWS_REGION, else none."),
+    Setting(
+        "s3_public_endpoint_url",
+        "S3 endpoint as clients reach it, for presigned URLs (direct transfers), when it differs "
+        "from --s3-endpoint-url. Default: the same.",
+    ),
     Setting("log_level", "DEBUG, INFO, WARNING or ERROR. Default: INFO."),
     Setting("log_format", "text (human) or json (one object per line). Default: text."),
     Setting("auto_migrate", "Upgrade the database schema at start. Default: true.", _bool),
@@ -198,6 +204,12 @@ def _validate(settings: Settings) -> None:
         raise InvalidArgument(
             f"--artifact-root: unsupported URI {settings.resolved_artifact_root!r}; use file:/// or s3://",
             field="artifact_root",
+        )
+    public = urlsplit(settings.s3_public_endpoint_url)
+    if settings.s3_public_endpoint_url and (public.scheme not in {"http", "https"} or not public.hostname):
+        raise InvalidArgument(
+            "--s3-public-endpoint-url: expected http://HOST:PORT or https://HOST",
+            field="s3_public_endpoint_url",
         )
     _positive(settings.workers, "workers")
     _positive(settings.threads, "threads")

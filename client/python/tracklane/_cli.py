@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from tracklane import _cli_artifacts, _cli_sync
 from tracklane.client import Client
 from tracklane.entities import Experiment, Run, ViewType
 
@@ -52,6 +53,8 @@ def add_commands(commands: Any) -> None:
     delete = _with_common(run.add_parser("delete", help="soft-delete a run (restorable)"))
     delete.add_argument("run_id")
     delete.set_defaults(handler=_runs_delete)
+    _cli_artifacts.add_commands(commands, _with_common)
+    _cli_sync.add_commands(commands, _with_common)
 
 
 def _with_common(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -130,6 +133,8 @@ def _time(ms: int | None) -> str:
 
 
 def _table(result: object) -> str:
+    if hasattr(result, "render_table"):  # results that know their own layout (artifacts list)
+        return str(result.render_table())
     if isinstance(result, Run):
         return _run_details(result)
     if isinstance(result, dict):

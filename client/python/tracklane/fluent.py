@@ -30,9 +30,12 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from tracklane import _channel
+import numpy as np
+
+from tracklane import _channel, _metric_sender, system_metrics
+from tracklane._metric_buffer import Columns, MetricBuffer
 from tracklane.client import Client
 from tracklane.data import Dataset as DataDataset
 from tracklane.entities import (
@@ -40,26 +43,28 @@ from tracklane.entities import (
     DatasetInput,
     Experiment,
     LifecycleStage,
-    Metric,
     Param,
     Run,
     RunStatus,
     RunTag,
     ViewType,
 )
-from tracklane.exceptions import AlreadyExists, FailedPrecondition, InvalidArgument
+from tracklane.exceptions import AlreadyExists, FailedPrecondition, InvalidArgument, TracklaneError
 
 __all__ = [
     "ActiveRun",
     "active_run",
+    "configure_metrics",
     "delete_tag",
     "end_run",
+    "flush",
     "get_experiment_by_name",
     "get_run",
     "get_tracking_uri",
     "last_active_run",
     "log_input",
     "log_metric",
+    "log_metric_array",
     "log_metrics",
     "log_param",
     "log_params",
@@ -86,6 +91,9 @@ class ActiveRun(Run):
     for what was logged since.
     """
 
+    # This run's metric buffer for the thread whose stack holds it; set on the first log_metric.
+    _metrics: ClassVar[MetricBuffer | None] = None
+
     def __enter__(self) -> ActiveRun:
         return self
 
@@ -100,6 +108,8 @@ class _ThreadState(threading.local):
     def __init__(self) -> None:
         self.stack: list[ActiveRun] = []
         self.last_run_id: str | None = None
+        # Metric buffers of runs this thread logs to by run_id (not its active run).
+        self.run_buffers: dict[str, MetricBuffer] = {}
 
 
 class _State:
@@ -108,6 +118,8 @@ class _State:
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.client: Client | None = None
+        # Streams every run's metrics (created with the client's URI on the first metric).
+        self.metrics: _metric_sender.MetricSender | None = None
         self.tracking_uri: str | None = None
         self.experiment_id: str | None = None
         self.thread = _ThreadState()
@@ -126,6 +138,8 @@ def _reset() -> None:
     global _state
     old = _state
     _state = _State()
+    if old.metrics is not None:
+        old.metrics.close(_SWITCH_FLUSH_SECONDS)
     if old.client is not None:
         old.client.close()
 
@@ -133,6 +147,10 @@ def _reset() -> None:
 # Clients inherited across fork: kept referenced so that their channels are never closed (or garbage
 # collected) in the child, where a shutdown could touch the parent's connection.
 _inherited_clients: list[Client] = []
+_inherited_senders: list[_metric_sender.MetricSender] = []
+# Replacing the sender (new tracking URI, new settings, reset) waits this long for acks; the rest
+# of its points go to the spool.
+_SWITCH_FLUSH_SECONDS = 5.0
 
 
 def _after_fork_in_child() -> None:
@@ -140,6 +158,8 @@ def _after_fork_in_child() -> None:
     # Keep the tracking URI, which is configuration, not a connection; everything else starts over.
     if _state.client is not None:
         _inherited_clients.append(_state.client)
+    if _state.metrics is not None:  # the parent sends what it buffered; the child starts empty
+        _inherited_senders.append(_state.metrics)
     uri = _state.tracking_uri
     _state = _State()
     _state.tracking_uri = uri
@@ -171,7 +191,12 @@ def set_tracking_uri(uri: str) -> None:
     state = _state
     with state.lock:
         old, state.client = state.client, None
+        old_metrics, state.metrics = state.metrics, None
         state.tracking_uri = uri
+        for run in state.active.values():  # their next metric gets a buffer of the new sender
+            object.__setattr__(run, "_metrics", None)
+    if old_metrics is not None:
+        old_metrics.close(_SWITCH_FLUSH_SECONDS)
     if old is not None:
         old.close()
 
@@ -278,6 +303,7 @@ def start_run(
     tags: Mapping[str, Any] | None = None,
     description: str | None = None,
     parent_run_id: str | None = None,
+    log_system_metrics: bool | None = None,
 ) -> ActiveRun:
     """Starts a run (or resumes one) and makes it this thread's active run.
 
@@ -290,6 +316,9 @@ def start_run(
         tags: Tags to set on the run.
         description: Free text.
         parent_run_id: Explicit parent; must be the active run when one is active.
+        log_system_metrics: Sample CPU, memory, disk, network and GPUs into ``system/...`` metrics while
+            the run is active; None follows ``tracklane.enable_system_metrics_logging()`` or
+            ``$TRACKLANE_ENABLE_SYSTEM_METRICS_LOGGING``. Needs psutil.
 
     Returns:
         The ActiveRun; use it in a ``with`` to end it FINISHED (or FAILED on an exception).
@@ -315,6 +344,9 @@ def start_run(
             field="parent_run_id",
         )
     parent = parent_run_id or active_parent
+    sample_system = system_metrics.wanted(log_system_metrics)
+    if sample_system:
+        system_metrics.require_psutil()  # before the run exists: no run left behind by a missing extra
     client = _client()
     str_tags = {k: str(v) for k, v in (tags or {}).items()}
     if run_id and any(r.info.run_id == run_id for r in stack):
@@ -335,6 +367,8 @@ def start_run(
     thread.last_run_id = active.info.run_id
     with _state.lock:
         _state.active[active.info.run_id] = active
+    if sample_system:
+        system_metrics.start_monitor(active.info.run_id, client.tracking_uri)
     return active
 
 
@@ -404,15 +438,35 @@ def _end_run_and_above(run_id: str, status: RunStatus) -> None:
     stack = thread.stack
     if not any(r.info.run_id == run_id for r in stack):
         return  # already ended, e.g. by end_run() inside the with
+    undelivered: Exception | None = None
     while stack:
         # Off the stack first (as MLflow does): if the server cannot be told, the thread can go on.
         top = stack.pop()
         with _state.lock:
             _state.active.pop(top.info.run_id, None)
         thread.last_run_id = top.info.run_id
+        system_metrics.stop_monitor(top.info.run_id)
+        undelivered = _flush_run_metrics(top) or undelivered
         _client().set_terminated(top.info.run_id, status)
         if top.info.run_id == run_id:
-            return
+            break
+    if undelivered is not None:
+        raise undelivered  # after the runs are ended: a metric refusal must not leave them RUNNING
+
+
+def _flush_run_metrics(run: ActiveRun) -> Exception | None:
+    """Waits (bounded) until the run's metrics are acknowledged; returns the error, if any."""
+    sender = _state.metrics
+    if sender is None:
+        return None
+    sender.release_run(run.info.run_id)  # this thread's buffer and those logging to it by run_id
+    object.__setattr__(run, "_metrics", None)
+    try:
+        sender.flush(sender.config.flush_timeout)
+    except TracklaneError as exc:
+        log.error("metrics of run %s: %s", run.info.run_id, exc)
+        return exc
+    return None
 
 
 def _end_all_at_exit() -> None:
@@ -420,6 +474,9 @@ def _end_all_at_exit() -> None:
     with state.lock:
         runs = list(state.active.values())
         state.active.clear()
+    if state.metrics is not None:
+        # One wait for every run's metrics (TRACKLANE_METRICS_FLUSH_TIMEOUT); the rest stays spooled.
+        state.metrics.close()
     for run in reversed(runs):  # innermost (newest) first
         try:
             _client().set_terminated(run.info.run_id, RunStatus.FINISHED)
@@ -480,35 +537,172 @@ def log_params(params: Mapping[str, Any]) -> None:
     _client().log_batch(_run_id(), params=[Param(k, str(v)) for k, v in params.items()])
 
 
-def log_metric(key: str, value: float, step: int | None = None, timestamp: int | None = None) -> None:
-    """Logs a metric point to the active run, started if needed.
+def log_metric(
+    key: str,
+    value: float,
+    step: int | None = None,
+    timestamp: int | None = None,
+    *,
+    run_id: str | None = None,
+) -> None:
+    """Logs a metric point to the active run, started if needed: buffered, sent in the background.
+
+    Costs well under a microsecond and never waits for the network; ``flush()`` or the end of the
+    run waits for the server's acknowledgement (and raises what it refused).
 
     Args:
         key: The metric's name.
         value: Its value (NaN and infinities are kept).
         step: Training step; default 0.
         timestamp: Epoch milliseconds; default now.
+        run_id: Log to this run instead of the active one (e.g. from a background thread).
+
+    Raises:
+        InvalidArgument: a bad key (checked on its first use in the run) or a value that is not a number.
     """
-    now = int(time.time() * 1000)
-    _send_metrics(_run_id(), [Metric(key, float(value), step or 0, timestamp or now)])
+    if run_id is None:
+        stack = _state.thread.stack
+        if stack:
+            buffer = stack[-1]._metrics
+            if buffer is not None:
+                buffer.log(key, value, step, timestamp)
+                return
+    _metric_buffer(run_id).log(key, value, step, timestamp)
 
 
-def log_metrics(metrics: Mapping[str, float], step: int | None = None, timestamp: int | None = None) -> None:
-    """Logs several metrics at the same step and time to the active run, started if needed.
+def log_metrics(
+    metrics: Mapping[str, float],
+    step: int | None = None,
+    timestamp: int | None = None,
+    *,
+    run_id: str | None = None,
+) -> None:
+    """Logs several metrics at the same step and time to the active run, started if needed (buffered).
 
     Args:
         metrics: Name -> value.
         step: Training step; default 0.
         timestamp: Epoch milliseconds; default now.
+        run_id: Log to this run instead of the active one.
     """
-    ts = timestamp or int(time.time() * 1000)
-    _send_metrics(_run_id(), [Metric(k, float(v), step or 0, ts) for k, v in metrics.items()])
+    _metric_buffer(run_id).log_many(metrics, step, timestamp)
 
 
-def _send_metrics(run_id: str, metrics: Sequence[Metric]) -> None:
-    # The one place metrics leave the fluent API: synchronous for now, the buffered streaming sender
-    # replaces this call.
-    _client().log_batch(run_id, metrics=metrics)
+def log_metric_array(
+    key: str, values: Any, steps: Any = None, timestamps: Any = None, *, run_id: str | None = None
+) -> None:
+    """Logs many points of one metric at once from arrays (numpy or sequences): for vectorised producers.
+
+    Args:
+        key: The metric's name.
+        values: One value per point.
+        steps: One step per point; default ``0, 1, ... len(values) - 1``.
+        timestamps: Epoch milliseconds, one per point or one for all; default now.
+        run_id: Log to this run instead of the active one.
+
+    Raises:
+        InvalidArgument: a bad key, or ``steps``/``timestamps`` not of the length of ``values``.
+    """
+    vals = np.array(values, dtype=np.float64).ravel()
+    n = vals.shape[0]
+    stp = np.arange(n, dtype=np.int64) if steps is None else np.array(steps, dtype=np.int64).ravel()
+    if timestamps is None:
+        stamps = np.full(n, time.time())
+    else:
+        stamps = np.broadcast_to(np.asarray(timestamps, dtype=np.float64).ravel() * 0.001, (n,)).copy()
+    if stp.shape[0] != n:
+        raise InvalidArgument(f"steps: {stp.shape[0]} items, but values has {n}", field="steps")
+    if n == 0:
+        return
+    _metric_buffer(run_id).log_array(key, Columns(np.empty(0, np.uint32), vals, stp, stamps))
+
+
+def flush(timeout: float | None = None) -> None:
+    """Waits until every metric logged so far (by any thread) is acknowledged by the server.
+
+    Args:
+        timeout: Seconds; default ``TRACKLANE_METRICS_FLUSH_TIMEOUT`` (60).
+
+    Raises:
+        TracklaneError: a batch the server refused since the last flush (NotFound for a run that is
+            gone, InvalidArgument...); every refusal is also logged.
+        DeadlineExceeded: not all acknowledged in time; what is left is in the spool and is sent
+            when the server answers, or by ``tracklane sync``.
+    """
+    sender = _state.metrics
+    if sender is not None:
+        sender.flush(sender.config.flush_timeout if timeout is None else timeout)
+
+
+def configure_metrics(
+    *,
+    flush_points: int | None = None,
+    flush_interval_ms: float | None = None,
+    max_inflight: int | None = None,
+    max_memory_points: int | None = None,
+    spill_after_ms: float | None = None,
+    flush_timeout: float | None = None,
+    spool_dir: str | os.PathLike[str] | None = None,
+    spool_max_bytes: int | None = None,
+) -> None:
+    """Tunes metric streaming (over the ``TRACKLANE_METRICS_*`` variables); call before logging.
+
+    Args:
+        flush_points: Points per batch; a batch is cut as soon as a thread has logged this many.
+        flush_interval_ms: What is buffered is sent at least this often.
+        max_inflight: Batches sent and not yet acknowledged, at most.
+        max_memory_points: Points waiting in memory before they spill to the spool.
+        spill_after_ms: Spill when the server has not acknowledged anything for this long.
+        flush_timeout: Seconds ``end_run``, ``flush()`` and interpreter exit wait for acks.
+        spool_dir: Folder of the spool (default ``~/.cache/tracklane/spool``).
+        spool_max_bytes: Cap on one process's spool; batches past it are dropped and reported.
+    """
+    _metric_sender.configure(
+        flush_points=flush_points,
+        flush_interval=None if flush_interval_ms is None else flush_interval_ms / 1000,
+        max_inflight=max_inflight,
+        max_memory_points=max_memory_points,
+        spill_after=None if spill_after_ms is None else spill_after_ms / 1000,
+        flush_timeout=flush_timeout,
+        spool_dir=spool_dir,
+        spool_max_bytes=spool_max_bytes,
+    )
+    state = _state
+    with state.lock:
+        old, state.metrics = state.metrics, None
+        for run in state.active.values():
+            object.__setattr__(run, "_metrics", None)
+    if old is not None:
+        old.close(_SWITCH_FLUSH_SECONDS)
+
+
+def _metric_buffer(run_id: str | None = None) -> MetricBuffer:
+    """This thread's buffer for its active run (started if needed) or ``run_id``: the slow path."""
+    state = _state
+    run = active_run()
+    if run_id is not None and (run is None or run.info.run_id != run_id):
+        buffers = state.thread.run_buffers
+        found = buffers.get(run_id)
+        if found is None or found.closed or found.sink is not state.metrics:
+            found = buffers[run_id] = _sender().buffer(run_id)
+        return found
+    run = run or start_run()
+    buffer = run._metrics
+    if buffer is None:
+        buffer = _sender().buffer(run.info.run_id)
+        object.__setattr__(run, "_metrics", buffer)
+    return buffer
+
+
+def _sender() -> _metric_sender.MetricSender:
+    state = _state
+    sender = state.metrics
+    if sender is None:
+        with state.lock:
+            if state.metrics is None:
+                state.metrics = _metric_sender.MetricSender(_client().tracking_uri)
+            sender = state.metrics
+    return sender
 
 
 def set_tag(key: str, value: Any) -> None:

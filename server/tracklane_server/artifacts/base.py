@@ -111,7 +111,7 @@ class ArtifactWriter(Protocol):
         """Bytes received so far."""
         ...
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | memoryview) -> None:
         """Appends bytes. Raises InvalidArgument (field ``size``) past the declared size."""
         ...
 

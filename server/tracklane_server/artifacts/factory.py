@@ -32,6 +32,7 @@ def open_store(
     s3_access_key_id: str = "",
     s3_secret_access_key: str = "",
     s3_region: str = "",
+    s3_public_endpoint_url: str = "",
 ) -> ArtifactStore:
     """The store for an artifact root URI.
 
@@ -41,6 +42,7 @@ def open_store(
         s3_access_key_id: S3 access key; ``""`` for anonymous access.
         s3_secret_access_key: Its secret.
         s3_region: Bucket region; ``""`` to ask the endpoint.
+        s3_public_endpoint_url: The endpoint as clients reach it, for presigned URLs; ``""``: the same.
 
     Returns:
         A :class:`LocalArtifactStore` or :class:`S3ArtifactStore`; the folder or bucket may not
@@ -75,7 +77,17 @@ def open_store(
         prefix = validate_artifact_path(parts.path[1:], field=_FIELD, allow_empty=True)
         endpoint = parse_endpoint(s3_endpoint_url)
         client = shared_client(s3_endpoint_url, s3_access_key_id, s3_secret_access_key, s3_region)
-        return S3ArtifactStore(client, bucket, prefix, endpoint=endpoint.display, region=s3_region)
+        presign_client = None
+        if s3_public_endpoint_url and s3_public_endpoint_url != s3_endpoint_url:
+            parse_endpoint(s3_public_endpoint_url, field="s3_public_endpoint_url")
+            # Signing needs the region, and the public address may be unreachable from the server:
+            # never ask it; MinIO's default region unless one is configured.
+            presign_client = shared_client(
+                s3_public_endpoint_url, s3_access_key_id, s3_secret_access_key, s3_region or "us-east-1"
+            )
+        return S3ArtifactStore(
+            client, bucket, prefix, endpoint=endpoint.display, region=s3_region, presign_client=presign_client
+        )
     shown = f"{parts.scheme}://..." if "@" in uri else repr(uri)
     raise InvalidArgument(
         f"unsupported artifact URI {shown}; use file:///FOLDER or s3://BUCKET/PREFIX", field=_FIELD

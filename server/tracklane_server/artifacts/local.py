@@ -36,7 +36,10 @@ from .local_writer import SHA256_XATTR, TEMP_PREFIX, LocalWriter, escapes, is_wi
 from .paths import join_key, validate_artifact_path
 from .streaming import ChunkIterator, check_range, chunked
 
-__all__ = ["TEMP_PREFIX", "LocalArtifactStore"]
+__all__ = ["NO_DIRECT_MODE", "TEMP_PREFIX", "LocalArtifactStore"]
+
+# The ErrorInfo reason of FailedPrecondition from presign calls here: clients fall back to proxying.
+NO_DIRECT_MODE = "NO_DIRECT_MODE"
 
 
 class LocalArtifactStore:
@@ -283,5 +286,6 @@ def _prune_empty_folders(folder: str, root: str) -> None:
 
 def _no_direct_mode() -> FailedPrecondition:
     return FailedPrecondition(
-        "this artifact root is a local folder: it has no direct (presigned) mode; upload through the server"
+        "this artifact root is a local folder: it has no direct (presigned) mode; upload through the server",
+        reason=NO_DIRECT_MODE,
     )

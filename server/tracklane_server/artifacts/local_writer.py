@@ -66,7 +66,7 @@ class LocalWriter(BaseWriter):
         fd, self._temp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=folder)
         self._file = os.fdopen(fd, "wb")
 
-    def _write(self, data: bytes) -> None:
+    def _write(self, data: bytes | memoryview) -> None:
         assert self._file is not None
         try:
             self._file.write(data)

@@ -52,12 +52,24 @@ class S3ArtifactStore:
         prefix: Key prefix, already validated; ``""`` for the whole bucket.
         endpoint: The endpoint as shown in error messages (no credentials).
         region: The region to create the bucket in, if it is created.
+        presign_client: Signs presigned URLs (a client for the public endpoint); ``client`` if None.
     """
 
     supports_presign = True
 
-    def __init__(self, client: Minio, bucket: str, prefix: str, *, endpoint: str, region: str = "") -> None:
+    def __init__(
+        self,
+        client: Minio,
+        bucket: str,
+        prefix: str,
+        *,
+        endpoint: str,
+        region: str = "",
+        presign_client: Minio | None = None,
+    ) -> None:
         self._client = client
+        # Signs URLs for clients that reach the object store by another address than the server.
+        self._presign_client = presign_client or client
         self._bucket = bucket
         self._prefix = prefix
         self._endpoint = endpoint
@@ -119,7 +131,10 @@ class S3ArtifactStore:
             response.close()
             response.release_conn()
 
-        return ChunkIterator(self._translated(response.stream(chunk_size), rel), close)
+        # decode_content=False: the stored bytes exactly (a Content-Encoding set by another tool is not
+        # undone), and urllib3 returns each read as is instead of copying it through its decode buffer.
+        chunks = response.stream(chunk_size, decode_content=False)
+        return ChunkIterator(self._translated(chunks, rel), close)
 
     def stat(self, path: str) -> ArtifactStat:
         """Describes a file, or a folder (a prefix with objects under it); see ArtifactStore.stat."""
@@ -187,7 +202,7 @@ class S3ArtifactStore:
         rel, key = self._key(path)
         check_expiry(expires)
         with self._errors(rel):
-            return str(self._client.presigned_get_object(self._bucket, key, expires=expires))
+            return str(self._presign_client.presigned_get_object(self._bucket, key, expires=expires))
 
     def create_presigned_upload(
         self, path: str, size: int, *, sha256: str = "", expires: timedelta = DEFAULT_PRESIGN_EXPIRY
@@ -333,7 +348,7 @@ class S3ArtifactStore:
     def _presign_part(self, key: str, upload_id: str, number: int, expires: timedelta) -> str:
         # get_presigned_url is public; its extra query parameters turn a PUT into an UploadPart.
         return str(
-            self._client.get_presigned_url(
+            self._presign_client.get_presigned_url(
                 "PUT",
                 self._bucket,
                 key,

@@ -27,6 +27,7 @@ import io
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
 from datetime import datetime
@@ -57,7 +58,7 @@ PART_SIZE = 8 * 1024 * 1024
 CONTENT_TYPE = "application/octet-stream"
 _SHA256_META = "x-amz-meta-tracklane-sha256"
 SHA256_TAG = "tracklane-sha256"
-# Parts in flight per upload: one sending while the next fills, plus one queued.
+# Parts in flight per upload: two sending while the next fills (about 3 parts of memory in all).
 _MAX_PARTS_IN_FLIGHT = 2
 
 _executor: ThreadPoolExecutor | None = None
@@ -110,6 +111,26 @@ def to_ms(moment: datetime | None) -> int:
     return int(moment.timestamp()) * 1000 if moment is not None else 0
 
 
+class PartBody:
+    """A part as the buffers it arrived in; urllib3 sends them one after the other.
+
+    Joining them into one bytes object would copy every byte once more. minio hands the body to
+    urllib3 untouched (our client sends parts with an unsigned payload, see s3_client._Minio), and
+    urllib3 sends any iterable with the Content-Length given by ``len()``; iterating again (a retry)
+    sends the same bytes again.
+    """
+
+    def __init__(self, pieces: list[bytes | memoryview]) -> None:
+        self._pieces = pieces
+        self._size = sum(len(piece) for piece in pieces)
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __iter__(self) -> Iterator[bytes | memoryview]:
+        return iter(self._pieces)
+
+
 class S3Writer(BaseWriter):
     """A streaming upload to one S3 key; see the module docstring."""
 
@@ -130,7 +151,9 @@ class S3Writer(BaseWriter):
         self._key = key
         self._endpoint = endpoint
         self._part_size = part_size
-        self._buffer = bytearray()
+        # Received bytes not yet sent, as the gRPC messages' own buffers (no copy until a part is cut).
+        self._pending: list[bytes | memoryview] = []
+        self._pending_bytes = 0
         self._upload_id = ""
         self._parts: list[Part] = []
         self._in_flight: collections.deque[Future[Part]] = collections.deque()
@@ -139,14 +162,22 @@ class S3Writer(BaseWriter):
     def _errors(self) -> AbstractContextManager[None]:
         return s3_errors(self._endpoint, self._bucket, self.path)
 
-    def _write(self, data: bytes) -> None:
-        self._buffer += data
-        while len(self._buffer) >= self._part_size:
-            part = bytes(self._buffer[: self._part_size])
-            del self._buffer[: self._part_size]
-            self._send_part(part)
+    def _write(self, data: bytes | memoryview) -> None:
+        view = memoryview(data)
+        while view:
+            take = min(len(view), self._part_size - self._pending_bytes)
+            self._pending.append(data if take == len(data) else view[:take])
+            self._pending_bytes += take
+            view = view[take:]
+            if self._pending_bytes == self._part_size:
+                self._send_part(self._take_pending())
 
-    def _send_part(self, data: bytes) -> None:
+    def _take_pending(self) -> PartBody:
+        """The pending bytes as a part body, sent as they are (no copy)."""
+        pending, self._pending, self._pending_bytes = self._pending, [], 0
+        return PartBody(pending)
+
+    def _send_part(self, data: PartBody) -> None:
         if not self._upload_id:
             with self._errors():
                 # Documented-internal minio API: the public put_object needs the whole stream at
@@ -154,33 +185,41 @@ class S3Writer(BaseWriter):
                 self._upload_id = self._client._create_multipart_upload(
                     self._bucket, self._key, sha256_headers(self._declared_sha256)
                 )
+        # Wait first, then submit: never more than _MAX_PARTS_IN_FLIGHT parts held at once.
+        while len(self._in_flight) >= _MAX_PARTS_IN_FLIGHT:
+            self._parts.append(self._in_flight.popleft().result())
         number = len(self._parts) + len(self._in_flight) + 1
         self._in_flight.append(_part_executor().submit(self._upload_part, data, number))
-        while len(self._in_flight) > _MAX_PARTS_IN_FLIGHT:
-            self._parts.append(self._in_flight.popleft().result())
 
-    def _upload_part(self, data: bytes, number: int) -> Part:
+    def _upload_part(self, data: PartBody, number: int) -> Part:
         with self._errors():
-            etag = self._client._upload_part(self._bucket, self._key, data, None, self._upload_id, number)
+            # A PartBody where minio says bytes: it only takes len() and passes it on to urllib3.
+            etag = self._client._upload_part(
+                self._bucket,
+                self._key,
+                data,  # type: ignore[arg-type]
+                None,
+                self._upload_id,
+                number,
+            )
         return Part(number, etag, size=len(data))
 
     def _commit(self, sha256: str) -> ArtifactStat:
         if not self._upload_id:
+            body = b"".join(self._take_pending())
             with self._errors():
                 result = self._client.put_object(
                     self._bucket,
                     self._key,
-                    io.BytesIO(self._buffer),
-                    len(self._buffer),
+                    io.BytesIO(body),
+                    len(body),
                     content_type=CONTENT_TYPE,
                     metadata=sha256_headers(sha256),
                 )
             self._completed = True
-            self._buffer = bytearray()
             return self._final_stat(sha256, str(result.etag or ""))
-        if self._buffer:
-            self._send_part(bytes(self._buffer))
-            self._buffer = bytearray()
+        if self._pending_bytes:
+            self._send_part(self._take_pending())
         while self._in_flight:
             self._parts.append(self._in_flight.popleft().result())
         with self._errors():
@@ -215,7 +254,7 @@ class S3Writer(BaseWriter):
         return ArtifactStat(self.path, False, self.bytes_written, sha256, modify_time_ms)
 
     def _abort(self) -> None:
-        self._buffer = bytearray()
+        self._pending, self._pending_bytes = [], 0
         for future in self._in_flight:
             future.cancel()
         # Let running part uploads finish first, or a part could land after the abort.

@@ -62,7 +62,7 @@ class BaseWriter(abc.ABC):
         """Bytes received so far."""
         return self._written
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | memoryview) -> None:
         """Appends bytes.
 
         Raises:
@@ -137,7 +137,7 @@ class BaseWriter(abc.ABC):
             raise FailedPrecondition(f"the upload of {self._path!r} is already {self._state}")
 
     @abc.abstractmethod
-    def _write(self, data: bytes) -> None:
+    def _write(self, data: bytes | memoryview) -> None:
         """Stores the next bytes somewhere invisible."""
 
     @abc.abstractmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 from tracklane.entities import DatasetInput, LifecycleStage, Metric, RunStatus, ViewType
@@ -9,8 +10,12 @@ from tracklane.exceptions import InvalidArgument
 from tracklane.v1 import tracking_pb2, tracking_pb2_grpc
 from tracklane_server.services.base import BlockingCalls, fill_unimplemented
 from tracklane_server.services.masks import update_fields
+from tracklane_server.services.metric_streams import MetricStreams, metric_series
+from tracklane_server.services.points_hub import PointsHub
+from tracklane_server.store.metric_watch import MetricWatch
 from tracklane_server.store.sql_metrics import Points
 from tracklane_server.store.sql_store import SqlStore
+from tracklane_server.store.sql_stream import StreamStore
 
 Context = Any  # grpc.aio.ServicerContext; the interceptor turns TracklaneError into its status
 
@@ -19,9 +24,18 @@ Context = Any  # grpc.aio.ServicerContext; the interceptor turns TracklaneError 
 class TrackingService(tracking_pb2_grpc.TrackingServiceServicer):
     """Experiments, runs, params, metrics and tags."""
 
-    def __init__(self, store: SqlStore, blocking: BlockingCalls) -> None:
+    def __init__(self, store: SqlStore, blocking: BlockingCalls, hub: PointsHub | None = None) -> None:
         self.store = store
         self.blocking = blocking
+        self.streams = MetricStreams(
+            StreamStore(store.engine, store.runs),
+            MetricWatch(store.engine, store.runs),
+            blocking,
+            hub or PointsHub(),
+            wake_in_process=store.engine.dialect.name != "postgresql",
+            # SQLite has one writer at a time; PostgreSQL commits a few transactions in parallel.
+            committers=4 if store.engine.dialect.name == "postgresql" else 1,
+        )
 
     async def CreateExperiment(
         self, request: tracking_pb2.CreateExperimentRequest, context: Context
@@ -85,7 +99,21 @@ class TrackingService(tracking_pb2_grpc.TrackingServiceServicer):
             params=[(p.key, p.value) for p in request.params],
             tags=[(t.key, t.value) for t in request.tags],
         )
+        if request.metrics:
+            self.streams.points_committed(request.run_id)
         return tracking_pb2.LogBatchResponse()
+
+    async def StreamMetrics(
+        self, request_iterator: AsyncIterator[tracking_pb2.StreamMetricsRequest], context: Context
+    ) -> AsyncIterator[tracking_pb2.StreamMetricsResponse]:
+        async for ack in self.streams.stream_metrics(request_iterator, context):
+            yield ack
+
+    async def WatchRun(
+        self, request: tracking_pb2.WatchRunRequest, context: Context
+    ) -> AsyncIterator[tracking_pb2.WatchRunResponse]:
+        async for response in self.streams.watch_run(request, context):
+            yield response
 
     async def GetMetricHistory(
         self, request: tracking_pb2.GetMetricHistoryRequest, context: Context
@@ -107,7 +135,7 @@ class TrackingService(tracking_pb2_grpc.TrackingServiceServicer):
     async def SearchRuns(
         self, request: tracking_pb2.SearchRunsRequest, context: Context
     ) -> tracking_pb2.SearchRunsResponse:
-        runs, token = await self.blocking.call(
+        return await self.blocking.call(
             self.store.search_runs,
             list(request.experiment_ids),
             filter_text=request.filter,
@@ -116,7 +144,6 @@ class TrackingService(tracking_pb2_grpc.TrackingServiceServicer):
             page_size=request.page_size,
             page_token=request.page_token,
         )
-        return tracking_pb2.SearchRunsResponse(runs=[r.to_proto() for r in runs], next_page_token=token)
 
     async def UpdateRun(
         self, request: tracking_pb2.UpdateRunRequest, context: Context
@@ -250,9 +277,4 @@ class TrackingService(tracking_pb2_grpc.TrackingServiceServicer):
 
 
 def _series(run_id: str, key: str, points: Points) -> tracking_pb2.MetricSeries:
-    series = tracking_pb2.MetricSeries(run_id=run_id, key=key)
-    # extend() from numpy arrays goes through C: no per-point Python objects.
-    series.steps.extend(points.steps)
-    series.values.extend(points.values)
-    series.timestamps_ms.extend(points.timestamps)
-    return series
+    return metric_series(run_id, key, points)

@@ -195,3 +195,116 @@ metric_chunks: sa.Table = MetricChunkRow.__table__  # type: ignore[assignment]
 metric_writers: sa.Table = MetricWriterRow.__table__  # type: ignore[assignment]
 datasets: sa.Table = DatasetRow.__table__  # type: ignore[assignment]
 run_inputs: sa.Table = RunInputRow.__table__  # type: ignore[assignment]
+
+
+# -- Model registry ------------------------------------------------------------------------------------
+
+MODEL_NAME_LENGTH = 250
+ALIAS_LENGTH = 255
+USER_LENGTH = 256
+
+
+class RegisteredModelRow(Base):
+    """A named model. ``last_version`` is the version counter: CreateModelVersion bumps it with one
+    UPDATE ... RETURNING, which takes the row lock (PostgreSQL) or the write lock (SQLite), so
+    concurrent registrations get 1, 2, 3... with no gap or duplicate, and a rolled-back one gives its
+    number back. Deleted versions' numbers are never reused (aliases and history name them)."""
+
+    __tablename__ = "registered_models"
+
+    model_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(sa.String(MODEL_NAME_LENGTH), unique=True)
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    create_time: Mapped[int] = mapped_column(Millis)
+    update_time: Mapped[int] = mapped_column(Millis)
+    last_version: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+
+
+class RegisteredModelTagRow(Base):
+    __tablename__ = "registered_model_tags"
+
+    model_id: Mapped[int] = mapped_column(
+        BigId, sa.ForeignKey("registered_models.model_id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(sa.String(KEY_LENGTH), primary_key=True)
+    value: Mapped[str] = mapped_column(sa.Text)
+
+
+class ModelVersionRow(Base):
+    """One version. ``version_id`` is a surrogate key for tags, aliases and keyset paging."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (
+        sa.UniqueConstraint("model_id", "version"),
+        # Latest version per stage.
+        sa.Index("ix_model_versions_model_stage_version", "model_id", "stage", "version"),
+    )
+
+    version_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    model_id: Mapped[int] = mapped_column(
+        BigId, sa.ForeignKey("registered_models.model_id", ondelete="CASCADE")
+    )
+    version: Mapped[int] = mapped_column(sa.BigInteger)
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    user_id: Mapped[str] = mapped_column(sa.String(USER_LENGTH), default="")
+    stage: Mapped[str] = mapped_column(sa.String(16))
+    source: Mapped[str] = mapped_column(sa.Text)
+    # Not a foreign key: a version outlives the run that produced it (MLflow does the same).
+    run_id: Mapped[str] = mapped_column(sa.String(RUN_ID_LENGTH), default="", index=True)
+    # Where the files are: the source with `runs:/` resolved against the run's artifact root.
+    storage_location: Mapped[str] = mapped_column(sa.Text)
+    status: Mapped[str] = mapped_column(sa.String(32))
+    status_message: Mapped[str] = mapped_column(sa.Text, default="")
+    create_time: Mapped[int] = mapped_column(Millis)
+    update_time: Mapped[int] = mapped_column(Millis)
+
+
+class ModelVersionTagRow(Base):
+    __tablename__ = "model_version_tags"
+
+    version_id: Mapped[int] = mapped_column(
+        BigId, sa.ForeignKey("model_versions.version_id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(sa.String(KEY_LENGTH), primary_key=True)
+    value: Mapped[str] = mapped_column(sa.Text)
+
+
+class ModelAliasRow(Base):
+    """An alias is unique per model: setting it again is one upsert, which moves it atomically."""
+
+    __tablename__ = "model_aliases"
+
+    model_id: Mapped[int] = mapped_column(
+        BigId, sa.ForeignKey("registered_models.model_id", ondelete="CASCADE"), primary_key=True
+    )
+    alias: Mapped[str] = mapped_column(sa.String(ALIAS_LENGTH), primary_key=True)
+    version_id: Mapped[int] = mapped_column(
+        BigId, sa.ForeignKey("model_versions.version_id", ondelete="CASCADE"), index=True
+    )
+
+
+class ModelEventRow(Base):
+    """History: alias moves, stage transitions, description changes, creations and deletions."""
+
+    __tablename__ = "model_events"
+    __table_args__ = (sa.Index("ix_model_events_model_event", "model_id", "event_id"),)
+
+    event_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    model_id: Mapped[int] = mapped_column(
+        BigId, sa.ForeignKey("registered_models.model_id", ondelete="CASCADE")
+    )
+    version: Mapped[int] = mapped_column(sa.BigInteger, default=0)  # 0: the model itself
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    alias: Mapped[str] = mapped_column(sa.String(ALIAS_LENGTH), default="")
+    old_value: Mapped[str] = mapped_column(sa.Text, default="")
+    new_value: Mapped[str] = mapped_column(sa.Text, default="")
+    user_id: Mapped[str] = mapped_column(sa.String(USER_LENGTH), default="")
+    time: Mapped[int] = mapped_column(Millis)
+
+
+registered_models: sa.Table = RegisteredModelRow.__table__  # type: ignore[assignment]
+registered_model_tags: sa.Table = RegisteredModelTagRow.__table__  # type: ignore[assignment]
+model_versions: sa.Table = ModelVersionRow.__table__  # type: ignore[assignment]
+model_version_tags: sa.Table = ModelVersionTagRow.__table__  # type: ignore[assignment]
+model_aliases: sa.Table = ModelAliasRow.__table__  # type: ignore[assignment]
+model_events: sa.Table = ModelEventRow.__table__  # type: ignore[assignment]

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from tracklane_server.store import schema as t
+from tracklane_server.store.chunk_io import insert_chunks, upsert_latest_pg, upsert_latest_sqlite
 from tracklane_server.store.sql_common import insert_for
 
 CHUNK_POINTS = 4096
@@ -76,10 +79,12 @@ def write_points(
     """Appends points to each key's history and updates its latest value; returns points written.
 
     One upsert per batch updates every key's latest value and reserves its chunk numbers (the row
-    lock serialises concurrent writers of the same key); then one multi-row insert adds the chunks.
+    lock serialises concurrent writers of the same key; on PostgreSQL it also NOTIFYs the run's
+    watchers at commit); then one COPY (PostgreSQL) or multi-row insert adds the chunks.
     """
     prepared: dict[str, Points] = {}
-    for key, points in by_key.items():
+    # Sorted keys: concurrent writers lock latest_metrics rows in one order, so never deadlock.
+    for key, points in sorted(by_key.items()):
         cols = points if isinstance(points, Points) else Points.from_tuples(points)
         if len(cols):
             prepared[key] = cols.sorted()
@@ -98,7 +103,12 @@ def write_points(
                 "chunk_seq": n_chunks,
             }
         )
-    last_seq = _upsert_latest(conn, latest_rows)
+    if conn.dialect.name == "postgresql":
+        last_seq = upsert_latest_pg(conn, latest_rows)
+    elif conn.dialect.name == "sqlite":
+        last_seq = upsert_latest_sqlite(conn, latest_rows)
+    else:
+        last_seq = _upsert_latest(conn, latest_rows)
     chunk_rows = []
     for key, cols in prepared.items():
         n_chunks = -(-len(cols) // CHUNK_POINTS)
@@ -107,7 +117,7 @@ def write_points(
             chunk_rows.append(
                 _chunk_row(run_id, key, first_seq + i, cols.take(i * CHUNK_POINTS, (i + 1) * CHUNK_POINTS))
             )
-    conn.execute(t.metric_chunks.insert(), chunk_rows)
+    insert_chunks(conn, chunk_rows)
     return sum(len(c) for c in prepared.values())
 
 
@@ -157,15 +167,28 @@ def read_points(
         query = query.where(mc.c.last_step >= start_step)
     if end_step is not None:
         query = query.where(mc.c.first_step <= end_step)
-    rows = conn.execute(query.order_by(mc.c.seq)).all()
+    rows = _fetch_blobs(conn, query.order_by(mc.c.seq))
     if not rows:
         return Points.empty()
     merged = Points(
-        np.concatenate([np.frombuffer(r.steps, I64) for r in rows]),
+        np.concatenate([np.frombuffer(r[0], I64) for r in rows]),
         np.concatenate([np.frombuffer(r[1], F64) for r in rows]),
-        np.concatenate([np.frombuffer(r.timestamps, I64) for r in rows]),
+        np.concatenate([np.frombuffer(r[2], I64) for r in rows]),
     ).sorted()
     return merged.step_range(start_step, end_step)
+
+
+def _fetch_blobs(conn: Connection, query: sa.Select[Any]) -> list[tuple[bytes, bytes, bytes]]:
+    """Rows of bytea columns. On PostgreSQL through a binary-format cursor: the text format sends
+    bytea hex-encoded, twice the bytes, and decoding it cost 5x the whole read (1 M points: 410 -> 80 ms)."""
+    if conn.dialect.name != "postgresql":
+        return [(r[0], r[1], r[2]) for r in conn.execute(query)]
+    compiled = query.compile(dialect=conn.dialect)
+    driver = conn.connection.dbapi_connection
+    assert isinstance(driver, psycopg.Connection)
+    with driver.cursor(binary=True) as cursor:
+        cursor.execute(str(compiled), compiled.construct_params())
+        return [(r[0], r[1], r[2]) for r in cursor.fetchall()]
 
 
 def downsample(points: Points, max_points: int) -> Points:
@@ -190,7 +213,7 @@ def downsample(points: Points, max_points: int) -> Points:
         for reduce in (np.fmin, np.fmax):  # fmin/fmax skip NaN: a NaN is never a bucket's extreme
             extreme = np.repeat(reduce.reduceat(values, starts), counts)
             hits = np.flatnonzero(values == extreme)
-            _, first_hit = np.unique(bucket[hits], return_index=True)
-            keep.append(hits[first_hit])
+            hit_bucket = bucket[hits]  # non-decreasing: the first hit of each bucket is where it changes
+            keep.append(hits[np.r_[True, hit_bucket[1:] != hit_bucket[:-1]]])
     chosen = np.unique(np.concatenate(keep))
     return Points(steps[chosen], values[chosen], points.timestamps[chosen])

@@ -7,30 +7,27 @@ import random
 import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from types import MappingProxyType
 
 import coolname
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine
 
 from tracklane.entities import (
-    Dataset,
     DatasetInput,
     LifecycleStage,
     Metric,
     Run,
-    RunData,
     RunInfo,
-    RunInputs,
     RunStatus,
 )
 from tracklane.exceptions import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from tracklane.v1 import tracking_pb2
 from tracklane_server.store import schema as t
 from tracklane_server.store.locations import run_artifact_uri
 from tracklane_server.store.sql_common import now_ms, transaction, upsert
 from tracklane_server.store.sql_experiments import DEFAULT_EXPERIMENT_ID, ExperimentStore
 from tracklane_server.store.sql_metrics import write_points
+from tracklane_server.store.sql_run_loading import fill_runs
 from tracklane_server.store.validation import (
     BATCH_METRICS_MAX,
     BATCH_PARAMS_MAX,
@@ -227,66 +224,10 @@ class RunStore:
                 )
 
     def load_runs(self, conn: Connection, run_ids: Sequence[str]) -> list[Run]:
-        """Full Run entities for ids, in the given order; unknown ids are left out (5 queries in all)."""
-        if not run_ids:
-            return []
-        ids = list(run_ids)
-
-        def among(column: sa.ColumnElement[str]) -> sa.ColumnElement[bool]:
-            return _among(conn, column, ids)
-
-        info_rows = {r.run_id: r for r in conn.execute(sa.select(t.runs).where(among(t.runs.c.run_id)))}
-        params: dict[str, dict[str, str]] = defaultdict(dict)
-        for run_id, key, value in conn.execute(
-            sa.select(t.params.c.run_id, t.params.c.key, t.params.c.value).where(among(t.params.c.run_id))
-        ):
-            params[run_id][key] = value
-        tags: dict[str, dict[str, str]] = defaultdict(dict)
-        for run_id, key, value in conn.execute(
-            sa.select(t.run_tags.c.run_id, t.run_tags.c.key, t.run_tags.c.value).where(
-                among(t.run_tags.c.run_id)
-            )
-        ):
-            tags[run_id][key] = value
-        metrics: dict[str, dict[str, Metric]] = defaultdict(dict)
-        lm = t.latest_metrics.c
-        for run_id, key, value, step, timestamp in conn.execute(
-            sa.select(lm.run_id, lm.key, lm.value, lm.step, lm.timestamp_ms).where(among(lm.run_id))
-        ):
-            metrics[run_id][key] = Metric(key, _NAN if value is None else value, step, timestamp)
-        inputs: dict[str, list[DatasetInput]] = defaultdict(list)
-        for r in conn.execute(
-            sa.select(t.run_inputs, t.datasets)
-            .join(t.datasets, t.datasets.c.dataset_id == t.run_inputs.c.dataset_id)
-            .where(among(t.run_inputs.c.run_id))
-            .order_by(t.run_inputs.c.position)
-        ):
-            dataset = Dataset(r.name, r.digest, r.source_type, r.source, r.schema, r.profile)
-            inputs[r.run_id].append(DatasetInput(dataset, r.context, MappingProxyType(json.loads(r.tags))))
-        return [
-            Run(
-                info=_run_info(info_rows[run_id]),
-                data=RunData(
-                    latest_metrics=MappingProxyType(dict(sorted(metrics[run_id].items()))),
-                    params=MappingProxyType(dict(sorted(params[run_id].items()))),
-                    tags=MappingProxyType(dict(sorted(tags[run_id].items()))),
-                ),
-                inputs=RunInputs(tuple(inputs[run_id])),
-            )
-            for run_id in ids
-            if run_id in info_rows
-        ]
-
-
-_NAN = float("nan")
-
-
-def _among(conn: Connection, column: sa.ColumnElement[str], ids: list[str]) -> sa.ColumnElement[bool]:
-    """``column IN ids`` as ONE bound value, so a page of 1,000 ids is not 1,000 parameters to render,
-    send and plan: an array on PostgreSQL, a JSON list read through json_each on SQLite."""
-    if conn.dialect.name == "postgresql":
-        return column == sa.any_(sa.bindparam(None, ids, type_=postgresql.ARRAY(sa.String)))
-    return column.in_(sa.select(sa.func.json_each(json.dumps(ids)).table_valued("value").c.value))
+        """Full Run entities for ids, in the given order; unknown ids are left out."""
+        messages = tracking_pb2.SearchRunsResponse().runs
+        fill_runs(conn, run_ids, messages)
+        return [Run.from_proto(m) for m in messages]
 
 
 def _run_info(row: sa.Row[tuple[object, ...]]) -> RunInfo:

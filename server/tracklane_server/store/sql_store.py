@@ -8,14 +8,17 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from tracklane.entities import Run, ViewType
+from tracklane.entities import ViewType
 from tracklane.exceptions import InvalidArgument, NotFound
+from tracklane.v1 import tracking_pb2
 from tracklane_server.store import db
 from tracklane_server.store import schema as t
 from tracklane_server.store.page_tokens import decode_page_token, encode_page_token, fingerprint
 from tracklane_server.store.sql_common import transaction
 from tracklane_server.store.sql_experiments import ExperimentStore
 from tracklane_server.store.sql_metrics import Points, downsample, read_points
+from tracklane_server.store.sql_registry import RegistryStore
+from tracklane_server.store.sql_run_loading import fill_runs
 from tracklane_server.store.sql_runs import RunLifecycle, RunStore
 from tracklane_server.store.sql_search import search_run_ids
 from tracklane_server.store.validation import check_count
@@ -34,6 +37,7 @@ class SqlStore:
         self.experiments = ExperimentStore(engine, default_artifact_root)
         self.runs = RunStore(engine, self.experiments)
         self.lifecycle = RunLifecycle(engine, self.runs)
+        self.registry = RegistryStore(engine)
 
     @classmethod
     def open(
@@ -140,8 +144,10 @@ class SqlStore:
         view_type: ViewType = ViewType.ACTIVE_ONLY,
         page_size: int = 0,
         page_token: str = "",
-    ) -> tuple[list[Run], str]:
-        """One page of runs matching an MLflow-style filter, in ``order_by`` order, and the next token."""
+    ) -> tracking_pb2.SearchRunsResponse:
+        """One page of runs matching an MLflow-style filter, in ``order_by`` order, and the next token.
+
+        The response message itself: this is the hot path, and rows go straight into it."""
         size = check_page_size(page_size)
         with transaction(self.engine) as conn:
             page = search_run_ids(
@@ -153,7 +159,9 @@ class SqlStore:
                 page_size=size,
                 page_token=page_token,
             )
-            return self.runs.load_runs(conn, page.run_ids), page.next_page_token
+            response = tracking_pb2.SearchRunsResponse(next_page_token=page.next_page_token)
+            fill_runs(conn, page.run_ids, response.runs)
+            return response
 
     def close(self) -> None:
         self.engine.dispose()

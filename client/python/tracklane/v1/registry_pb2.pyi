@@ -261,7 +261,10 @@ class ModelEvent(_message.Message):
     version: _builtins.int
     """The version concerned; 0 for a model-level event."""
     kind: _builtins.str
-    """`alias_set`, `alias_deleted`, `stage_transition`, `description_changed`, `version_created`..."""
+    """`model_created`, `model_renamed`, `version_created` (old_value: the copied `models:/` URI for
+    a copy), `version_deleted`, `description_changed`, `stage_transition`, `alias_set`,
+    `alias_deleted`.
+    """
     alias: _builtins.str
     """Alias name for alias events; empty otherwise."""
     old_value: _builtins.str

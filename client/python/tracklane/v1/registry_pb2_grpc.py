@@ -27,7 +27,9 @@ if _version_not_supported:
 
 class RegistryServiceStub:
     """Registered models, their numbered versions, aliases, stages and history.
-    NOT_FOUND for an unknown model, version or alias; INVALID_ARGUMENT names the offending field.
+    NOT_FOUND for an unknown model, version or alias; INVALID_ARGUMENT names the offending field
+    (e.g. an empty `name`, a `version` below 1). Who made a change is taken from the `user` request
+    metadata and recorded as the version's `user_id` and in the model's history.
     """
 
     def __init__(self, channel):
@@ -155,60 +157,66 @@ class RegistryServiceStub:
 
 class RegistryServiceServicer:
     """Registered models, their numbered versions, aliases, stages and history.
-    NOT_FOUND for an unknown model, version or alias; INVALID_ARGUMENT names the offending field.
+    NOT_FOUND for an unknown model, version or alias; INVALID_ARGUMENT names the offending field
+    (e.g. an empty `name`, a `version` below 1). Who made a change is taken from the `user` request
+    metadata and recorded as the version's `user_id` and in the model's history.
     """
 
     def CreateRegisteredModel(self, request, context):
-        """Creates a registered model. ALREADY_EXISTS if the name is taken.
+        """Creates a registered model. ALREADY_EXISTS if the name is taken; INVALID_ARGUMENT for a name
+        that is empty, longer than 250 characters, padded with spaces or holds `/` or `@`, or a bad tag.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetRegisteredModel(self, request, context):
-        """Gets a registered model with its latest versions per stage and its aliases.
+        """Gets a registered model with its latest versions per stage and its aliases. NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def SearchRegisteredModels(self, request, context):
-        """Lists registered models matching `filter` (on name and tags).
+        """Lists registered models matching `filter` (on name, create_time, update_time and tags).
+        INVALID_ARGUMENT (`filter`, `order_by`, `page_size`, `page_token`) when one does not parse.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def RenameRegisteredModel(self, request, context):
-        """Renames a registered model; its versions follow. ALREADY_EXISTS if the new name is taken.
+        """Renames a registered model; its versions and aliases follow. NOT_FOUND; ALREADY_EXISTS
+        (`new_name`) if the new name is taken; INVALID_ARGUMENT (`new_name`) as for a create.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def UpdateRegisteredModel(self, request, context):
-        """Changes a registered model's description (`update_mask`: description).
+        """Changes a registered model's description (`update_mask`: description); recorded in the
+        history. NOT_FOUND; INVALID_ARGUMENT (`update_mask.paths[i]`) for any other path.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def DeleteRegisteredModel(self, request, context):
-        """Deletes a registered model with all its versions, aliases and tags.
+        """Deletes a registered model with all its versions, aliases, tags and history. NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def SetRegisteredModelTag(self, request, context):
-        """Sets a tag on a registered model.
+        """Sets a tag on a registered model. NOT_FOUND; INVALID_ARGUMENT (`tag.key`, `tag.value`).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def DeleteRegisteredModelTag(self, request, context):
-        """Deletes a tag from a registered model. NOT_FOUND if the tag is not set.
+        """Deletes a tag from a registered model. NOT_FOUND (`name`, or `key` if the tag is not set).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -216,27 +224,32 @@ class RegistryServiceServicer:
 
     def CreateModelVersion(self, request, context):
         """Creates the next version (1, 2, 3... without gaps, also under concurrency) from a source.
+        Numbers of deleted versions are not reused. NOT_FOUND (`name`; `source` or `run_id` for an
+        unknown run); FAILED_PRECONDITION if the run is deleted; INVALID_ARGUMENT (`source` empty or
+        a malformed `runs:/` URI, `run_id` differing from the source's, `tags[i].key`).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetModelVersion(self, request, context):
-        """Gets one version.
+        """Gets one version. NOT_FOUND (`name` or `version`).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def SearchModelVersions(self, request, context):
-        """Lists versions matching `filter` (on name, run_id, tags).
+        """Lists versions matching `filter` (on name, version, run_id, source, times and tags).
+        INVALID_ARGUMENT (`filter`, `order_by`, `page_size`, `page_token`) when one does not parse.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def UpdateModelVersion(self, request, context):
-        """Changes a version's description (`update_mask`: description).
+        """Changes a version's description (`update_mask`: description); recorded in the history.
+        NOT_FOUND; INVALID_ARGUMENT (`update_mask.paths[i]`) for any other path.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -244,77 +257,88 @@ class RegistryServiceServicer:
 
     def DeleteModelVersion(self, request, context):
         """Deletes a version and the aliases pointing at it; the numbers of others do not change.
+        NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def SetModelVersionTag(self, request, context):
-        """Sets a tag on a version.
+        """Sets a tag on a version. NOT_FOUND; INVALID_ARGUMENT (`tag.key`, `tag.value`).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def DeleteModelVersionTag(self, request, context):
-        """Deletes a tag from a version. NOT_FOUND if the tag is not set.
+        """Deletes a tag from a version. NOT_FOUND (`name`, `version`, or `key` if the tag is not set).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetModelVersionDownloadUri(self, request, context):
-        """Where a version's files can be downloaded from.
+        """Where a version's files can be downloaded from: for a `runs:/` source, the run's artifact
+        location joined with the path. NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def TransitionModelVersionStage(self, request, context):
-        """Moves a version to a stage, optionally archiving the versions now in that stage.
+        """Moves a version to a stage, optionally archiving the versions now in that stage; every
+        change is recorded. NOT_FOUND; INVALID_ARGUMENT (`stage` unspecified or unknown,
+        `archive_existing_versions` with a stage other than Staging or Production);
+        FAILED_PRECONDITION if the version is not READY.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetLatestVersions(self, request, context):
-        """The latest version in each of the given stages (all stages when empty).
+        """The latest version in each of the given stages (all stages when empty). NOT_FOUND;
+        INVALID_ARGUMENT (`stages[i]`) for an unspecified stage.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def SetRegisteredModelAlias(self, request, context):
-        """Points an alias at a version, atomically moving it from any other version.
+        """Points an alias at a version, atomically moving it from any other version; the move is
+        recorded (a rollback is moving it back). NOT_FOUND (`name`, `version`); INVALID_ARGUMENT
+        (`alias`: not 1-255 letters, digits, `_`, `-`, or reserved: `v<number>`, `latest`);
+        FAILED_PRECONDITION if the version is not READY.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def DeleteRegisteredModelAlias(self, request, context):
-        """Removes an alias. NOT_FOUND if it is not set.
+        """Removes an alias; recorded. NOT_FOUND (`name`, or `alias` if it is not set).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetModelVersionByAlias(self, request, context):
-        """The version an alias points at.
+        """The version an alias points at. NOT_FOUND (`name`, or `alias` if it is not set).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def CopyModelVersion(self, request, context):
-        """Copies a version (source, tags, description) as the next version of another registered model,
-        created when missing.
+        """Copies a version (source, run, files location, tags, description) as the next version of
+        another registered model, created when missing. NOT_FOUND (`name`, `version`);
+        INVALID_ARGUMENT (`destination_name`) as for a create; FAILED_PRECONDITION if not READY.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListModelEvents(self, request, context):
-        """Alias moves, stage transitions and description changes of a model, newest first.
+        """Alias moves, stage transitions, description changes, renames, version creations and
+        deletions of a model, newest first. NOT_FOUND; INVALID_ARGUMENT (`version` < 0, `page_token`).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -448,7 +472,9 @@ def add_RegistryServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class RegistryService:
     """Registered models, their numbered versions, aliases, stages and history.
-    NOT_FOUND for an unknown model, version or alias; INVALID_ARGUMENT names the offending field.
+    NOT_FOUND for an unknown model, version or alias; INVALID_ARGUMENT names the offending field
+    (e.g. an empty `name`, a `version` below 1). Who made a change is taken from the `user` request
+    metadata and recorded as the version's `user_id` and in the model's history.
     """
 
     @staticmethod

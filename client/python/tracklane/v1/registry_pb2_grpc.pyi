@@ -28,7 +28,9 @@ GRPC_VERSION: str
 
 class RegistryServiceStub:
     """Registered models, their numbered versions, aliases, stages and history.
-    NOT_FOUND for an unknown model, version or alias; INVALID_ARGUMENT names the offending field.
+    NOT_FOUND for an unknown model, version or alias; INVALID_ARGUMENT names the offending field
+    (e.g. an empty `name`, a `version` below 1). Who made a change is taken from the `user` request
+    metadata and recorded as the version's `user_id` and in the model's history.
     """
 
     @_typing.overload
@@ -36,113 +38,183 @@ class RegistryServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> RegistryServiceAsyncStub: ...
     CreateRegisteredModel: _grpc.UnaryUnaryMultiCallable[_registry_pb2.CreateRegisteredModelRequest, _registry_pb2.CreateRegisteredModelResponse]
-    """Creates a registered model. ALREADY_EXISTS if the name is taken."""
+    """Creates a registered model. ALREADY_EXISTS if the name is taken; INVALID_ARGUMENT for a name
+    that is empty, longer than 250 characters, padded with spaces or holds `/` or `@`, or a bad tag.
+    """
     GetRegisteredModel: _grpc.UnaryUnaryMultiCallable[_registry_pb2.GetRegisteredModelRequest, _registry_pb2.GetRegisteredModelResponse]
-    """Gets a registered model with its latest versions per stage and its aliases."""
+    """Gets a registered model with its latest versions per stage and its aliases. NOT_FOUND."""
     SearchRegisteredModels: _grpc.UnaryUnaryMultiCallable[_registry_pb2.SearchRegisteredModelsRequest, _registry_pb2.SearchRegisteredModelsResponse]
-    """Lists registered models matching `filter` (on name and tags)."""
+    """Lists registered models matching `filter` (on name, create_time, update_time and tags).
+    INVALID_ARGUMENT (`filter`, `order_by`, `page_size`, `page_token`) when one does not parse.
+    """
     RenameRegisteredModel: _grpc.UnaryUnaryMultiCallable[_registry_pb2.RenameRegisteredModelRequest, _registry_pb2.RenameRegisteredModelResponse]
-    """Renames a registered model; its versions follow. ALREADY_EXISTS if the new name is taken."""
+    """Renames a registered model; its versions and aliases follow. NOT_FOUND; ALREADY_EXISTS
+    (`new_name`) if the new name is taken; INVALID_ARGUMENT (`new_name`) as for a create.
+    """
     UpdateRegisteredModel: _grpc.UnaryUnaryMultiCallable[_registry_pb2.UpdateRegisteredModelRequest, _registry_pb2.UpdateRegisteredModelResponse]
-    """Changes a registered model's description (`update_mask`: description)."""
+    """Changes a registered model's description (`update_mask`: description); recorded in the
+    history. NOT_FOUND; INVALID_ARGUMENT (`update_mask.paths[i]`) for any other path.
+    """
     DeleteRegisteredModel: _grpc.UnaryUnaryMultiCallable[_registry_pb2.DeleteRegisteredModelRequest, _registry_pb2.DeleteRegisteredModelResponse]
-    """Deletes a registered model with all its versions, aliases and tags."""
+    """Deletes a registered model with all its versions, aliases, tags and history. NOT_FOUND."""
     SetRegisteredModelTag: _grpc.UnaryUnaryMultiCallable[_registry_pb2.SetRegisteredModelTagRequest, _registry_pb2.SetRegisteredModelTagResponse]
-    """Sets a tag on a registered model."""
+    """Sets a tag on a registered model. NOT_FOUND; INVALID_ARGUMENT (`tag.key`, `tag.value`)."""
     DeleteRegisteredModelTag: _grpc.UnaryUnaryMultiCallable[_registry_pb2.DeleteRegisteredModelTagRequest, _registry_pb2.DeleteRegisteredModelTagResponse]
-    """Deletes a tag from a registered model. NOT_FOUND if the tag is not set."""
+    """Deletes a tag from a registered model. NOT_FOUND (`name`, or `key` if the tag is not set)."""
     CreateModelVersion: _grpc.UnaryUnaryMultiCallable[_registry_pb2.CreateModelVersionRequest, _registry_pb2.CreateModelVersionResponse]
-    """Creates the next version (1, 2, 3... without gaps, also under concurrency) from a source."""
+    """Creates the next version (1, 2, 3... without gaps, also under concurrency) from a source.
+    Numbers of deleted versions are not reused. NOT_FOUND (`name`; `source` or `run_id` for an
+    unknown run); FAILED_PRECONDITION if the run is deleted; INVALID_ARGUMENT (`source` empty or
+    a malformed `runs:/` URI, `run_id` differing from the source's, `tags[i].key`).
+    """
     GetModelVersion: _grpc.UnaryUnaryMultiCallable[_registry_pb2.GetModelVersionRequest, _registry_pb2.GetModelVersionResponse]
-    """Gets one version."""
+    """Gets one version. NOT_FOUND (`name` or `version`)."""
     SearchModelVersions: _grpc.UnaryUnaryMultiCallable[_registry_pb2.SearchModelVersionsRequest, _registry_pb2.SearchModelVersionsResponse]
-    """Lists versions matching `filter` (on name, run_id, tags)."""
+    """Lists versions matching `filter` (on name, version, run_id, source, times and tags).
+    INVALID_ARGUMENT (`filter`, `order_by`, `page_size`, `page_token`) when one does not parse.
+    """
     UpdateModelVersion: _grpc.UnaryUnaryMultiCallable[_registry_pb2.UpdateModelVersionRequest, _registry_pb2.UpdateModelVersionResponse]
-    """Changes a version's description (`update_mask`: description)."""
+    """Changes a version's description (`update_mask`: description); recorded in the history.
+    NOT_FOUND; INVALID_ARGUMENT (`update_mask.paths[i]`) for any other path.
+    """
     DeleteModelVersion: _grpc.UnaryUnaryMultiCallable[_registry_pb2.DeleteModelVersionRequest, _registry_pb2.DeleteModelVersionResponse]
-    """Deletes a version and the aliases pointing at it; the numbers of others do not change."""
+    """Deletes a version and the aliases pointing at it; the numbers of others do not change.
+    NOT_FOUND.
+    """
     SetModelVersionTag: _grpc.UnaryUnaryMultiCallable[_registry_pb2.SetModelVersionTagRequest, _registry_pb2.SetModelVersionTagResponse]
-    """Sets a tag on a version."""
+    """Sets a tag on a version. NOT_FOUND; INVALID_ARGUMENT (`tag.key`, `tag.value`)."""
     DeleteModelVersionTag: _grpc.UnaryUnaryMultiCallable[_registry_pb2.DeleteModelVersionTagRequest, _registry_pb2.DeleteModelVersionTagResponse]
-    """Deletes a tag from a version. NOT_FOUND if the tag is not set."""
+    """Deletes a tag from a version. NOT_FOUND (`name`, `version`, or `key` if the tag is not set)."""
     GetModelVersionDownloadUri: _grpc.UnaryUnaryMultiCallable[_registry_pb2.GetModelVersionDownloadUriRequest, _registry_pb2.GetModelVersionDownloadUriResponse]
-    """Where a version's files can be downloaded from."""
+    """Where a version's files can be downloaded from: for a `runs:/` source, the run's artifact
+    location joined with the path. NOT_FOUND.
+    """
     TransitionModelVersionStage: _grpc.UnaryUnaryMultiCallable[_registry_pb2.TransitionModelVersionStageRequest, _registry_pb2.TransitionModelVersionStageResponse]
-    """Moves a version to a stage, optionally archiving the versions now in that stage."""
+    """Moves a version to a stage, optionally archiving the versions now in that stage; every
+    change is recorded. NOT_FOUND; INVALID_ARGUMENT (`stage` unspecified or unknown,
+    `archive_existing_versions` with a stage other than Staging or Production);
+    FAILED_PRECONDITION if the version is not READY.
+    """
     GetLatestVersions: _grpc.UnaryUnaryMultiCallable[_registry_pb2.GetLatestVersionsRequest, _registry_pb2.GetLatestVersionsResponse]
-    """The latest version in each of the given stages (all stages when empty)."""
+    """The latest version in each of the given stages (all stages when empty). NOT_FOUND;
+    INVALID_ARGUMENT (`stages[i]`) for an unspecified stage.
+    """
     SetRegisteredModelAlias: _grpc.UnaryUnaryMultiCallable[_registry_pb2.SetRegisteredModelAliasRequest, _registry_pb2.SetRegisteredModelAliasResponse]
-    """Points an alias at a version, atomically moving it from any other version."""
+    """Points an alias at a version, atomically moving it from any other version; the move is
+    recorded (a rollback is moving it back). NOT_FOUND (`name`, `version`); INVALID_ARGUMENT
+    (`alias`: not 1-255 letters, digits, `_`, `-`, or reserved: `v<number>`, `latest`);
+    FAILED_PRECONDITION if the version is not READY.
+    """
     DeleteRegisteredModelAlias: _grpc.UnaryUnaryMultiCallable[_registry_pb2.DeleteRegisteredModelAliasRequest, _registry_pb2.DeleteRegisteredModelAliasResponse]
-    """Removes an alias. NOT_FOUND if it is not set."""
+    """Removes an alias; recorded. NOT_FOUND (`name`, or `alias` if it is not set)."""
     GetModelVersionByAlias: _grpc.UnaryUnaryMultiCallable[_registry_pb2.GetModelVersionByAliasRequest, _registry_pb2.GetModelVersionByAliasResponse]
-    """The version an alias points at."""
+    """The version an alias points at. NOT_FOUND (`name`, or `alias` if it is not set)."""
     CopyModelVersion: _grpc.UnaryUnaryMultiCallable[_registry_pb2.CopyModelVersionRequest, _registry_pb2.CopyModelVersionResponse]
-    """Copies a version (source, tags, description) as the next version of another registered model,
-    created when missing.
+    """Copies a version (source, run, files location, tags, description) as the next version of
+    another registered model, created when missing. NOT_FOUND (`name`, `version`);
+    INVALID_ARGUMENT (`destination_name`) as for a create; FAILED_PRECONDITION if not READY.
     """
     ListModelEvents: _grpc.UnaryUnaryMultiCallable[_registry_pb2.ListModelEventsRequest, _registry_pb2.ListModelEventsResponse]
-    """Alias moves, stage transitions and description changes of a model, newest first."""
+    """Alias moves, stage transitions, description changes, renames, version creations and
+    deletions of a model, newest first. NOT_FOUND; INVALID_ARGUMENT (`version` < 0, `page_token`).
+    """
 
 @_typing.type_check_only
 class RegistryServiceAsyncStub(RegistryServiceStub):
     """Registered models, their numbered versions, aliases, stages and history.
-    NOT_FOUND for an unknown model, version or alias; INVALID_ARGUMENT names the offending field.
+    NOT_FOUND for an unknown model, version or alias; INVALID_ARGUMENT names the offending field
+    (e.g. an empty `name`, a `version` below 1). Who made a change is taken from the `user` request
+    metadata and recorded as the version's `user_id` and in the model's history.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     CreateRegisteredModel: _aio.UnaryUnaryMultiCallable[_registry_pb2.CreateRegisteredModelRequest, _registry_pb2.CreateRegisteredModelResponse]  # type: ignore[assignment]
-    """Creates a registered model. ALREADY_EXISTS if the name is taken."""
+    """Creates a registered model. ALREADY_EXISTS if the name is taken; INVALID_ARGUMENT for a name
+    that is empty, longer than 250 characters, padded with spaces or holds `/` or `@`, or a bad tag.
+    """
     GetRegisteredModel: _aio.UnaryUnaryMultiCallable[_registry_pb2.GetRegisteredModelRequest, _registry_pb2.GetRegisteredModelResponse]  # type: ignore[assignment]
-    """Gets a registered model with its latest versions per stage and its aliases."""
+    """Gets a registered model with its latest versions per stage and its aliases. NOT_FOUND."""
     SearchRegisteredModels: _aio.UnaryUnaryMultiCallable[_registry_pb2.SearchRegisteredModelsRequest, _registry_pb2.SearchRegisteredModelsResponse]  # type: ignore[assignment]
-    """Lists registered models matching `filter` (on name and tags)."""
+    """Lists registered models matching `filter` (on name, create_time, update_time and tags).
+    INVALID_ARGUMENT (`filter`, `order_by`, `page_size`, `page_token`) when one does not parse.
+    """
     RenameRegisteredModel: _aio.UnaryUnaryMultiCallable[_registry_pb2.RenameRegisteredModelRequest, _registry_pb2.RenameRegisteredModelResponse]  # type: ignore[assignment]
-    """Renames a registered model; its versions follow. ALREADY_EXISTS if the new name is taken."""
+    """Renames a registered model; its versions and aliases follow. NOT_FOUND; ALREADY_EXISTS
+    (`new_name`) if the new name is taken; INVALID_ARGUMENT (`new_name`) as for a create.
+    """
     UpdateRegisteredModel: _aio.UnaryUnaryMultiCallable[_registry_pb2.UpdateRegisteredModelRequest, _registry_pb2.UpdateRegisteredModelResponse]  # type: ignore[assignment]
-    """Changes a registered model's description (`update_mask`: description)."""
+    """Changes a registered model's description (`update_mask`: description); recorded in the
+    history. NOT_FOUND; INVALID_ARGUMENT (`update_mask.paths[i]`) for any other path.
+    """
     DeleteRegisteredModel: _aio.UnaryUnaryMultiCallable[_registry_pb2.DeleteRegisteredModelRequest, _registry_pb2.DeleteRegisteredModelResponse]  # type: ignore[assignment]
-    """Deletes a registered model with all its versions, aliases and tags."""
+    """Deletes a registered model with all its versions, aliases, tags and history. NOT_FOUND."""
     SetRegisteredModelTag: _aio.UnaryUnaryMultiCallable[_registry_pb2.SetRegisteredModelTagRequest, _registry_pb2.SetRegisteredModelTagResponse]  # type: ignore[assignment]
-    """Sets a tag on a registered model."""
+    """Sets a tag on a registered model. NOT_FOUND; INVALID_ARGUMENT (`tag.key`, `tag.value`)."""
     DeleteRegisteredModelTag: _aio.UnaryUnaryMultiCallable[_registry_pb2.DeleteRegisteredModelTagRequest, _registry_pb2.DeleteRegisteredModelTagResponse]  # type: ignore[assignment]
-    """Deletes a tag from a registered model. NOT_FOUND if the tag is not set."""
+    """Deletes a tag from a registered model. NOT_FOUND (`name`, or `key` if the tag is not set)."""
     CreateModelVersion: _aio.UnaryUnaryMultiCallable[_registry_pb2.CreateModelVersionRequest, _registry_pb2.CreateModelVersionResponse]  # type: ignore[assignment]
-    """Creates the next version (1, 2, 3... without gaps, also under concurrency) from a source."""
+    """Creates the next version (1, 2, 3... without gaps, also under concurrency) from a source.
+    Numbers of deleted versions are not reused. NOT_FOUND (`name`; `source` or `run_id` for an
+    unknown run); FAILED_PRECONDITION if the run is deleted; INVALID_ARGUMENT (`source` empty or
+    a malformed `runs:/` URI, `run_id` differing from the source's, `tags[i].key`).
+    """
     GetModelVersion: _aio.UnaryUnaryMultiCallable[_registry_pb2.GetModelVersionRequest, _registry_pb2.GetModelVersionResponse]  # type: ignore[assignment]
-    """Gets one version."""
+    """Gets one version. NOT_FOUND (`name` or `version`)."""
     SearchModelVersions: _aio.UnaryUnaryMultiCallable[_registry_pb2.SearchModelVersionsRequest, _registry_pb2.SearchModelVersionsResponse]  # type: ignore[assignment]
-    """Lists versions matching `filter` (on name, run_id, tags)."""
+    """Lists versions matching `filter` (on name, version, run_id, source, times and tags).
+    INVALID_ARGUMENT (`filter`, `order_by`, `page_size`, `page_token`) when one does not parse.
+    """
     UpdateModelVersion: _aio.UnaryUnaryMultiCallable[_registry_pb2.UpdateModelVersionRequest, _registry_pb2.UpdateModelVersionResponse]  # type: ignore[assignment]
-    """Changes a version's description (`update_mask`: description)."""
+    """Changes a version's description (`update_mask`: description); recorded in the history.
+    NOT_FOUND; INVALID_ARGUMENT (`update_mask.paths[i]`) for any other path.
+    """
     DeleteModelVersion: _aio.UnaryUnaryMultiCallable[_registry_pb2.DeleteModelVersionRequest, _registry_pb2.DeleteModelVersionResponse]  # type: ignore[assignment]
-    """Deletes a version and the aliases pointing at it; the numbers of others do not change."""
+    """Deletes a version and the aliases pointing at it; the numbers of others do not change.
+    NOT_FOUND.
+    """
     SetModelVersionTag: _aio.UnaryUnaryMultiCallable[_registry_pb2.SetModelVersionTagRequest, _registry_pb2.SetModelVersionTagResponse]  # type: ignore[assignment]
-    """Sets a tag on a version."""
+    """Sets a tag on a version. NOT_FOUND; INVALID_ARGUMENT (`tag.key`, `tag.value`)."""
     DeleteModelVersionTag: _aio.UnaryUnaryMultiCallable[_registry_pb2.DeleteModelVersionTagRequest, _registry_pb2.DeleteModelVersionTagResponse]  # type: ignore[assignment]
-    """Deletes a tag from a version. NOT_FOUND if the tag is not set."""
+    """Deletes a tag from a version. NOT_FOUND (`name`, `version`, or `key` if the tag is not set)."""
     GetModelVersionDownloadUri: _aio.UnaryUnaryMultiCallable[_registry_pb2.GetModelVersionDownloadUriRequest, _registry_pb2.GetModelVersionDownloadUriResponse]  # type: ignore[assignment]
-    """Where a version's files can be downloaded from."""
+    """Where a version's files can be downloaded from: for a `runs:/` source, the run's artifact
+    location joined with the path. NOT_FOUND.
+    """
     TransitionModelVersionStage: _aio.UnaryUnaryMultiCallable[_registry_pb2.TransitionModelVersionStageRequest, _registry_pb2.TransitionModelVersionStageResponse]  # type: ignore[assignment]
-    """Moves a version to a stage, optionally archiving the versions now in that stage."""
+    """Moves a version to a stage, optionally archiving the versions now in that stage; every
+    change is recorded. NOT_FOUND; INVALID_ARGUMENT (`stage` unspecified or unknown,
+    `archive_existing_versions` with a stage other than Staging or Production);
+    FAILED_PRECONDITION if the version is not READY.
+    """
     GetLatestVersions: _aio.UnaryUnaryMultiCallable[_registry_pb2.GetLatestVersionsRequest, _registry_pb2.GetLatestVersionsResponse]  # type: ignore[assignment]
-    """The latest version in each of the given stages (all stages when empty)."""
+    """The latest version in each of the given stages (all stages when empty). NOT_FOUND;
+    INVALID_ARGUMENT (`stages[i]`) for an unspecified stage.
+    """
     SetRegisteredModelAlias: _aio.UnaryUnaryMultiCallable[_registry_pb2.SetRegisteredModelAliasRequest, _registry_pb2.SetRegisteredModelAliasResponse]  # type: ignore[assignment]
-    """Points an alias at a version, atomically moving it from any other version."""
+    """Points an alias at a version, atomically moving it from any other version; the move is
+    recorded (a rollback is moving it back). NOT_FOUND (`name`, `version`); INVALID_ARGUMENT
+    (`alias`: not 1-255 letters, digits, `_`, `-`, or reserved: `v<number>`, `latest`);
+    FAILED_PRECONDITION if the version is not READY.
+    """
     DeleteRegisteredModelAlias: _aio.UnaryUnaryMultiCallable[_registry_pb2.DeleteRegisteredModelAliasRequest, _registry_pb2.DeleteRegisteredModelAliasResponse]  # type: ignore[assignment]
-    """Removes an alias. NOT_FOUND if it is not set."""
+    """Removes an alias; recorded. NOT_FOUND (`name`, or `alias` if it is not set)."""
     GetModelVersionByAlias: _aio.UnaryUnaryMultiCallable[_registry_pb2.GetModelVersionByAliasRequest, _registry_pb2.GetModelVersionByAliasResponse]  # type: ignore[assignment]
-    """The version an alias points at."""
+    """The version an alias points at. NOT_FOUND (`name`, or `alias` if it is not set)."""
     CopyModelVersion: _aio.UnaryUnaryMultiCallable[_registry_pb2.CopyModelVersionRequest, _registry_pb2.CopyModelVersionResponse]  # type: ignore[assignment]
-    """Copies a version (source, tags, description) as the next version of another registered model,
-    created when missing.
+    """Copies a version (source, run, files location, tags, description) as the next version of
+    another registered model, created when missing. NOT_FOUND (`name`, `version`);
+    INVALID_ARGUMENT (`destination_name`) as for a create; FAILED_PRECONDITION if not READY.
     """
     ListModelEvents: _aio.UnaryUnaryMultiCallable[_registry_pb2.ListModelEventsRequest, _registry_pb2.ListModelEventsResponse]  # type: ignore[assignment]
-    """Alias moves, stage transitions and description changes of a model, newest first."""
+    """Alias moves, stage transitions, description changes, renames, version creations and
+    deletions of a model, newest first. NOT_FOUND; INVALID_ARGUMENT (`version` < 0, `page_token`).
+    """
 
 class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
     """Registered models, their numbered versions, aliases, stages and history.
-    NOT_FOUND for an unknown model, version or alias; INVALID_ARGUMENT names the offending field.
+    NOT_FOUND for an unknown model, version or alias; INVALID_ARGUMENT names the offending field
+    (e.g. an empty `name`, a `version` below 1). Who made a change is taken from the `user` request
+    metadata and recorded as the version's `user_id` and in the model's history.
     """
 
     @_abc_1.abstractmethod
@@ -151,7 +223,9 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _registry_pb2.CreateRegisteredModelRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_registry_pb2.CreateRegisteredModelResponse, _abc.Awaitable[_registry_pb2.CreateRegisteredModelResponse]]:
-        """Creates a registered model. ALREADY_EXISTS if the name is taken."""
+        """Creates a registered model. ALREADY_EXISTS if the name is taken; INVALID_ARGUMENT for a name
+        that is empty, longer than 250 characters, padded with spaces or holds `/` or `@`, or a bad tag.
+        """
 
     @_abc_1.abstractmethod
     def GetRegisteredModel(
@@ -159,7 +233,7 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _registry_pb2.GetRegisteredModelRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_registry_pb2.GetRegisteredModelResponse, _abc.Awaitable[_registry_pb2.GetRegisteredModelResponse]]:
-        """Gets a registered model with its latest versions per stage and its aliases."""
+        """Gets a registered model with its latest versions per stage and its aliases. NOT_FOUND."""
 
     @_abc_1.abstractmethod
     def SearchRegisteredModels(
@@ -167,7 +241,9 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _registry_pb2.SearchRegisteredModelsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_registry_pb2.SearchRegisteredModelsResponse, _abc.Awaitable[_registry_pb2.SearchRegisteredModelsResponse]]:
-        """Lists registered models matching `filter` (on name and tags)."""
+        """Lists registered models matching `filter` (on name, create_time, update_time and tags).
+        INVALID_ARGUMENT (`filter`, `order_by`, `page_size`, `page_token`) when one does not parse.
+        """
 
     @_abc_1.abstractmethod
     def RenameRegisteredModel(
@@ -175,7 +251,9 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _registry_pb2.RenameRegisteredModelRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_registry_pb2.RenameRegisteredModelResponse, _abc.Awaitable[_registry_pb2.RenameRegisteredModelResponse]]:
-        """Renames a registered model; its versions follow. ALREADY_EXISTS if the new name is taken."""
+        """Renames a registered model; its versions and aliases follow. NOT_FOUND; ALREADY_EXISTS
+        (`new_name`) if the new name is taken; INVALID_ARGUMENT (`new_name`) as for a create.
+        """
 
     @_abc_1.abstractmethod
     def UpdateRegisteredModel(
@@ -183,7 +261,9 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _registry_pb2.UpdateRegisteredModelRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_registry_pb2.UpdateRegisteredModelResponse, _abc.Awaitable[_registry_pb2.UpdateRegisteredModelResponse]]:
-        """Changes a registered model's description (`update_mask`: description)."""
+        """Changes a registered model's description (`update_mask`: description); recorded in the
+        history. NOT_FOUND; INVALID_ARGUMENT (`update_mask.paths[i]`) for any other path.
+        """
 
     @_abc_1.abstractmethod
     def DeleteRegisteredModel(
@@ -191,7 +271,7 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _registry_pb2.DeleteRegisteredModelRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_registry_pb2.DeleteRegisteredModelResponse, _abc.Awaitable[_registry_pb2.DeleteRegisteredModelResponse]]:
-        """Deletes a registered model with all its versions, aliases and tags."""
+        """Deletes a registered model with all its versions, aliases, tags and history. NOT_FOUND."""
 
     @_abc_1.abstractmethod
     def SetRegisteredModelTag(
@@ -199,7 +279,7 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _registry_pb2.SetRegisteredModelTagRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_registry_pb2.SetRegisteredModelTagResponse, _abc.Awaitable[_registry_pb2.SetRegisteredModelTagResponse]]:
-        """Sets a tag on a registered model."""
+        """Sets a tag on a registered model. NOT_FOUND; INVALID_ARGUMENT (`tag.key`, `tag.value`)."""
 
     @_abc_1.abstractmethod
     def DeleteRegisteredModelTag(
@@ -207,7 +287,7 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _registry_pb2.DeleteRegisteredModelTagRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_registry_pb2.DeleteRegisteredModelTagResponse, _abc.Awaitable[_registry_pb2.DeleteRegisteredModelTagResponse]]:
-        """Deletes a tag from a registered model. NOT_FOUND if the tag is not set."""
+        """Deletes a tag from a registered model. NOT_FOUND (`name`, or `key` if the tag is not set)."""
 
     @_abc_1.abstractmethod
     def CreateModelVersion(
@@ -215,7 +295,11 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _registry_pb2.CreateModelVersionRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_registry_pb2.CreateModelVersionResponse, _abc.Awaitable[_registry_pb2.CreateModelVersionResponse]]:
-        """Creates the next version (1, 2, 3... without gaps, also under concurrency) from a source."""
+        """Creates the next version (1, 2, 3... without gaps, also under concurrency) from a source.
+        Numbers of deleted versions are not reused. NOT_FOUND (`name`; `source` or `run_id` for an
+        unknown run); FAILED_PRECONDITION if the run is deleted; INVALID_ARGUMENT (`source` empty or
+        a malformed `runs:/` URI, `run_id` differing from the source's, `tags[i].key`).
+        """
 
     @_abc_1.abstractmethod
     def GetModelVersion(
@@ -223,7 +307,7 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _registry_pb2.GetModelVersionRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_registry_pb2.GetModelVersionResponse, _abc.Awaitable[_registry_pb2.GetModelVersionResponse]]:
-        """Gets one version."""
+        """Gets one version. NOT_FOUND (`name` or `version`)."""
 
     @_abc_1.abstractmethod
     def SearchModelVersions(
@@ -231,7 +315,9 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _registry_pb2.SearchModelVersionsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_registry_pb2.SearchModelVersionsResponse, _abc.Awaitable[_registry_pb2.SearchModelVersionsResponse]]:
-        """Lists versions matching `filter` (on name, run_id, tags)."""
+        """Lists versions matching `filter` (on name, version, run_id, source, times and tags).
+        INVALID_ARGUMENT (`filter`, `order_by`, `page_size`, `page_token`) when one does not parse.
+        """
 
     @_abc_1.abstractmethod
     def UpdateModelVersion(
@@ -239,7 +325,9 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _registry_pb2.UpdateModelVersionRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_registry_pb2.UpdateModelVersionResponse, _abc.Awaitable[_registry_pb2.UpdateModelVersionResponse]]:
-        """Changes a version's description (`update_mask`: description)."""
+        """Changes a version's description (`update_mask`: description); recorded in the history.
+        NOT_FOUND; INVALID_ARGUMENT (`update_mask.paths[i]`) for any other path.
+        """
 
     @_abc_1.abstractmethod
     def DeleteModelVersion(
@@ -247,7 +335,9 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _registry_pb2.DeleteModelVersionRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_registry_pb2.DeleteModelVersionResponse, _abc.Awaitable[_registry_pb2.DeleteModelVersionResponse]]:
-        """Deletes a version and the aliases pointing at it; the numbers of others do not change."""
+        """Deletes a version and the aliases pointing at it; the numbers of others do not change.
+        NOT_FOUND.
+        """
 
     @_abc_1.abstractmethod
     def SetModelVersionTag(
@@ -255,7 +345,7 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _registry_pb2.SetModelVersionTagRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_registry_pb2.SetModelVersionTagResponse, _abc.Awaitable[_registry_pb2.SetModelVersionTagResponse]]:
-        """Sets a tag on a version."""
+        """Sets a tag on a version. NOT_FOUND; INVALID_ARGUMENT (`tag.key`, `tag.value`)."""
 
     @_abc_1.abstractmethod
     def DeleteModelVersionTag(
@@ -263,7 +353,7 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _registry_pb2.DeleteModelVersionTagRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_registry_pb2.DeleteModelVersionTagResponse, _abc.Awaitable[_registry_pb2.DeleteModelVersionTagResponse]]:
-        """Deletes a tag from a version. NOT_FOUND if the tag is not set."""
+        """Deletes a tag from a version. NOT_FOUND (`name`, `version`, or `key` if the tag is not set)."""
 
     @_abc_1.abstractmethod
     def GetModelVersionDownloadUri(
@@ -271,7 +361,9 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _registry_pb2.GetModelVersionDownloadUriRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_registry_pb2.GetModelVersionDownloadUriResponse, _abc.Awaitable[_registry_pb2.GetModelVersionDownloadUriResponse]]:
-        """Where a version's files can be downloaded from."""
+        """Where a version's files can be downloaded from: for a `runs:/` source, the run's artifact
+        location joined with the path. NOT_FOUND.
+        """
 
     @_abc_1.abstractmethod
     def TransitionModelVersionStage(
@@ -279,7 +371,11 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _registry_pb2.TransitionModelVersionStageRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_registry_pb2.TransitionModelVersionStageResponse, _abc.Awaitable[_registry_pb2.TransitionModelVersionStageResponse]]:
-        """Moves a version to a stage, optionally archiving the versions now in that stage."""
+        """Moves a version to a stage, optionally archiving the versions now in that stage; every
+        change is recorded. NOT_FOUND; INVALID_ARGUMENT (`stage` unspecified or unknown,
+        `archive_existing_versions` with a stage other than Staging or Production);
+        FAILED_PRECONDITION if the version is not READY.
+        """
 
     @_abc_1.abstractmethod
     def GetLatestVersions(
@@ -287,7 +383,9 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _registry_pb2.GetLatestVersionsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_registry_pb2.GetLatestVersionsResponse, _abc.Awaitable[_registry_pb2.GetLatestVersionsResponse]]:
-        """The latest version in each of the given stages (all stages when empty)."""
+        """The latest version in each of the given stages (all stages when empty). NOT_FOUND;
+        INVALID_ARGUMENT (`stages[i]`) for an unspecified stage.
+        """
 
     @_abc_1.abstractmethod
     def SetRegisteredModelAlias(
@@ -295,7 +393,11 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _registry_pb2.SetRegisteredModelAliasRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_registry_pb2.SetRegisteredModelAliasResponse, _abc.Awaitable[_registry_pb2.SetRegisteredModelAliasResponse]]:
-        """Points an alias at a version, atomically moving it from any other version."""
+        """Points an alias at a version, atomically moving it from any other version; the move is
+        recorded (a rollback is moving it back). NOT_FOUND (`name`, `version`); INVALID_ARGUMENT
+        (`alias`: not 1-255 letters, digits, `_`, `-`, or reserved: `v<number>`, `latest`);
+        FAILED_PRECONDITION if the version is not READY.
+        """
 
     @_abc_1.abstractmethod
     def DeleteRegisteredModelAlias(
@@ -303,7 +405,7 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _registry_pb2.DeleteRegisteredModelAliasRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_registry_pb2.DeleteRegisteredModelAliasResponse, _abc.Awaitable[_registry_pb2.DeleteRegisteredModelAliasResponse]]:
-        """Removes an alias. NOT_FOUND if it is not set."""
+        """Removes an alias; recorded. NOT_FOUND (`name`, or `alias` if it is not set)."""
 
     @_abc_1.abstractmethod
     def GetModelVersionByAlias(
@@ -311,7 +413,7 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _registry_pb2.GetModelVersionByAliasRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_registry_pb2.GetModelVersionByAliasResponse, _abc.Awaitable[_registry_pb2.GetModelVersionByAliasResponse]]:
-        """The version an alias points at."""
+        """The version an alias points at. NOT_FOUND (`name`, or `alias` if it is not set)."""
 
     @_abc_1.abstractmethod
     def CopyModelVersion(
@@ -319,8 +421,9 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _registry_pb2.CopyModelVersionRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_registry_pb2.CopyModelVersionResponse, _abc.Awaitable[_registry_pb2.CopyModelVersionResponse]]:
-        """Copies a version (source, tags, description) as the next version of another registered model,
-        created when missing.
+        """Copies a version (source, run, files location, tags, description) as the next version of
+        another registered model, created when missing. NOT_FOUND (`name`, `version`);
+        INVALID_ARGUMENT (`destination_name`) as for a create; FAILED_PRECONDITION if not READY.
         """
 
     @_abc_1.abstractmethod
@@ -329,6 +432,8 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _registry_pb2.ListModelEventsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_registry_pb2.ListModelEventsResponse, _abc.Awaitable[_registry_pb2.ListModelEventsResponse]]:
-        """Alias moves, stage transitions and description changes of a model, newest first."""
+        """Alias moves, stage transitions, description changes, renames, version creations and
+        deletions of a model, newest first. NOT_FOUND; INVALID_ARGUMENT (`version` < 0, `page_token`).
+        """
 
 def add_RegistryServiceServicer_to_server(servicer: RegistryServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

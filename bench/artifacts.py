@@ -1,0 +1,324 @@
+"""Artifact transfer: a 1 GiB file up and down through Tracklane (proxied and direct), next to the
+``minio`` client's own fput/fget on the same MinIO and MLflow's proxied artifacts, in the same run.
+
+    eval "$(.ci/services.sh start)"      # or TRACKLANE_TEST_S3_* pointing at a MinIO
+    python -m bench.artifacts [--size-mib 1024] [--mlflow-python VENV/bin/python]
+
+Prints MiB/s, ratios to the raw MinIO client, and the growth of peak RSS (VmHWM, reset before each
+transfer through /proc/PID/clear_refs) of the client (this process) and of the Tracklane server.
+Targets: proxied >= 0.7x and direct >= 0.95x the raw client; RSS growth < 64 MiB; faster than MLflow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from minio import Minio
+
+import tracklane
+from bench import _harness
+
+MiB = 1024 * 1024
+TARGETS = {"proxied": 0.7, "direct": 0.95}
+RSS_LIMIT_MIB = 64
+
+MLFLOW_CLIENT = """
+import json, os, sys, time
+import mlflow.artifacts
+from mlflow.tracking import MlflowClient
+
+uri, path, dst = sys.argv[1:4]
+client = MlflowClient(uri)
+run_id = client.create_run(client.create_experiment(f"bench-{time.time()}")).info.run_id
+started = time.perf_counter()
+client.log_artifact(run_id, path)
+up = time.perf_counter() - started
+started = time.perf_counter()
+mlflow.artifacts.download_artifacts(
+    run_id=run_id, artifact_path=os.path.basename(path), dst_path=dst, tracking_uri=uri
+)
+print(json.dumps({"up": up, "down": time.perf_counter() - started}))
+"""
+
+
+@dataclass
+class Result:
+    name: str
+    seconds: float
+    client_rss_mib: float | None = None
+    server_rss_mib: float | None = None
+
+
+class PeakRss:
+    """Peak resident memory growth of a process over a block, from /proc (Linux)."""
+
+    def __init__(self, pid: int | str = "self") -> None:
+        self.pid = pid
+        self.growth_mib = 0.0
+
+    def _field(self, name: str) -> int:
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith(name + ":"):
+                return int(line.split()[1]) * 1024
+        raise KeyError(name)
+
+    def __enter__(self) -> PeakRss:
+        Path(f"/proc/{self.pid}/clear_refs").write_text("5")  # resets VmHWM to the current RSS
+        self._start = self._field("VmRSS")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.growth_mib = (self._field("VmHWM") - self._start) / MiB
+
+
+def timed(name: str, fn: Callable[[], object], server_pid: int | None = None) -> Result:
+    client = PeakRss()
+    server = PeakRss(server_pid) if server_pid else None
+    with client:
+        if server is not None:
+            server.__enter__()
+        started = time.perf_counter()
+        fn()
+        seconds = time.perf_counter() - started
+        if server is not None:
+            server.__exit__()
+    return Result(name, seconds, client.growth_mib, server.growth_mib if server else None)
+
+
+def make_file(path: Path, size: int) -> None:
+    # Random bytes: nothing on the way may compress them.
+    block = os.urandom(16 * MiB)
+    with path.open("wb") as out:
+        written = 0
+        while written < size:
+            piece = block[: min(len(block), size - written)]
+            out.write(piece)
+            written += len(piece)
+
+
+def child_pid(marker: str) -> int:
+    """The pid of this process's child whose command line contains ``marker``."""
+    me = os.getpid()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == me and marker in cmdline:
+            return int(entry.name)
+    raise RuntimeError(f"no child process running {marker}")
+
+
+@contextmanager
+def scratch_bucket(minio: Minio) -> Iterator[str]:
+    bucket = f"bench-artifacts-{uuid.uuid4().hex[:10]}"
+    minio.make_bucket(bucket)
+    try:
+        yield bucket
+    finally:
+        for upload in minio._list_multipart_uploads(bucket).uploads:
+            minio._abort_multipart_upload(bucket, upload.object_name, str(upload.upload_id))
+        for item in minio.list_objects(bucket, recursive=True):
+            minio.remove_object(bucket, str(item.object_name))
+        minio.remove_bucket(bucket)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--size-mib", type=int, default=1024)
+    parser.add_argument("--s3-endpoint-url", default=os.environ.get("TRACKLANE_TEST_S3_ENDPOINT_URL", ""))
+    parser.add_argument("--s3-access-key-id", default=os.environ.get("TRACKLANE_TEST_S3_ACCESS_KEY_ID", ""))
+    parser.add_argument(
+        "--s3-secret-access-key", default=os.environ.get("TRACKLANE_TEST_S3_SECRET_ACCESS_KEY", "")
+    )
+    parser.add_argument("--mlflow-python", default=_harness.MLFLOW_PYTHON)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    if not args.s3_endpoint_url:
+        sys.exit("bench.artifacts: set TRACKLANE_TEST_S3_* or --s3-endpoint-url (a MinIO to write to)")
+    size = args.size_mib * MiB
+    endpoint = urlsplit(args.s3_endpoint_url)
+    minio = Minio(
+        endpoint.netloc, args.s3_access_key_id, args.s3_secret_access_key, secure=endpoint.scheme == "https"
+    )
+    results: list[Result] = []
+    with tempfile.TemporaryDirectory(prefix="bench-artifacts-") as scratch, scratch_bucket(minio) as bucket:
+        work = Path(scratch)
+        source = work / "file.bin"
+        make_file(source, size)
+        print(f"{args.size_mib} MiB file, {args.rounds} rounds; MinIO at {args.s3_endpoint_url}", flush=True)
+
+        def fresh(name: str) -> Path:
+            path = work / name
+            shutil.rmtree(path, ignore_errors=True)
+            path.mkdir()
+            return path
+
+        settings = [
+            "--artifact-root",
+            f"s3://{bucket}/tracklane",
+            "--s3-endpoint-url",
+            args.s3_endpoint_url,
+            "--s3-access-key-id",
+            args.s3_access_key_id,
+            "--s3-secret-access-key",
+            args.s3_secret_access_key,
+        ]
+        with _harness.tracklane_server(settings) as uri, tracklane.Client(uri, timeout=600) as client:
+            server_pid = child_pid("tracklane_server")
+            run_id = client.create_run().info.run_id
+            # Warm-up: connections, thread pools, the multipart path (above one 8 MiB part).
+            warm = work / "warm.bin"
+            make_file(warm, 32 * MiB)
+            for direct in (False, True):
+                client.log_artifact(run_id, warm, "warm", direct=direct)
+                client.download_artifacts(run_id, "warm/warm.bin", fresh("warm"), direct=direct)
+            minio.fput_object(bucket, "raw/warm.bin", str(warm))
+            # Rounds interleave every kind of transfer, so load from other processes (2 shared cores)
+            # hits them alike; each figure is the median over the rounds.
+            for number in range(args.rounds):
+                results.append(
+                    timed("minio fput", lambda: minio.fput_object(bucket, "raw/file.bin", str(source)))
+                )
+                results.append(
+                    timed(
+                        "minio fget",
+                        lambda: minio.fget_object(bucket, "raw/file.bin", str(fresh("raw") / "f")),
+                    )
+                )
+                minio.remove_object(bucket, "raw/file.bin")
+                for direct in (False, True):
+                    mode = "direct" if direct else "proxied"
+                    results.append(
+                        timed(
+                            f"tracklane {mode} up",
+                            lambda d=direct, m=mode: client.log_artifact(run_id, source, m, direct=d),  # type: ignore[misc]
+                            server_pid,
+                        )
+                    )
+                    results.append(
+                        timed(
+                            f"tracklane {mode} down",
+                            lambda d=direct, m=mode: client.download_artifacts(  # type: ignore[misc]
+                                run_id, f"{m}/file.bin", fresh("down"), direct=d
+                            ),
+                            server_pid,
+                        )
+                    )
+                    client.delete_artifacts(run_id, mode)
+                print(
+                    f"round {number + 1}: "
+                    + ", ".join(f"{r.name} {size / MiB / r.seconds:.0f}" for r in results[-6:]),
+                    flush=True,
+                )
+            shutil.rmtree(work / "down", ignore_errors=True)
+            shutil.rmtree(work / "raw", ignore_errors=True)
+
+        if Path(args.mlflow_python).exists():
+            try:
+                results += run_mlflow(args, bucket, source, lambda: fresh("mlflow"))
+            except (RuntimeError, subprocess.CalledProcessError) as exc:
+                # Still print Tracklane's figures; say why MLflow's are missing.
+                detail = exc.stderr[-2000:] if isinstance(exc, subprocess.CalledProcessError) else exc
+                print(f"MLflow failed: {detail}")
+        else:
+            print(f"MLflow skipped: no virtualenv at {args.mlflow_python}")
+    report(results, args.size_mib)
+
+
+def run_mlflow(args: argparse.Namespace, bucket: str, source: Path, dst: Callable[[], Path]) -> list[Result]:
+    """MLflow's server with proxied artifacts on the same MinIO; its own client, in its virtualenv."""
+    # MLflow's server stores proxied artifacts with boto3, configured only by environment.
+    os.environ.update(
+        MLFLOW_S3_ENDPOINT_URL=args.s3_endpoint_url,
+        AWS_ACCESS_KEY_ID=args.s3_access_key_id,
+        AWS_SECRET_ACCESS_KEY=args.s3_secret_access_key,
+    )
+    results: list[Result] = []
+    with (
+        tempfile.TemporaryDirectory() as db,
+        _harness.mlflow_server(
+            args.mlflow_python,
+            f"sqlite:///{db}/mlflow.db",
+            extra=["--artifacts-destination", f"s3://{bucket}/mlflow"],
+        ) as uri,
+    ):
+        for number in range(args.rounds):
+            out = subprocess.run(
+                [args.mlflow_python, "-c", MLFLOW_CLIENT, uri, str(source), str(dst())],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            figures = json.loads(out.stdout.strip().splitlines()[-1])
+            results += [
+                Result("mlflow proxied up", figures["up"]),
+                Result("mlflow proxied down", figures["down"]),
+            ]
+            mib = source.stat().st_size / MiB
+            print(
+                f"mlflow round {number + 1}: up {mib / figures['up']:.0f}, down {mib / figures['down']:.0f}"
+            )
+    return results
+
+
+def report(results: list[Result], size_mib: int) -> None:
+    """Medians per transfer; RSS figures are the worst round."""
+    names = list(dict.fromkeys(r.name for r in results))
+    by_name: dict[str, Result] = {}
+    for name in names:
+        mine = [r for r in results if r.name == name]
+        by_name[name] = Result(
+            name,
+            statistics.median(r.seconds for r in mine),
+            max((r.client_rss_mib for r in mine if r.client_rss_mib is not None), default=None),
+            max((r.server_rss_mib for r in mine if r.server_rss_mib is not None), default=None),
+        )
+    print(f"\n{'transfer (median)':<24}{'MiB/s':>9}{'vs minio':>10}{'client RSS+':>13}{'server RSS+':>13}")
+    for r in by_name.values():
+        anchor = by_name["minio fput" if r.name.endswith(("up", "fput")) else "minio fget"]
+        ratio = anchor.seconds / r.seconds
+        client = (
+            f"{r.client_rss_mib:.0f} MiB" if r.client_rss_mib is not None and "mlflow" not in r.name else "-"
+        )
+        server = f"{r.server_rss_mib:.0f} MiB" if r.server_rss_mib is not None else "-"
+        print(f"{r.name:<24}{size_mib / r.seconds:>9.0f}{ratio:>9.2f}x{client:>13}{server:>13}")
+    print("\ntargets:")
+    for mode, target in TARGETS.items():
+        for way, anchor_name in (("up", "minio fput"), ("down", "minio fget")):
+            ratio = by_name[anchor_name].seconds / by_name[f"tracklane {mode} {way}"].seconds
+            verdict = "ok" if ratio >= target else "MISSED"
+            print(f"  {mode} {way}: {ratio:.2f}x the minio client (target >= {target}x) {verdict}")
+    for r in by_name.values():
+        if r.name.startswith("tracklane"):
+            worst = max(r.client_rss_mib or 0, r.server_rss_mib or 0)
+            verdict = "ok" if worst < RSS_LIMIT_MIB else "MISSED"
+            print(f"  {r.name}: peak RSS growth {worst:.0f} MiB (limit {RSS_LIMIT_MIB}) {verdict}")
+    for way in ("up", "down"):
+        mlflow = by_name.get(f"mlflow proxied {way}")
+        if mlflow is not None:
+            ratio = mlflow.seconds / by_name[f"tracklane proxied {way}"].seconds
+            print(f"  proxied {way}: {ratio:.2f}x MLflow's speed {'ok' if ratio > 1 else 'MISSED'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,450 @@
+"""The background sender: buffers -> columnar batches -> one StreamMetrics call; spool when stuck.
+
+One :class:`MetricSender` per tracking URI and process (the fluent API keeps one). Its thread wakes
+when a buffer seals a segment (``flush_points`` points) and every ``flush_interval``; it cuts the
+buffers into batches (sequence numbers per run for this process's random writer id), encodes them
+and feeds the :class:`~tracklane._metric_stream.BatchStream` window. Where a batch waits, in order:
+
+    buffers (per thread and run) -> outbox (memory) -> spool (disk) -> window (sent, unacked)
+
+When the window has made no progress for ``spill_after`` seconds (server or database away) or the
+outbox passes ``max_memory_points``, the outbox and copies of the window go to the spool, and while
+the spool holds unsent batches new ones queue behind them there: order is kept, memory stays
+bounded. ``flush`` waits until what was logged before it is acknowledged; refusals the server
+reports are raised from it as the typed errors, and logged.
+
+Environment (``configure_metrics`` wins):
+  TRACKLANE_METRICS_FLUSH_POINTS        points per batch (and per sender wake-up), default 10000
+  TRACKLANE_METRICS_FLUSH_INTERVAL_MS   send what is buffered at least this often, default 100
+  TRACKLANE_METRICS_MAX_INFLIGHT        unacknowledged batches at most, default 16
+  TRACKLANE_METRICS_MAX_MEMORY_POINTS   points waiting in memory before they spill, default 2000000
+  TRACKLANE_METRICS_SPILL_AFTER_MS      spill when no ack came for this long, default 2000
+  TRACKLANE_METRICS_FLUSH_TIMEOUT       seconds end_run and exit wait for acks, default 60
+  TRACKLANE_SPOOL_DIR                   spool folder, default ~/.cache/tracklane/spool
+  TRACKLANE_SPOOL_MAX_BYTES             cap of one process's spool, default 4 GiB
+"""
+
+from __future__ import annotations
+
+import atexit
+import dataclasses
+import logging
+import os
+import secrets
+import threading
+import time
+import weakref
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import grpc
+import numpy as np
+
+from tracklane import _channel
+from tracklane._metric_buffer import Columns, MetricBuffer
+from tracklane._metric_stream import BatchStream, Pending
+from tracklane._metric_wire import encode_batch
+from tracklane._spool import Spool, spool_dir
+from tracklane.exceptions import DeadlineExceeded, ResourceExhausted, TracklaneError
+from tracklane.v1 import tracking_pb2
+
+__all__ = ["MetricSender", "MetricsConfig", "configure", "current_config"]
+
+log = logging.getLogger("tracklane.metrics")
+
+
+def _env_number(name: str, default: float) -> float:
+    raw = os.environ.get(name, "")
+    try:
+        return float(raw) if raw else default
+    except ValueError:
+        log.warning("%s=%r is not a number; using %s", name, raw, default)
+        return default
+
+
+@dataclasses.dataclass(frozen=True)
+class MetricsConfig:
+    """How metrics are buffered and sent; see the module docstring for the variables."""
+
+    flush_points: int = 10_000
+    flush_interval: float = 0.1
+    max_inflight: int = 16
+    max_memory_points: int = 2_000_000
+    spill_after: float = 2.0
+    flush_timeout: float = 60.0
+    spool_dir: Path = dataclasses.field(default_factory=spool_dir)
+    spool_max_bytes: int = 4 << 30
+    #: Largest batch sent (array logging can hand over millions of points at once).
+    max_batch_points: int = 100_000
+
+    @classmethod
+    def from_env(cls) -> MetricsConfig:
+        return cls(
+            flush_points=int(_env_number("TRACKLANE_METRICS_FLUSH_POINTS", 10_000)),
+            flush_interval=_env_number("TRACKLANE_METRICS_FLUSH_INTERVAL_MS", 100) / 1000,
+            max_inflight=int(_env_number("TRACKLANE_METRICS_MAX_INFLIGHT", 16)),
+            max_memory_points=int(_env_number("TRACKLANE_METRICS_MAX_MEMORY_POINTS", 2_000_000)),
+            spill_after=_env_number("TRACKLANE_METRICS_SPILL_AFTER_MS", 2000) / 1000,
+            flush_timeout=_env_number("TRACKLANE_METRICS_FLUSH_TIMEOUT", 60),
+            spool_dir=spool_dir(),
+            spool_max_bytes=int(_env_number("TRACKLANE_SPOOL_MAX_BYTES", 4 << 30)),
+        )
+
+
+_config: MetricsConfig | None = None
+
+
+def current_config() -> MetricsConfig:
+    """The configuration new senders use: ``configure`` calls over the environment."""
+    global _config
+    if _config is None:
+        _config = MetricsConfig.from_env()
+    return _config
+
+
+def configure(**changes: Any) -> MetricsConfig:
+    """Changes the configuration for senders created afterwards; returns the new one."""
+    global _config
+    if "spool_dir" in changes and changes["spool_dir"] is not None:
+        changes["spool_dir"] = Path(changes["spool_dir"]).expanduser()
+    _config = dataclasses.replace(current_config(), **{k: v for k, v in changes.items() if v is not None})
+    return _config
+
+
+def stream_channel(uri: str) -> grpc.Channel:
+    """A channel of its own for the stream: reconnects quickly, so a returning server is found soon."""
+    target, tls = _channel.parse_target(uri)
+    options = [
+        ("grpc.max_receive_message_length", _channel.MAX_MESSAGE_BYTES),
+        ("grpc.max_send_message_length", _channel.MAX_MESSAGE_BYTES),
+        ("grpc.keepalive_time_ms", 10_000),
+        ("grpc.keepalive_timeout_ms", 10_000),
+        ("grpc.initial_reconnect_backoff_ms", 100),
+        ("grpc.min_reconnect_backoff_ms", 100),
+        ("grpc.max_reconnect_backoff_ms", 1_000),
+    ]
+    if not tls:
+        return grpc.insecure_channel(target, options=options)
+    ca_file = os.environ.get(_channel.CA_FILE_ENV)
+    roots = Path(ca_file).read_bytes() if ca_file else None
+    return grpc.secure_channel(target, grpc.ssl_channel_credentials(root_certificates=roots), options=options)
+
+
+_live: weakref.WeakSet[MetricSender] = weakref.WeakSet()
+_ERRORS_KEPT = 100
+# Stream failures no reconnect can fix: flush raises them at once instead of waiting out its timeout.
+_FATAL_STREAM_CODES = {
+    grpc.StatusCode.UNIMPLEMENTED,
+    grpc.StatusCode.UNAUTHENTICATED,
+    grpc.StatusCode.PERMISSION_DENIED,
+    grpc.StatusCode.INVALID_ARGUMENT,
+}
+
+
+class MetricSender:
+    """Buffers, batches and streams metric points of any number of runs to one server.
+
+    Args:
+        tracking_uri: The server.
+        config: Default: ``current_config()``.
+        channel: Send over this channel instead of opening one (it is not closed by ``close``).
+    """
+
+    def __init__(
+        self, tracking_uri: str, config: MetricsConfig | None = None, *, channel: grpc.Channel | None = None
+    ) -> None:
+        self.config = config or current_config()
+        self.writer_id = secrets.token_hex(8)
+        self.pid = os.getpid()
+        self._own_channel = channel is None
+        self._channel = channel if channel is not None else stream_channel(tracking_uri)
+        self._lock = threading.RLock()
+        # Flush waiters wait on this; the sender thread waits on _event (set without _lock).
+        self._settled = threading.Condition(self._lock)
+        self._event = threading.Event()
+        self._buffers: list[MetricBuffer] = []
+        self._sequences: dict[str, int] = {}
+        self._outbox: deque[Pending] = deque()
+        self._outbox_points = 0
+        self._spool = Spool(self.config.spool_dir, self.writer_id, self.config.spool_max_bytes)
+        self._serial = 0
+        self._unsettled: dict[int, int] = {}  # serial -> points, in creation order
+        self._errors: list[TracklaneError] = []
+        self._errors_dropped = 0
+        self._sealed = False
+        self._closed = False
+        self.points_acked = 0
+        self.points_refused = 0
+        self._stream = BatchStream(self._channel, self.config.max_inflight, self._done, self._progress)
+        self._thread = threading.Thread(target=self._run, name="tracklane-metrics-sender", daemon=True)
+        self._stream.start()
+        self._thread.start()
+        _live.add(self)
+
+    # Producers
+
+    def buffer(self, run_id: str) -> MetricBuffer:
+        """A new buffer for one thread's points to ``run_id``."""
+        buffer = MetricBuffer(run_id, self, self.config.flush_points)
+        with self._lock:
+            self._buffers.append(buffer)
+        return buffer
+
+    def release(self, buffer: MetricBuffer) -> None:
+        """The buffer gets no more points; dropped once the sender has taken what it holds."""
+        buffer.closed = True
+
+    def release_run(self, run_id: str) -> None:
+        """Every buffer of the run (all threads) gets no more points: the run ends."""
+        with self._lock:
+            for buffer in self._buffers:
+                if buffer.run_id == run_id:
+                    buffer.closed = True
+
+    def sealed(self, buffer: MetricBuffer) -> None:
+        """(Sink) a buffer sealed a segment: wake the sender; wait if it is far behind."""
+        self._sealed = True
+        self._event.set()
+        # Bounded memory: a producer faster than the sender can encode waits for it here.
+        limit = max(2, self.config.max_memory_points // max(1, self.config.flush_points))
+        while len(buffer.sealed) > limit and not self._closed and self._thread.is_alive():
+            self._event.set()
+            time.sleep(0.002)
+
+    # Flush and close
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Sends everything logged so far and waits until the server has acknowledged it.
+
+        Raises:
+            TracklaneError: the first batch refusal since the last flush (all are logged), typed by
+                its code: NotFound, InvalidArgument, FailedPrecondition, ResourceExhausted...
+            DeadlineExceeded: ``timeout`` seconds passed first; the points left are in the spool
+                (``tracklane sync`` sends them if this process does not live to).
+        """
+        with self._settled:
+            self._cut(everything=True)
+            self._pump()
+            target = self._serial
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while self._unsettled and next(iter(self._unsettled)) <= target:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                stream_error = self._stream.last_error
+                fatal = stream_error is not None and stream_error.code in _FATAL_STREAM_CODES
+                if fatal or (remaining is not None and remaining <= 0):
+                    self._spill(window_too=True)
+                    if fatal and stream_error is not None:
+                        raise stream_error  # retrying will not help: e.g. UNAUTHENTICATED
+                    self._raise_errors()  # a refusal or a drop says more than the timeout
+                    waiting = sum(p for s, p in self._unsettled.items() if s <= target)
+                    why = f" (the stream fails with {stream_error!r})" if stream_error else ""
+                    raise DeadlineExceeded(
+                        f"{waiting} metric points not acknowledged after {timeout:g} s{why}; they are "
+                        f"kept in {self.config.spool_dir} and sent when the server answers, or by "
+                        "`tracklane sync`"
+                    )
+                self._settled.wait(0.05 if remaining is None else min(0.05, remaining))
+            self._raise_errors()
+
+    def close(self, timeout: float | None = None) -> None:
+        """Flushes (waiting at most ``timeout``), then stops; what is unacked stays in the spool."""
+        if self._closed:
+            return
+        try:
+            self.flush(self.config.flush_timeout if timeout is None else timeout)
+        except TracklaneError as exc:
+            log.warning("metrics not all delivered before closing: %s", exc)
+        self._closed = True
+        self._event.set()
+        self._stream.close()
+        self._thread.join(timeout=5)
+        with self._lock:
+            self._cut(everything=True)
+            self._spill(window_too=True)
+            self._spool.close()
+        if self._own_channel:
+            self._channel.close()
+        _live.discard(self)
+
+    def _raise_errors(self) -> None:
+        errors, self._errors = self._errors, []
+        more, self._errors_dropped = self._errors_dropped, 0
+        if errors:
+            first = errors[0]
+            if len(errors) + more > 1:
+                first.message = f"{first.message} (and {len(errors) + more - 1} more refusals, logged)"
+                first.args = (first.message,)
+            raise first
+
+    # Sender thread
+
+    def _run(self) -> None:
+        interval = self.config.flush_interval
+        next_tick = time.monotonic() + interval
+        while not self._closed:
+            # Woken by a sealed segment or an ack (window room), else every interval.
+            self._event.wait(max(0.0, next_tick - time.monotonic()))
+            self._event.clear()
+            if self._closed:
+                return
+            tick = time.monotonic() >= next_tick
+            sealed, self._sealed = self._sealed, False
+            with self._lock:
+                try:
+                    if tick or sealed:
+                        self._cut(everything=tick)
+                    self._pump()
+                except Exception:  # never let the thread die: points would pile up silently
+                    log.exception("metric sender failed; retrying")
+                self._settled.notify_all()
+            if tick:
+                next_tick = time.monotonic() + interval
+
+    def _cut(self, *, everything: bool) -> None:
+        """Turns buffered points into encoded batches (sealed segments only, unless ``everything``)."""
+        kept: list[MetricBuffer] = []
+        for buffer in self._buffers:
+            if everything or buffer.sealed:
+                chunks = buffer.take(sealed_only=not everything)
+                chunks = [c for c in chunks if len(c)]
+                if chunks:
+                    self._enqueue(buffer, chunks)
+                while buffer.errors:
+                    self._record(buffer.errors.pop())
+            if not (buffer.closed and not buffer.pending()):
+                kept.append(buffer)
+        self._buffers = kept
+
+    def _enqueue(self, buffer: MetricBuffer, chunks: list[Columns]) -> None:
+        keys = np.concatenate([c.keys for c in chunks]) if len(chunks) > 1 else chunks[0].keys
+        values = np.concatenate([c.values for c in chunks]) if len(chunks) > 1 else chunks[0].values
+        steps = np.concatenate([c.steps for c in chunks]) if len(chunks) > 1 else chunks[0].steps
+        stamps = np.concatenate([c.stamps for c in chunks]) if len(chunks) > 1 else chunks[0].stamps
+        stamps_ms = np.rint(stamps * 1000.0).astype(np.int64)
+        names = list(buffer.key_names)  # after the points: every index in them is already named
+        size = self.config.max_batch_points
+        for lo in range(0, keys.shape[0], size):
+            hi = lo + size
+            table, indices = _compact_keys(names, keys[lo:hi])
+            sequence = self._sequences.get(buffer.run_id, 0) + 1
+            self._sequences[buffer.run_id] = sequence
+            payload = encode_batch(
+                buffer.run_id,
+                self.writer_id,
+                sequence,
+                table,
+                indices,
+                values[lo:hi],
+                steps[lo:hi],
+                stamps_ms[lo:hi],
+            )
+            self._serial += 1
+            points = int(indices.shape[0])
+            pending = Pending(buffer.run_id, self.writer_id, sequence, points, payload, serial=self._serial)
+            self._unsettled[self._serial] = points
+            if self._spool.has_unsent():
+                self._to_spool([pending], unsent=True)  # behind what is already there: order kept
+            else:
+                self._outbox.append(pending)
+                self._outbox_points += points
+
+    def _pump(self) -> None:
+        """Spills when stuck or over the memory bound, then fills the window: spool first, in order."""
+        stream = self._stream
+        stuck = len(stream) > 0 and time.monotonic() - stream.last_progress > self.config.spill_after
+        if stuck or self._outbox_points > self.config.max_memory_points:
+            self._spill(window_too=stuck)
+        while stream.has_room():
+            if self._spool.has_unsent():
+                pending = self._spool.next_unsent()
+            elif self._outbox:
+                pending = self._outbox.popleft()
+                self._outbox_points -= pending.points
+            else:
+                break
+            stream.send(pending)
+
+    def _spill(self, *, window_too: bool) -> None:
+        if window_too:
+            self._to_spool([p for p in self._stream.unacked() if p.spooled is None], unsent=False)
+        if self._outbox:
+            batches = list(self._outbox)
+            self._outbox.clear()
+            self._outbox_points = 0
+            self._to_spool(batches, unsent=True)
+
+    def _to_spool(self, batches: list[Pending], *, unsent: bool) -> None:
+        if not batches:
+            return
+        try:
+            refused = self._spool.append(batches, unsent=unsent)
+        except OSError as exc:
+            log.error("cannot write the metric spool in %s: %s", self.config.spool_dir, exc)
+            refused = batches
+        if not unsent:
+            return  # copies only: the originals are still in the window
+        for pending in refused:
+            # Disk full or capped: the one case points are dropped, and it is reported.
+            self._settle(pending)
+            self.points_refused += pending.points
+            self._record(
+                ResourceExhausted(
+                    f"metric spool {self.config.spool_dir} is full ({self.config.spool_max_bytes} bytes): "
+                    f"{pending.points} points of run {pending.run_id} dropped",
+                    field="spool",
+                )
+            )
+
+    # Stream callbacks (stream thread)
+
+    def _done(
+        self, pending: Pending, response: tracking_pb2.StreamMetricsResponse, error: TracklaneError | None
+    ) -> None:
+        with self._lock:
+            self._spool.release(pending)
+            self._settle(pending)
+            if error is None:
+                self.points_acked += pending.points
+            else:
+                self.points_refused += pending.points
+                self._record(error)
+            self._settled.notify_all()
+
+    def _progress(self) -> None:
+        self._event.set()  # room in the window: the sender fills it
+
+    def _settle(self, pending: Pending) -> None:
+        self._unsettled.pop(pending.serial, None)
+
+    def _record(self, error: TracklaneError) -> None:
+        # Kept until the next flush, a bounded number: a run deleted under a long job must not
+        # fill memory (or the log) with one error per batch.
+        if len(self._errors) < _ERRORS_KEPT:
+            log.error("metric batch refused: %s", error)
+            self._errors.append(error)
+        else:
+            self._errors_dropped += 1
+
+
+def _compact_keys(names: list[str], indices: np.ndarray[Any, Any]) -> tuple[list[str], Any]:
+    """The batch's key table: the buffer's own when small, else only the keys the batch uses."""
+    if len(names) <= 64:
+        return names, indices
+    used, inverse = np.unique(indices, return_inverse=True)
+    return [names[i] for i in used.tolist()], inverse.astype(np.uint32)
+
+
+def _close_all_at_exit() -> None:
+    for sender in list(_live):
+        if sender.pid == os.getpid():
+            sender.close()
+
+
+def _forget_after_fork() -> None:
+    # The parent's senders have no threads here; the parent sends their points, the child must not.
+    _live.clear()
+
+
+atexit.register(_close_all_at_exit)
+os.register_at_fork(after_in_child=_forget_after_fork)

@@ -1,0 +1,205 @@
+"""The two streaming metric calls: StreamMetrics (batches up, acks down) and WatchRun (a live tail).
+
+StreamMetrics applies batches strictly in arrival order and acknowledges each after its commit.
+A reader task decodes up to ``READ_AHEAD`` batches while the current ones commit; past that it
+stops reading, so gRPC flow control pushes back on the client instead of the server buffering
+without bound. The batches already waiting when a commit starts are committed together (one
+transaction, one fsync) and acknowledged one by one. A refused batch is answered with an
+``ItemError`` and the stream goes on; a database outage ends the stream with UNAVAILABLE (the
+client reconnects and replays what was not acknowledged), as does a server shutdown, once the
+batches in hand are committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from tracklane.exceptions import InvalidArgument, TracklaneError, Unavailable
+from tracklane.v1 import common_pb2, tracking_pb2
+from tracklane_server.services.base import BlockingCalls
+from tracklane_server.services.commit_queue import CommitQueue
+from tracklane_server.services.points_hub import PointsHub
+from tracklane_server.store.metric_watch import MetricWatch
+from tracklane_server.store.sql_metrics import Points
+from tracklane_server.store.sql_stream import MetricBatch, StreamStore
+
+#: Batches decoded ahead of the one committing; past that the stream is not read (flow control).
+READ_AHEAD = 4
+#: A group of batches already received is committed in one transaction, up to this many points.
+GROUP_POINTS = 200_000
+#: A watcher re-reads the store this often even without a wake-up (a safety net, not the path).
+WATCH_POLL_SECONDS = 2.0
+#: Points per WatchRunResponse, so a long history never exceeds the message size limit.
+WATCH_RESPONSE_POINTS = 100_000
+
+_END = object()
+
+
+def metric_series(run_id: str, key: str, points: Points) -> tracking_pb2.MetricSeries:
+    """A MetricSeries from columns; extend() from numpy arrays goes through C, no per-point objects."""
+    series = tracking_pb2.MetricSeries(run_id=run_id, key=key)
+    series.steps.extend(points.steps)
+    series.values.extend(points.values)
+    series.timestamps_ms.extend(points.timestamps)
+    return series
+
+
+class MetricStreams:
+    """StreamMetrics and WatchRun over the stream store, the watch reader and the wake-up hub."""
+
+    def __init__(
+        self,
+        streams: StreamStore,
+        watch: MetricWatch,
+        blocking: BlockingCalls,
+        hub: PointsHub,
+        *,
+        wake_in_process: bool,
+        committers: int,
+    ) -> None:
+        self.streams = streams
+        self.commits = CommitQueue(streams, blocking, committers=committers, max_points=GROUP_POINTS)
+        self.watch = watch
+        self.blocking = blocking
+        self.hub = hub
+        # SQLite: wake this process's watchers directly. PostgreSQL: the NOTIFY in the commit
+        # reaches every process's listener, this one included.
+        self.wake_in_process = wake_in_process
+
+    def points_committed(self, run_id: str) -> None:
+        """Called after a commit that stored points of ``run_id`` (StreamMetrics, LogBatch)."""
+        if self.wake_in_process:
+            self.hub.notify(run_id)
+
+    async def stream_metrics(
+        self, requests: AsyncIterator[tracking_pb2.StreamMetricsRequest], context: Any
+    ) -> AsyncIterator[tracking_pb2.StreamMetricsResponse]:
+        queue: asyncio.Queue[Any] = asyncio.Queue(READ_AHEAD)
+        reader = asyncio.create_task(_read_batches(requests, queue))
+        closing = asyncio.create_task(self.hub.wait_closed())
+        held: Any = None  # an end marker or error drained from the queue after a group's batches
+        next_item: asyncio.Task[Any] | None = None
+        try:
+            while True:
+                if held is None:
+                    next_item = asyncio.create_task(queue.get())
+                    done, _ = await asyncio.wait({next_item, closing}, return_when=asyncio.FIRST_COMPLETED)
+                    if next_item not in done:
+                        raise Unavailable(
+                            "the server is shutting down; reconnect and send the batches not acknowledged"
+                        )
+                    held = next_item.result()
+                if held is _END:
+                    return
+                if isinstance(held, BaseException):
+                    raise held
+                group, held = _group(held, queue)
+                for ack in await self._apply(group):
+                    yield ack
+        finally:
+            # Also when the client cancels: no task of this call may outlive it.
+            for task in (reader, closing, next_item):
+                if task is None or task.done():
+                    continue
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    async def _apply(self, group: list[MetricBatch]) -> list[tracking_pb2.StreamMetricsResponse]:
+        """Commits a group of batches (one transaction) and returns their acks, in order.
+
+        Raises:
+            Unavailable: the database is away; the stream ends and the client replays after reconnecting.
+        """
+        results = await self.commits.submit(group)
+        acks = []
+        for batch, result in zip(group, results, strict=True):
+            ack = tracking_pb2.StreamMetricsResponse(
+                run_id=batch.run_id, writer_id=batch.writer_id, sequence=batch.sequence
+            )
+            if isinstance(result, TracklaneError):
+                ack.error.CopyFrom(_item_error(result))
+            else:
+                ack.points_written = result.points_written
+                ack.duplicate = result.duplicate
+                if result.error is not None:
+                    ack.error.CopyFrom(_item_error(result.error))
+            acks.append(ack)
+        for run_id in {b.run_id for b, a in zip(group, acks, strict=True) if a.points_written}:
+            self.points_committed(run_id)
+        return acks
+
+    async def watch_run(
+        self, request: tracking_pb2.WatchRunRequest, context: Any
+    ) -> AsyncIterator[tracking_pb2.WatchRunResponse]:
+        run_id = request.run_id
+        if not run_id:
+            raise InvalidArgument("run_id: must not be empty", field="run_id")
+        start_step = request.start_step if request.HasField("start_step") else None
+        # Subscribed before the first read: a commit between the two still rings the bell.
+        with self.hub.subscribe(run_id) as bell:
+            cursor, found = await self.blocking.call(self.watch.open, run_id, list(request.keys), start_step)
+            for response in _responses(run_id, found):
+                yield response
+            while True:
+                await bell.wait(WATCH_POLL_SECONDS)
+                if bell.closed:
+                    return  # server shutdown: end the call with OK rather than be cancelled
+                found = await self.blocking.call(self.watch.read_new, cursor)
+                for response in _responses(run_id, found):
+                    yield response
+
+
+async def _read_batches(
+    requests: AsyncIterator[tracking_pb2.StreamMetricsRequest], queue: asyncio.Queue[Any]
+) -> None:
+    """Decodes requests into ``queue`` (bounded: a full queue stops the reading)."""
+    try:
+        async for request in requests:
+            await queue.put(MetricBatch.from_proto(request))
+    except Exception as exc:  # a transport error: hand it to the handler to end the call
+        await queue.put(exc)
+        return
+    await queue.put(_END)
+
+
+def _group(first: MetricBatch, queue: asyncio.Queue[Any]) -> tuple[list[MetricBatch], Any]:
+    """``first`` and the batches already decoded behind it, up to GROUP_POINTS points: committed
+    together, they share one transaction's round trips and fsync. Also returns an end marker or
+    error met on the way (None if none), to act on after the group's acks."""
+    group, points = [first], len(first)
+    while points < GROUP_POINTS and not queue.empty():
+        item = queue.get_nowait()
+        if not isinstance(item, MetricBatch):
+            return group, item
+        group.append(item)
+        points += len(item)
+    return group, None
+
+
+def _item_error(exc: TracklaneError) -> common_pb2.ItemError:
+    return common_pb2.ItemError(code=exc.code.value[0], message=exc.message, field=exc.field)
+
+
+def _responses(run_id: str, found: Sequence[tuple[str, Points]]) -> list[tracking_pb2.WatchRunResponse]:
+    """One response for what was found, split so none holds more than WATCH_RESPONSE_POINTS points."""
+    responses: list[tracking_pb2.WatchRunResponse] = []
+    current = tracking_pb2.WatchRunResponse()
+    room = WATCH_RESPONSE_POINTS
+    for key, points in found:
+        start = 0
+        while start < len(points):
+            take = min(room, len(points) - start)
+            current.series.append(metric_series(run_id, key, points.take(start, start + take)))
+            start += take
+            room -= take
+            if room == 0:
+                responses.append(current)
+                current = tracking_pb2.WatchRunResponse()
+                room = WATCH_RESPONSE_POINTS
+    if current.series:
+        responses.append(current)
+    return responses
