@@ -12,6 +12,7 @@ Targets: proxied >= 0.7x and direct >= 0.95x the raw client; RSS growth < 64 MiB
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -183,8 +184,11 @@ def main() -> None:
             "--s3-secret-access-key",
             args.s3_secret_access_key,
         ]
-        with _harness.tracklane_server(settings) as uri, tracklane.Client(uri, timeout=600) as client:
+        with contextlib.ExitStack() as stack:
+            uri = stack.enter_context(_harness.tracklane_server(settings))
+            client = stack.enter_context(tracklane.Client(uri, timeout=600))
             server_pid = child_pid("tracklane_server")
+            mlflow_uri = start_mlflow(args, bucket, stack)
             run_id = client.create_run().info.run_id
             # Warm-up: connections, thread pools, the multipart path (above one 8 MiB part).
             warm = work / "warm.bin"
@@ -193,9 +197,10 @@ def main() -> None:
                 client.log_artifact(run_id, warm, "warm", direct=direct)
                 client.download_artifacts(run_id, "warm/warm.bin", fresh("warm"), direct=direct)
             minio.fput_object(bucket, "raw/warm.bin", str(warm))
-            # Rounds interleave every kind of transfer, so load from other processes (2 shared cores)
-            # hits them alike; each figure is the median over the rounds.
+            # Rounds interleave every kind of transfer (MLflow's too), so load from other processes
+            # (2 shared cores) hits them alike; each figure is the median over the rounds.
             for number in range(args.rounds):
+                start = len(results)
                 results.append(
                     timed("minio fput", lambda: minio.fput_object(bucket, "raw/file.bin", str(source)))
                 )
@@ -225,60 +230,52 @@ def main() -> None:
                         )
                     )
                     client.delete_artifacts(run_id, mode)
+                if mlflow_uri:
+                    results += run_mlflow(args.mlflow_python, mlflow_uri, source, fresh("mlflow"))
                 print(
                     f"round {number + 1}: "
-                    + ", ".join(f"{r.name} {size / MiB / r.seconds:.0f}" for r in results[-6:]),
+                    + ", ".join(f"{r.name} {size / MiB / r.seconds:.0f}" for r in results[start:]),
                     flush=True,
                 )
             shutil.rmtree(work / "down", ignore_errors=True)
             shutil.rmtree(work / "raw", ignore_errors=True)
-
-        if Path(args.mlflow_python).exists():
-            try:
-                results += run_mlflow(args, bucket, source, lambda: fresh("mlflow"))
-            except (RuntimeError, subprocess.CalledProcessError) as exc:
-                # Still print Tracklane's figures; say why MLflow's are missing.
-                detail = exc.stderr[-2000:] if isinstance(exc, subprocess.CalledProcessError) else exc
-                print(f"MLflow failed: {detail}")
-        else:
-            print(f"MLflow skipped: no virtualenv at {args.mlflow_python}")
     report(results, args.size_mib)
 
 
-def run_mlflow(args: argparse.Namespace, bucket: str, source: Path, dst: Callable[[], Path]) -> list[Result]:
-    """MLflow's server with proxied artifacts on the same MinIO; its own client, in its virtualenv."""
+def start_mlflow(args: argparse.Namespace, bucket: str, stack: contextlib.ExitStack) -> str:
+    """MLflow's server with proxied artifacts on the same MinIO; its URI, or "" when unavailable."""
+    if not Path(args.mlflow_python).exists():
+        print(f"MLflow skipped: no virtualenv at {args.mlflow_python}")
+        return ""
     # MLflow's server stores proxied artifacts with boto3, configured only by environment.
     os.environ.update(
         MLFLOW_S3_ENDPOINT_URL=args.s3_endpoint_url,
         AWS_ACCESS_KEY_ID=args.s3_access_key_id,
         AWS_SECRET_ACCESS_KEY=args.s3_secret_access_key,
     )
-    results: list[Result] = []
-    with (
-        tempfile.TemporaryDirectory() as db,
-        _harness.mlflow_server(
-            args.mlflow_python,
-            f"sqlite:///{db}/mlflow.db",
-            extra=["--artifacts-destination", f"s3://{bucket}/mlflow"],
-        ) as uri,
-    ):
-        for number in range(args.rounds):
-            out = subprocess.run(
-                [args.mlflow_python, "-c", MLFLOW_CLIENT, uri, str(source), str(dst())],
-                check=True,
-                capture_output=True,
-                text=True,
+    db = stack.enter_context(tempfile.TemporaryDirectory())
+    try:
+        return str(
+            stack.enter_context(
+                _harness.mlflow_server(
+                    args.mlflow_python,
+                    f"sqlite:///{db}/mlflow.db",
+                    extra=["--artifacts-destination", f"s3://{bucket}/mlflow"],
+                )
             )
-            figures = json.loads(out.stdout.strip().splitlines()[-1])
-            results += [
-                Result("mlflow proxied up", figures["up"]),
-                Result("mlflow proxied down", figures["down"]),
-            ]
-            mib = source.stat().st_size / MiB
-            print(
-                f"mlflow round {number + 1}: up {mib / figures['up']:.0f}, down {mib / figures['down']:.0f}"
-            )
-    return results
+        )
+    except (RuntimeError, subprocess.CalledProcessError) as exc:
+        print(f"MLflow skipped: its server did not start: {str(exc)[-1000:]}")
+        return ""
+
+
+def run_mlflow(python: str, uri: str, source: Path, dst: Path) -> list[Result]:
+    """One up and down with MLflow's own client, in its virtualenv (timed inside, without start-up)."""
+    out = subprocess.run(
+        [python, "-c", MLFLOW_CLIENT, uri, str(source), str(dst)], check=True, capture_output=True, text=True
+    )
+    figures = json.loads(out.stdout.strip().splitlines()[-1])
+    return [Result("mlflow proxied up", figures["up"]), Result("mlflow proxied down", figures["down"])]
 
 
 def report(results: list[Result], size_mib: int) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import socket
@@ -131,9 +132,13 @@ class TracklaneServer:
             await self._points_feed.stop()
             self._points_feed = None
         await _let_calls_finish(1.0)
+        # Store calls still running (those of calls the client cancelled) end before the pool is
+        # disposed, else their connections outlive it unclosed; a stuck one is not waited for.
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.to_thread(self._executor.shutdown, wait=True), 5.0)
         if self._store is not None:
             self._store.close()
-        self._executor.shutdown(wait=False, cancel_futures=True)
         if served:  # a start that failed says so once, in the CLI's error line
             log.info("stopped")
 

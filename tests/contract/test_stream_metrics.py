@@ -359,3 +359,36 @@ def test_pipelined_replays_gaps_and_new_batches_of_one_writer(
     assert [a.duplicate for a in acks] == [False] * 5 + [True, True] + [False] * 6
     assert [a.error.field for a in acks] == [""] * 9 + ["sequence"] + [""] * 3
     assert [p[0] for p in history(client, run_id, "m")] == list(range(1, 11))
+
+
+def test_two_streams_racing_with_one_writers_batches_apply_each_once(
+    client: tracklane.Client, stub: tracking_pb2_grpc.TrackingServiceStub
+) -> None:
+    # An old stream still draining while the reconnected one replays the same batches.
+    run_id = client.create_run().info.run_id
+    w = writer()
+    batches = [batch(run_id, w, s, {"m": [(s * 10 + i, float(i)) for i in range(10)]}) for s in range(1, 31)]
+    streams = [Stream(stub), Stream(stub)]
+    for request in batches:
+        for stream in streams:
+            stream.send(request)
+    acks = [[stream.ack() for _ in batches] for stream in streams]
+    for stream in streams:
+        stream.close()
+    for sequence in range(1, 31):
+        pair = [mine[sequence - 1] for mine in acks]
+        assert [a.sequence for a in pair] == [sequence, sequence]
+        # Once applied somewhere, a duplicate elsewhere; a gap (the other stream is behind) is retried.
+        applied = [a for a in pair if a.points_written == 10]
+        assert len(applied) <= 1, pair
+    stored = [p[0] for p in history(client, run_id, "m")]
+    assert sorted(set(stored)) == stored  # never twice
+    # Whatever was refused as a gap is applied by resending in order on a fresh stream.
+    again = Stream(stub)
+    for request in batches:
+        ack = again.roundtrip(request)
+        assert not ack.HasField("error"), ack
+    again.close()
+    assert [p[0] for p in history(client, run_id, "m")] == [
+        s * 10 + i for s in range(1, 31) for i in range(10)
+    ]

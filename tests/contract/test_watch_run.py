@@ -226,7 +226,8 @@ def test_a_long_history_comes_in_bounded_responses_in_step_order(
     assert ack.points_written == n
     watch = Watch(stub, watch_request(run_id, start_step=1000))
     try:
-        sizes, steps = [], []
+        sizes: list[int] = []
+        steps: list[int] = []
         while len(steps) < n - 1000:
             _, points = watch.next()
             sizes.append(len(points))

@@ -244,3 +244,46 @@ def test_watchers_recover_when_the_listen_connection_is_lost(tmp_path: Path, sha
         assert "listening for new points again" in server.log or "points listener lost" in server.log
         assert server.terminate() == 0
     assert_clean_log(server)
+
+
+@pytest.mark.services
+def test_a_database_outage_refuses_batches_as_unavailable_and_the_stream_goes_on(
+    tmp_path: Path, shared_postgres: str, postgres_admin_uri: str
+) -> None:
+    import sqlalchemy as sa
+
+    database = sa.make_url(shared_postgres).database
+    admin = sa.create_engine(postgres_admin_uri, isolation_level="AUTOCOMMIT")
+
+    def allow_connections(allow: bool) -> None:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS {str(allow).lower()}'))
+            if not allow:  # and cut the server's open ones: its database is "down"
+                conn.execute(
+                    sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :db"),
+                    {"db": database},
+                )
+
+    try:
+        with (
+            start_server("--backend-store-uri", shared_postgres, data_dir=tmp_path / "data") as server,
+            grpc.insecure_channel(server.address) as channel,
+        ):
+            run_id = create_run(channel)
+            stream = OpenStream(channel)
+            assert stream.roundtrip(batch(run_id, "outage-writer", 1, points=10)).points_written == 10
+            allow_connections(False)
+            refused = stream.roundtrip(batch(run_id, "outage-writer", 2, points=10))
+            assert refused.error.code == grpc.StatusCode.UNAVAILABLE.value[0], refused
+            assert refused.points_written == 0
+            allow_connections(True)
+            # Same stream, the refused batch again, then the next: nothing lost, nothing twice.
+            assert stream.roundtrip(batch(run_id, "outage-writer", 2, points=10)).points_written == 10
+            assert stream.roundtrip(batch(run_id, "outage-writer", 3, points=10)).points_written == 10
+            stream.close()
+            assert history_steps(channel, run_id) == list(range(30))
+            assert server.terminate() == 0
+        assert "Traceback" not in server.log, server.log
+    finally:
+        allow_connections(True)
+        admin.dispose()

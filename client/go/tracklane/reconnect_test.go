@@ -2,6 +2,7 @@ package tracklane_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"testing"
 	"time"
@@ -50,6 +51,12 @@ func TestStreamerReplaysAcrossServerRestart(t *testing.T) {
 		if err := s.Log(runID, "acc", float64(i), int64(i)); err != nil {
 			t.Fatal(err)
 		}
+	}
+	short, cancelShort := context.WithTimeout(ctx, 300*time.Millisecond)
+	err = s.Flush(short)
+	cancelShort()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Flush with the server away: want context.DeadlineExceeded, got %v", err)
 	}
 	server, err = launch(addr, dataDir)
 	if err != nil {

@@ -133,3 +133,26 @@ test("model version by alias", async () => {
   assert.equal(mv.runId, runId);
   await assert.rejects(client.getModelVersionByAlias(name, "nobody"), NotFoundError);
 });
+
+test("watchRun yields existing and new points until aborted", async () => {
+  const runId = (await client.createRun()).info!.runId;
+  await client.logBatch(runId, { metrics: [{ key: "acc", value: 0.5, step: 1, timestampMs: 0 }] });
+  const abort = new AbortController();
+  const seen: number[] = [];
+  for await (const series of client.watchRun(runId, { keys: ["acc"], startStep: 0, signal: abort.signal })) {
+    seen.push(...series.steps);
+    if (seen.length === 1) {
+      // Committed after the watch started: it must arrive too.
+      await client.logBatch(runId, { metrics: [{ key: "acc", value: 0.75, step: 2, timestampMs: 0 }] });
+    }
+    if (seen.length >= 2) {
+      abort.abort();
+    }
+  }
+  assert.deepEqual(seen, [1, 2]);
+  await assert.rejects(async () => {
+    for await (const _ of client.watchRun("0123456789abcdef0123456789abcdef")) {
+      // unreachable: the server refuses an unknown run
+    }
+  }, NotFoundError);
+});

@@ -4,10 +4,11 @@ StreamMetrics applies batches strictly in arrival order and acknowledges each af
 A reader task decodes up to ``READ_AHEAD`` batches while the current ones commit; past that it
 stops reading, so gRPC flow control pushes back on the client instead of the server buffering
 without bound. The batches already waiting when a commit starts are committed together (one
-transaction, one fsync) and acknowledged one by one. A refused batch is answered with an
-``ItemError`` and the stream goes on; a database outage ends the stream with UNAVAILABLE (the
-client reconnects and replays what was not acknowledged), as does a server shutdown, once the
-batches in hand are committed.
+transaction, one fsync) and acknowledged one by one; groups of all streams are committed through
+one CommitQueue. A refused batch is answered with an ``ItemError`` and the stream goes on, also
+when the database is away (UNAVAILABLE, retryable: send it again). A server shutdown ends the
+stream with UNAVAILABLE once the batches in hand are committed: reconnect and resend what was
+not acknowledged.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from tracklane_server.services.commit_queue import CommitQueue
 from tracklane_server.services.points_hub import PointsHub
 from tracklane_server.store.metric_watch import MetricWatch
 from tracklane_server.store.sql_metrics import Points
-from tracklane_server.store.sql_stream import MetricBatch, StreamStore
+from tracklane_server.store.sql_stream import BatchResult, MetricBatch, StreamStore
 
 #: Batches decoded ahead of the one committing; past that the stream is not read (flow control).
 READ_AHEAD = 4
@@ -111,10 +112,14 @@ class MetricStreams:
     async def _apply(self, group: list[MetricBatch]) -> list[tracking_pb2.StreamMetricsResponse]:
         """Commits a group of batches (one transaction) and returns their acks, in order.
 
-        Raises:
-            Unavailable: the database is away; the stream ends and the client replays after reconnecting.
+        The database being away refuses each batch with UNAVAILABLE (retryable: nothing was
+        stored); the stream goes on.
         """
-        results = await self.commits.submit(group)
+        results: list[BatchResult | TracklaneError]
+        try:
+            results = await self.commits.submit(group)
+        except Unavailable as exc:
+            results = [exc] * len(group)
         acks = []
         for batch, result in zip(group, results, strict=True):
             ack = tracking_pb2.StreamMetricsResponse(

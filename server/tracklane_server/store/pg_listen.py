@@ -66,7 +66,9 @@ class PointsListener:
                     async for note in conn.notifies():
                         self._on_notify(note.payload)
             except psycopg.Error as exc:
-                log.warning(
+                # One warning per outage; the retries of a long one are debug lines.
+                log.log(
+                    logging.WARNING if delay == _BACKOFF_FIRST else logging.DEBUG,
                     "the points listener lost PostgreSQL (%s); retrying in %.1f s",
                     str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
                     delay,

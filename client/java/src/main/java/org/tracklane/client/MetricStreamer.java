@@ -325,27 +325,49 @@ public final class MetricStreamer implements AutoCloseable {
   private void session() throws InterruptedException {
     Session s = new Session();
     stub.streamMetrics(s);
+    // onNext serializes the batch: done outside the lock so log() never waits for it. Only this
+    // thread sends, so batches still go out in window order.
     try {
+      List<Batch> replay;
       lock.lock();
       try {
-        for (Batch b : window) {
-          s.requests.onNext(b.req); // replay, oldest first
-        }
-        while (!s.ended && !closing) {
-          if (window.size() < options.window() && !queue.isEmpty()) {
-            Batch b = queue.poll();
-            window.add(b);
-            s.requests.onNext(b.req);
-            continue;
-          }
-          sealOld();
-          changed.await(Math.max(1, options.flushInterval().toMillis() / 2), TimeUnit.MILLISECONDS);
-        }
+        replay = new ArrayList<>(window);
       } finally {
         lock.unlock();
       }
+      for (Batch b : replay) {
+        s.requests.onNext(b.req); // replay, oldest first
+      }
+      while (true) {
+        Batch next = null;
+        lock.lock();
+        try {
+          if (s.ended || closing) {
+            return;
+          }
+          if (window.size() < options.window() && !queue.isEmpty()) {
+            next = queue.poll();
+            window.add(next);
+          } else {
+            sealOld();
+            changed.await(Math.max(1, options.flushInterval().toMillis() / 2), TimeUnit.MILLISECONDS);
+          }
+        } finally {
+          lock.unlock();
+        }
+        if (next != null) {
+          s.requests.onNext(next.req);
+        }
+      }
     } finally {
-      if (closing && !s.ended) {
+      boolean graceful;
+      lock.lock();
+      try {
+        graceful = closing && !s.ended;
+      } finally {
+        lock.unlock();
+      }
+      if (graceful) {
         s.requests.onCompleted();
       } else {
         s.requests.cancel("tracklane: reconnecting", null);
