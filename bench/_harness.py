@@ -7,6 +7,7 @@ when it is missing.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import socket
@@ -18,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import sqlalchemy as sa
 
@@ -145,3 +146,23 @@ def mlflow_server(
         ]
         with process(argv, port):
             yield f"http://127.0.0.1:{port}"
+
+
+def mlflow_run(python: str, postgres_admin: str, script: str, args: list[str], timeout: float = 3600) -> Any:
+    """Runs ``script`` in MLflow's virtualenv next to its server on a scratch database, with argv
+    ``DB_URI HTTP_URI *args``; returns the JSON of its last output line, or None (with a note) when
+    the virtualenv is missing."""
+    if not Path(python).exists():
+        print(f"  MLflow skipped: no virtualenv at {python}")
+        return None
+    with scratch_database(postgres_admin) as uri:
+        db_uri = mlflow_db_uri(uri)
+        with mlflow_server(python, db_uri) as http_uri:
+            out = subprocess.run(
+                [python, "-c", script, db_uri, http_uri, *args],
+                check=True,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+            )
+    return json.loads(out.stdout.strip().splitlines()[-1])

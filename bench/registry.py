@@ -15,21 +15,17 @@ MLflow is optional (skipped with a note when its virtualenv is missing). Binds 1
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
 import textwrap
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import tracklane
 from bench._harness import (
     MLFLOW_PYTHON,
     ROUNDS,
     median_seconds,
-    mlflow_db_uri,
-    mlflow_server,
+    mlflow_run,
     scratch_database,
     tracklane_server,
 )
@@ -92,8 +88,8 @@ MLFLOW_SCRIPT = textwrap.dedent(
     from concurrent.futures import ThreadPoolExecutor
     from mlflow.tracking import MlflowClient
 
-    http_uri = sys.argv[1]
-    n, rounds, threads, calls = (int(a) for a in sys.argv[2:6])
+    http_uri = sys.argv[2]
+    n, rounds, threads, calls = (int(a) for a in sys.argv[3:7])
     client = MlflowClient(tracking_uri=http_uri, registry_uri=http_uri)
     client.create_registered_model("bench")
     def register(i):
@@ -127,18 +123,10 @@ MLFLOW_SCRIPT = textwrap.dedent(
 
 
 def bench_mlflow(python: str, postgres_admin: str, n_versions: int) -> dict[str, float] | None:
-    if not Path(python).exists():
-        print(f"  MLflow                 skipped: no virtualenv at {python}")
+    args = [str(n_versions), str(ROUNDS), str(THREADS), str(CALLS)]
+    result = mlflow_run(python, postgres_admin, MLFLOW_SCRIPT, args, timeout=1800)
+    if result is None:
         return None
-    with scratch_database(postgres_admin) as uri, mlflow_server(python, mlflow_db_uri(uri)) as http_uri:
-        out = subprocess.run(
-            [python, "-c", MLFLOW_SCRIPT, http_uri, str(n_versions), str(ROUNDS), str(THREADS), str(CALLS)],
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=1800,
-        )
-    result = json.loads(out.stdout.strip().splitlines()[-1])
     _print("MLflow (PostgreSQL)", result, int(result["failures"]), bool(result["exact"]))
     return {k: float(result[k]) for k in ("per_second", "by_alias_ms", "promote_ms")}
 

@@ -14,22 +14,18 @@ VENV/bin/pip install mlflow psycopg2-binary`. Everything binds to 127.0.0.1 and 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
-import subprocess
 import textwrap
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import tracklane
 from bench._harness import (
     MLFLOW_PYTHON,
     ROUNDS,
     median_seconds,
-    mlflow_db_uri,
-    mlflow_server,
+    mlflow_run,
     scratch_database,
     tracklane_server,
 )
@@ -114,20 +110,9 @@ MLFLOW_SCRIPT = textwrap.dedent(
 
 
 def bench_mlflow(python: str, postgres_admin: str, n_runs: int) -> dict[str, float] | None:
-    if not Path(python).exists():
-        print(f"  MLflow                 skipped: no virtualenv at {python}")
+    result = mlflow_run(python, postgres_admin, MLFLOW_SCRIPT, [str(n_runs), str(ROUNDS)])
+    if result is None:
         return None
-    with scratch_database(postgres_admin) as uri:
-        db_uri = mlflow_db_uri(uri)
-        with mlflow_server(python, db_uri) as http_uri:
-            out = subprocess.run(
-                [python, "-c", MLFLOW_SCRIPT, db_uri, http_uri, str(n_runs), str(ROUNDS)],
-                check=True,
-                capture_output=True,
-                text=True,
-                timeout=3600,
-            )
-    result = json.loads(out.stdout.strip().splitlines()[-1])
     (filtered, n_filtered), (unfiltered, n_all) = result["filtered"], result["unfiltered"]
     print(
         f"  {'MLflow (PostgreSQL)':<22} seeded {n_runs} runs in {result['seeded']:6.1f} s   filtered "

@@ -27,9 +27,8 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-from pathlib import Path
 
-from bench._harness import MLFLOW_PYTHON, mlflow_db_uri, mlflow_server, scratch_database, tracklane_server
+from bench._harness import MLFLOW_PYTHON, mlflow_run, scratch_database, tracklane_server
 
 KEYS = 10
 
@@ -122,7 +121,7 @@ MLFLOW_SCRIPT = textwrap.dedent(
     from mlflow.entities import Metric
     from mlflow.tracking import MlflowClient
 
-    http_uri, points = sys.argv[1], int(sys.argv[2])
+    http_uri, points = sys.argv[2], int(sys.argv[3])
     keys = [f"metric_{k}" for k in range(10)]
     steps = points // len(keys)
     client = MlflowClient(tracking_uri=http_uri)
@@ -156,20 +155,9 @@ MLFLOW_SCRIPT = textwrap.dedent(
 
 
 def bench_mlflow(python: str, postgres_admin: str, points: int) -> dict[str, float] | None:
-    if not Path(python).exists():
-        print(f"  MLflow skipped: no virtualenv at {python}")
+    r = mlflow_run(python, postgres_admin, MLFLOW_SCRIPT, [str(points)])
+    if r is None:
         return None
-    with scratch_database(postgres_admin) as uri:
-        db_uri = mlflow_db_uri(uri)
-        with mlflow_server(python, db_uri) as http_uri:
-            out = subprocess.run(
-                [python, "-c", MLFLOW_SCRIPT, http_uri, str(points)],
-                check=True,
-                capture_output=True,
-                text=True,
-                timeout=3600,
-            )
-    r = json.loads(out.stdout.strip().splitlines()[-1])
     (n_batch, t_batch), (n_async, looped, flushed) = r["log_batch"], r["async"]
     label = "MLflow (PostgreSQL)"
     print(f"  {label:<24} {'log_batch x1000':<17} {n_batch / t_batch:>12,.0f} points/s ({n_batch} points)")

@@ -93,9 +93,12 @@ class TracklaneServer:
                 ("grpc.max_send_message_length", s.max_message_bytes),
                 # Off unless workers share the port: two servers on one port by mistake must fail.
                 ("grpc.so_reuseport", 1 if self.reuse_port else 0),
+                # A fixed 8 MiB receive window per stream: BDP probing let one fast upload to a
+                # slower store buffer over 100 MiB in the server; 8 MiB still fills a 50 ms link.
+                ("grpc.http2.bdp_probe", 0),
+                ("grpc.http2.lookahead_bytes", 8 * 1024 * 1024),
             ],
         )
-        # Abstract to mypy only: fill_unimplemented adds the methods later issues will write.
         tracking = TrackingService(self._store, blocking, self._points_hub)
         artifacts = ArtifactService(RunRoots(self._store.engine, s), blocking)
         registry = RegistryService(self._store.registry, blocking)

@@ -13,7 +13,7 @@ import tracklane
 from tracklane import exceptions
 from tracklane.entities import LifecycleStage, Metric, Param, RunStatus, RunTag
 from tracklane.testing import LocalServer
-from tracklane.v1 import registry_pb2, registry_pb2_grpc, tracking_pb2, tracking_pb2_grpc
+from tracklane.v1 import tracking_pb2, tracking_pb2_grpc
 
 
 def test_experiment_round_trip(client: tracklane.Client, unique: str) -> None:
@@ -169,12 +169,3 @@ def test_errors_carry_google_rpc_details_on_the_wire(tracking_server: LocalServe
         bad_request = error_details_pb2.BadRequest()
         assert status.details[0].Unpack(bad_request)
         assert bad_request.field_violations[0].field == "name"
-
-
-def test_methods_of_later_issues_answer_unimplemented(tracking_server: LocalServer) -> None:
-    with grpc.insecure_channel(f"127.0.0.1:{tracking_server.port}") as channel:
-        stub = registry_pb2_grpc.RegistryServiceStub(channel)
-        with pytest.raises(grpc.RpcError) as err:
-            stub.GetRegisteredModel(registry_pb2.GetRegisteredModelRequest(name="m"))
-        assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
-        assert "GetRegisteredModel" in (err.value.details() or "")

@@ -12,23 +12,15 @@ import pytest
 import yaml
 
 import tracklane
-from tracklane import fluent
 from tracklane.exceptions import InvalidArgument, NotFound
 from tracklane.testing import LocalServer
 
 
 @pytest.fixture
-def fl(tracking_server: LocalServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[tracklane.Client]:
-    """Fluent state pointed at the backend's server; yields a Client to check what was stored."""
-    for name in ("TRACKLANE_EXPERIMENT_NAME", "TRACKLANE_EXPERIMENT_ID", "TRACKLANE_ARTIFACT_TRANSFER"):
-        monkeypatch.delenv(name, raising=False)
-    fluent._reset()
-    fluent.set_tracking_uri(tracking_server.uri)
+def fl(fl: Any, tracking_server: LocalServer) -> Iterator[tracklane.Client]:
+    """The fluent state of tests/e2e/conftest.py; yields a Client to check what was stored."""
     with tracklane.Client(tracking_server.uri) as client:
         yield client
-    while fluent.active_run() is not None:
-        fluent.end_run()
-    fluent._reset()
 
 
 def test_log_artifact_and_artifacts_to_the_active_run(fl: tracklane.Client, tmp_path: Path) -> None:

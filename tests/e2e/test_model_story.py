@@ -8,7 +8,6 @@ version, alias and stage; promote a second version, roll the alias back; read bo
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +16,8 @@ import pandas as pd
 import pytest
 
 import tracklane
-from tracklane import fluent
 from tracklane.exceptions import NotFound
 from tracklane.models import Model, SchemaEnforcementError, infer_signature
-from tracklane.testing import LocalServer
 
 pytest.importorskip("sklearn")
 pytest.importorskip("skops")
@@ -29,19 +26,6 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-
-
-@pytest.fixture
-def fl(tracking_server: LocalServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Fluent state pointed at the backend's server, clean before and after."""
-    for name in ("TRACKLANE_EXPERIMENT_NAME", "TRACKLANE_EXPERIMENT_ID"):
-        monkeypatch.delenv(name, raising=False)
-    fluent._reset()
-    tracklane.set_tracking_uri(tracking_server.uri)
-    yield
-    while fluent.active_run() is not None:
-        fluent.end_run()
-    fluent._reset()
 
 
 def _train_and_log(X: Any, y: Any, c: float, registered_model_name: str | None = None) -> Any:

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,6 @@ import numpy as np
 import pytest
 
 import tracklane
-from tracklane import _metric_sender, fluent
 from tracklane._cli_sync import sync_spool
 from tracklane._metric_sender import MetricsConfig, MetricSender
 from tracklane.exceptions import (
@@ -32,22 +30,6 @@ from tracklane.exceptions import (
 from tracklane.testing import LocalServer
 
 Series = dict[str, tuple[list[int], list[float]]]
-
-
-@pytest.fixture
-def fl(tracking_server: LocalServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """The fluent module on the backend's server with a private spool; state reset around the test."""
-    for name in ("TRACKLANE_EXPERIMENT_NAME", "TRACKLANE_EXPERIMENT_ID"):
-        monkeypatch.delenv(name, raising=False)
-    saved = _metric_sender.current_config()
-    fluent._reset()
-    fluent.configure_metrics(spool_dir=tmp_path / "spool", flush_timeout=60)
-    fluent.set_tracking_uri(tracking_server.uri)
-    yield fluent
-    while fluent.active_run() is not None:
-        fluent.end_run()
-    fluent._reset()
-    _metric_sender._config = saved
 
 
 def history(client: tracklane.Client, run_id: str, keys: list[str]) -> Series:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Self
@@ -309,6 +309,34 @@ class RunInfo:
         )
 
 
+class _LatestMetrics(Mapping[str, "Metric"]):
+    """Read-only key -> Metric, decoded from the message on first use: a listing of 1,000 runs
+    builds no Metric object nobody asks for."""
+
+    __slots__ = ("_decoded", "_messages")
+
+    def __init__(self, messages: Sequence[tracking_pb2.Metric]) -> None:
+        self._messages = messages
+        self._decoded: dict[str, Metric] | None = None
+
+    def _items(self) -> dict[str, Metric]:
+        if self._decoded is None:
+            self._decoded = {m.key: Metric(m.key, m.value, m.step, m.timestamp_ms) for m in self._messages}
+        return self._decoded
+
+    def __getitem__(self, key: str) -> Metric:
+        return self._items()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items())
+
+    def __len__(self) -> int:
+        return len(self._messages)
+
+    def __repr__(self) -> str:
+        return repr(self._items())
+
+
 @dataclass(frozen=True)
 class RunData:
     """A run's params and tags, and the latest value of each metric.
@@ -347,9 +375,7 @@ class RunData:
     @classmethod
     def from_proto(cls, msg: tracking_pb2.RunData) -> Self:
         return cls(
-            latest_metrics=MappingProxyType(
-                {m.key: Metric(m.key, m.value, m.step, m.timestamp_ms) for m in msg.metrics}
-            ),
+            latest_metrics=_LatestMetrics(msg.metrics),
             params=MappingProxyType({p.key: p.value for p in msg.params}),
             tags=_tags_from_proto(msg.tags),
         )

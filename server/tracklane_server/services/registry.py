@@ -11,7 +11,7 @@ from typing import Any
 from tracklane.exceptions import InvalidArgument
 from tracklane.model_registry import ModelStage
 from tracklane.v1 import registry_pb2, registry_pb2_grpc
-from tracklane_server.services.base import BlockingCalls, fill_unimplemented
+from tracklane_server.services.base import BlockingCalls
 from tracklane_server.services.masks import update_fields
 from tracklane_server.store.registry_checks import check_model_name
 from tracklane_server.store.sql_registry import RegistryStore
@@ -42,7 +42,6 @@ def _description(request: Any) -> str:
     return str(request.description)
 
 
-@fill_unimplemented(registry_pb2.DESCRIPTOR.services_by_name["RegistryService"], "model registry issue")
 class RegistryService(registry_pb2_grpc.RegistryServiceServicer):
     """Registered models and their versions."""
 

@@ -8,7 +8,7 @@ from typing import Any
 from tracklane.entities import DatasetInput, LifecycleStage, Metric, RunStatus, ViewType
 from tracklane.exceptions import InvalidArgument
 from tracklane.v1 import tracking_pb2, tracking_pb2_grpc
-from tracklane_server.services.base import BlockingCalls, fill_unimplemented
+from tracklane_server.services.base import BlockingCalls
 from tracklane_server.services.masks import update_fields
 from tracklane_server.services.metric_streams import MetricStreams, metric_series
 from tracklane_server.services.points_hub import PointsHub
@@ -20,7 +20,6 @@ from tracklane_server.store.sql_stream import StreamStore
 Context = Any  # grpc.aio.ServicerContext; the interceptor turns TracklaneError into its status
 
 
-@fill_unimplemented(tracking_pb2.DESCRIPTOR.services_by_name["TrackingService"], "tracking issue")
 class TrackingService(tracking_pb2_grpc.TrackingServiceServicer):
     """Experiments, runs, params, metrics and tags."""
 

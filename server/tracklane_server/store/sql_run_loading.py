@@ -22,15 +22,20 @@ from tracklane.v1 import common_pb2, tracking_pb2
 from tracklane_server.store import schema as t
 
 _NAN = float("nan")
+_SEPARATOR = "\x1f"  # ASCII unit separator
 _STATUS = {s.value: s.to_proto() for s in RunStatus}
 _STAGE = {s.value: s.to_proto() for s in LifecycleStage}
 
 
 def among(conn: Connection, column: sa.ColumnElement[str], ids: Sequence[str]) -> sa.ColumnElement[bool]:
     """``column IN ids`` as ONE bound value, so a page of 1,000 ids is not 1,000 parameters to render,
-    send and plan: an array on PostgreSQL, a JSON list read through json_each on SQLite."""
+    send and plan: on PostgreSQL a separated string split by the server (psycopg quotes array items one
+    by one through a regex, 4x slower), on SQLite a JSON list read through json_each."""
     if conn.dialect.name == "postgresql":
-        return column == sa.any_(sa.bindparam(None, list(ids), type_=postgresql.ARRAY(sa.String)))
+        if any(_SEPARATOR in i for i in ids):  # never in ids we issue; such an id must not be split
+            return column == sa.any_(sa.bindparam(None, list(ids), type_=postgresql.ARRAY(sa.String)))
+        joined = sa.bindparam(None, _SEPARATOR.join(ids), type_=sa.Text)
+        return column == sa.any_(sa.func.string_to_array(joined, _SEPARATOR, type_=postgresql.ARRAY(sa.Text)))
     return column.in_(sa.select(sa.func.json_each(json.dumps(list(ids))).table_valued("value").c.value))
 
 
@@ -60,7 +65,7 @@ def fill_runs(
                 r.user_id,
                 r.description,
             ).where(among(conn, r.run_id, run_ids))
-        )
+        ).all()
     }
     params = _pairs(conn, sa.select(p.run_id, p.key, p.value).where(among(conn, p.run_id, run_ids)))
     tags = _pairs(conn, sa.select(tg.run_id, tg.key, tg.value).where(among(conn, tg.run_id, run_ids)))
@@ -69,7 +74,7 @@ def fill_runs(
         sa.select(lm.run_id, lm.key, lm.value, lm.step, lm.timestamp_ms).where(
             among(conn, lm.run_id, run_ids)
         )
-    ):
+    ).all():
         metrics[run_id].append((key, _NAN if value is None else value, step, timestamp))
     inputs = _inputs(conn, run_ids)
     no_items: list[tuple[str, str]] = []
@@ -108,7 +113,7 @@ def fill_runs(
 
 def _pairs(conn: Connection, query: sa.Select[Any]) -> dict[str, list[tuple[str, str]]]:
     by_run: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    for run_id, key, value in conn.execute(query):
+    for run_id, key, value in conn.execute(query).all():
         by_run[run_id].append((key, value))
     return by_run
 
