@@ -31,7 +31,6 @@ from tracklane_server.artifacts import (
     CompletedPart,
     validate_artifact_path,
 )
-from tracklane_server.artifacts.memory import return_large_buffers_to_the_system
 from tracklane_server.services.artifact_roots import RunRoots
 from tracklane_server.services.base import BlockingCalls
 from tracklane_server.store.page_tokens import decode_page_token, encode_page_token, fingerprint
@@ -62,7 +61,6 @@ class ArtifactService:
     def __init__(self, roots: RunRoots, blocking: BlockingCalls) -> None:
         self.roots = roots
         self.blocking = blocking
-        return_large_buffers_to_the_system()  # bounded memory across large transfers
 
     async def UploadArtifact(
         self, request_iterator: AsyncIterator[bytes], context: Context
