@@ -165,6 +165,9 @@ def _check_port_free(host: str, port: int, *, reuse_port: bool) -> None:
         return
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # As gRPC binds: connections of a killed server left in TIME_WAIT must not block a restart,
+        # while a socket still listening there does (Linux refuses SO_REUSEADDR over a listener).
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if reuse_port:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         try:
