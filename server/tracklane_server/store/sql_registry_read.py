@@ -30,7 +30,7 @@ from tracklane_server.store.search_filter import (
     parse_filter,
     parse_order_by,
 )
-from tracklane_server.store.sql_search import _compare, _keyset_page
+from tracklane_server.store.sql_search import _compare, _keyset_page, _tag_sorted
 
 MODEL_DEFAULT_ORDER = [OrderKey("attribute", "name")]
 VERSION_DEFAULT_ORDER = [OrderKey("attribute", "name"), OrderKey("attribute", "version", ascending=False)]
@@ -193,17 +193,9 @@ def search_models(
             query = query.where(_compare(_models.c[c.key], c.op, c.value))
         else:
             query = query.where(_tag_condition(tags, tags.c.model_id, _models.c.model_id, c))
-    columns: list[Any] = []
-    for i, key in enumerate(order):
-        if key.entity == "attribute":
-            columns.append(_models.c[key.key])
-        else:
-            alias = tags.alias(f"sort_{i}")
-            query = query.outerjoin(
-                alias, sa.and_(alias.c.model_id == _models.c.model_id, alias.c.key == key.key)
-            )
-            columns.append(alias.c.value)
-        query = query.add_columns(columns[-1].label(f"sort_{i}"))
+    query, columns = _tag_sorted(
+        query, order, lambda k: _models.c[k], tags, tags.c.model_id, _models.c.model_id
+    )
     rows, token = _keyset_page(
         conn,
         query,
@@ -238,17 +230,7 @@ def search_versions(
             query = query.where(_compare(attribute(c.key), c.op, c.value))
         else:
             query = query.where(_tag_condition(tags, tags.c.version_id, _versions.c.version_id, c))
-    columns: list[Any] = []
-    for i, key in enumerate(order):
-        if key.entity == "attribute":
-            columns.append(attribute(key.key))
-        else:
-            alias = tags.alias(f"sort_{i}")
-            query = query.outerjoin(
-                alias, sa.and_(alias.c.version_id == _versions.c.version_id, alias.c.key == key.key)
-            )
-            columns.append(alias.c.value)
-        query = query.add_columns(columns[-1].label(f"sort_{i}"))
+    query, columns = _tag_sorted(query, order, attribute, tags, tags.c.version_id, _versions.c.version_id)
     rows, token = _keyset_page(
         conn,
         query,

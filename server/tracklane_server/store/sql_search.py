@@ -6,7 +6,7 @@ Metric filters and sorts read ``latest_metrics`` (one row per run and key), neve
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -240,17 +240,9 @@ def search_experiment_ids(
             query = query.where(sa.exists(has_key) if c.op == "IS NOT NULL" else ~sa.exists(has_key))
         else:
             query = query.where(sa.exists(has_key.where(_compare(tags.c.value, c.op, c.value))))
-    columns: list[Any] = []
-    for i, key in enumerate(order):
-        if key.entity == "attribute":
-            columns.append(exps.c[key.key])
-        else:
-            alias = tags.alias(f"sort_{i}")
-            query = query.outerjoin(
-                alias, sa.and_(alias.c.experiment_id == exps.c.experiment_id, alias.c.key == key.key)
-            )
-            columns.append(alias.c.value)
-        query = query.add_columns(columns[-1].label(f"sort_{i}"))
+    query, columns = _tag_sorted(
+        query, order, lambda k: exps.c[k], tags, tags.c.experiment_id, exps.c.experiment_id
+    )
     rows, token = _keyset_page(
         conn,
         query,
@@ -270,3 +262,25 @@ def _experiment_keys(value: Any) -> Any:
     if isinstance(value, str):
         return int(value) if value.isdigit() else -1  # an id that cannot exist matches nothing
     return value
+
+
+def _tag_sorted(
+    query: Any,
+    order: Sequence[Any],
+    attribute: Callable[[str], Any],
+    tags: sa.Table,
+    tag_owner: sa.Column[Any],
+    owner: sa.Column[Any],
+) -> tuple[Any, list[Any]]:
+    """Adds one ``sort_i`` column per order key: an attribute, or a tag joined from ``tags`` (NULL when
+    the entity lacks it). Returns the query and the sort columns for ``_keyset_page``."""
+    columns: list[Any] = []
+    for i, key in enumerate(order):
+        if key.entity == "attribute":
+            columns.append(attribute(key.key))
+        else:
+            alias = tags.alias(f"sort_{i}")
+            query = query.outerjoin(alias, sa.and_(alias.c[tag_owner.key] == owner, alias.c.key == key.key))
+            columns.append(alias.c.value)
+        query = query.add_columns(columns[-1].label(f"sort_{i}"))
+    return query, columns
