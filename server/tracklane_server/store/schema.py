@@ -308,3 +308,76 @@ model_versions: sa.Table = ModelVersionRow.__table__  # type: ignore[assignment]
 model_version_tags: sa.Table = ModelVersionTagRow.__table__  # type: ignore[assignment]
 model_aliases: sa.Table = ModelAliasRow.__table__  # type: ignore[assignment]
 model_events: sa.Table = ModelEventRow.__table__  # type: ignore[assignment]
+
+
+# -- Users, tokens and permissions (auth) --------------------------------------------------------------
+
+USER_NAME_LENGTH = USER_LENGTH
+TOKEN_NAME_LENGTH = 250
+TOKEN_ID_LENGTH = 32
+# Hex SHA-256 of the secret: tokens are 256-bit random, so a fast hash is enough (no salt or KDF:
+# there is nothing to brute-force), and it lets the lookup be one indexed equality.
+TOKEN_HASH_LENGTH = 64
+PERMISSION_LENGTH = 16  # READ, EDIT, MANAGE
+
+
+class UserRow(Base):
+    """Someone who calls the API. ``name`` is what runs and registry history record as user_id."""
+
+    __tablename__ = "users"
+
+    user_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(sa.String(USER_NAME_LENGTH), unique=True)
+    is_admin: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    create_time: Mapped[int] = mapped_column(Millis)
+
+
+class ApiTokenRow(Base):
+    """An API token. Only the hash of its secret is stored; revoking deletes the row."""
+
+    __tablename__ = "api_tokens"
+
+    token_id: Mapped[str] = mapped_column(sa.String(TOKEN_ID_LENGTH), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        BigId, sa.ForeignKey("users.user_id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(sa.String(TOKEN_NAME_LENGTH), default="")
+    token_hash: Mapped[str] = mapped_column(sa.String(TOKEN_HASH_LENGTH), unique=True)
+    create_time: Mapped[int] = mapped_column(Millis)
+    expire_time: Mapped[int] = mapped_column(Millis, default=0)  # 0: never
+    last_used_time: Mapped[int] = mapped_column(Millis, default=0)  # 0: never
+
+
+class ExperimentPermissionRow(Base):
+    """A user's permission on an experiment (and so on its runs, metrics and artifacts)."""
+
+    __tablename__ = "experiment_permissions"
+
+    experiment_id: Mapped[int] = mapped_column(
+        BigId, sa.ForeignKey("experiments.experiment_id", ondelete="CASCADE"), primary_key=True
+    )
+    # Indexed: "what may this user read" is the filter of every search by a non-admin.
+    user_id: Mapped[int] = mapped_column(
+        BigId, sa.ForeignKey("users.user_id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    permission: Mapped[str] = mapped_column(sa.String(PERMISSION_LENGTH))
+
+
+class RegisteredModelPermissionRow(Base):
+    """A user's permission on a registered model (and its versions and aliases); follows renames."""
+
+    __tablename__ = "registered_model_permissions"
+
+    model_id: Mapped[int] = mapped_column(
+        BigId, sa.ForeignKey("registered_models.model_id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        BigId, sa.ForeignKey("users.user_id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    permission: Mapped[str] = mapped_column(sa.String(PERMISSION_LENGTH))
+
+
+users: sa.Table = UserRow.__table__  # type: ignore[assignment]
+api_tokens: sa.Table = ApiTokenRow.__table__  # type: ignore[assignment]
+experiment_permissions: sa.Table = ExperimentPermissionRow.__table__  # type: ignore[assignment]
+registered_model_permissions: sa.Table = RegisteredModelPermissionRow.__table__  # type: ignore[assignment]

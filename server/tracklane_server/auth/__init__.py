@@ -1,0 +1,1 @@
+"""Authentication (TLS, API tokens, users) and authorization (per-resource permissions)."""
