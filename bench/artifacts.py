@@ -100,6 +100,12 @@ def timed(name: str, fn: Callable[[], object], server_pid: int | None = None) ->
     return Result(name, seconds, client.growth_mib, server.growth_mib if server else None)
 
 
+def load() -> str:
+    """The load average: on a shared machine, figures mean little without it."""
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.1f} {five:.1f} {fifteen:.1f} on {os.cpu_count()} CPUs"
+
+
 def make_file(path: Path, size: int) -> None:
     # Random bytes: nothing on the way may compress them.
     block = os.urandom(16 * MiB)
@@ -166,7 +172,10 @@ def main() -> None:
         work = Path(scratch)
         source = work / "file.bin"
         make_file(source, size)
-        print(f"{args.size_mib} MiB file, {args.rounds} rounds; MinIO at {args.s3_endpoint_url}", flush=True)
+        print(
+            f"{args.size_mib} MiB file, {args.rounds} rounds; MinIO at {args.s3_endpoint_url}; {load()}",
+            flush=True,
+        )
 
         def fresh(name: str) -> Path:
             path = work / name
@@ -233,13 +242,14 @@ def main() -> None:
                 if mlflow_uri:
                     results += run_mlflow(args.mlflow_python, mlflow_uri, source, fresh("mlflow"))
                 print(
-                    f"round {number + 1}: "
+                    f"round {number + 1} ({load()}): "
                     + ", ".join(f"{r.name} {size / MiB / r.seconds:.0f}" for r in results[start:]),
                     flush=True,
                 )
             shutil.rmtree(work / "down", ignore_errors=True)
             shutil.rmtree(work / "raw", ignore_errors=True)
     report(results, args.size_mib)
+    print(load())
 
 
 def start_mlflow(args: argparse.Namespace, bucket: str, stack: contextlib.ExitStack) -> str:

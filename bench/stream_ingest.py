@@ -1,7 +1,8 @@
 """Server-side metric ingest: raw gRPC StreamMetrics with prebuilt batches, against LogBatch in the same run.
 
     python -m bench.stream_ingest [--points 2000000] [--batch 10000] [--keys 10] [--window 4]
-                                  [--streams 100] [--postgres-uri postgresql+psycopg://...]
+                                  [--streams 100] [--stream-processes 4]
+                                  [--postgres-uri postgresql+psycopg://...]
 
 Batches (10,000 points over 10 keys by default) are built and serialised before the clock starts,
 so the figures are the server's: decode, check, commit, ack. ``--window`` batches may be
@@ -9,8 +10,9 @@ unacknowledged at once (a client sender's window). Printed: points/s from the fi
 the last ack, and per-batch ack latency (send to ack) p50/p99. The baseline is LogBatch with the
 same batches as unary calls (10,000 metrics per call), sequential, in the same run.
 
-Then ``--streams`` concurrent streams (one run each, batches of 1,000 points, window 4) from one
-asyncio client: aggregate points/s, ack latency p50/p99, the server's RSS before and after, and
+Then ``--streams`` concurrent streams (one run each, batches of 1,000 points, window 4) from
+``--stream-processes`` client processes (asyncio in each, a connection per process), started
+together: aggregate points/s, ack latency p50/p99, the server's RSS sampled over the run, and
 whether every run holds exactly the points sent.
 """
 
@@ -18,12 +20,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import os
 import statistics
 import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import grpc
 import numpy as np
@@ -110,9 +114,7 @@ def run_log_batch(channel: grpc.Channel, batches: list[bytes]) -> tuple[float, l
     return time.perf_counter() - started, latencies
 
 
-async def run_concurrent(
-    target: str, run_ids: list[str], batches: list[list[bytes]], window: int
-) -> tuple[float, list[float]]:
+async def run_concurrent(target: str, batches: list[list[bytes]], window: int) -> tuple[float, list[float]]:
     """Every run's batches on its own stream, all at once; (seconds to the last ack, ack latencies)."""
     latencies: list[float] = []
     async with grpc.aio.insecure_channel(target) as channel:
@@ -157,17 +159,52 @@ def server_rss_mb(port: int) -> float | None:
     return None
 
 
+def _stream_worker(
+    target: str, run_ids: list[str], per_stream: int, keys: int, start: Any, results: Any
+) -> None:
+    """(A client process) its runs' streams, all at once, once every process is ready."""
+    batches = [stream_batches(run_id, per_stream, 1000, keys) for run_id in run_ids]
+    start.wait()
+    results.put(asyncio.run(run_concurrent(target, batches, 4)))
+
+
 def bench_concurrent(uri: str, stub: tracking_pb2_grpc.TrackingServiceStub, args: argparse.Namespace) -> None:
     per_stream = max(1000, args.points // args.streams)
     run_ids = [
         str(stub.CreateRun(tracking_pb2.CreateRunRequest()).run.info.run_id) for _ in range(args.streams)
     ]
-    batches = [stream_batches(run_id, per_stream, 1000, args.keys) for run_id in run_ids]
     port = int(uri.rsplit(":", 1)[1])
-    before = server_rss_mb(port)
-    seconds, latencies = asyncio.run(run_concurrent(uri.removeprefix("grpc://"), run_ids, batches, 4))
-    after = server_rss_mb(port)
-    report(f"{args.streams} concurrent streams", per_stream * args.streams, seconds, latencies, None)
+    processes = max(1, min(args.stream_processes, args.streams))
+    ctx = multiprocessing.get_context("spawn")
+    start = ctx.Barrier(processes + 1)
+    results: Any = ctx.Queue()
+    workers = [
+        ctx.Process(
+            target=_stream_worker,
+            args=(uri.removeprefix("grpc://"), run_ids[i::processes], per_stream, args.keys, start, results),
+        )
+        for i in range(processes)
+    ]
+    for worker in workers:
+        worker.start()
+    start.wait()
+    started = time.perf_counter()
+    rss: list[float] = []
+    done: list[tuple[float, list[float]]] = []
+    while len(done) < processes:  # sample the server's memory while the streams run
+        sample = server_rss_mb(port)
+        if sample is not None:
+            rss.append(sample)
+        try:
+            done.append(results.get(timeout=0.5))
+        except Exception:  # queue.Empty: keep sampling
+            continue
+    seconds = time.perf_counter() - started
+    for worker in workers:
+        worker.join()
+    latencies = [latency for _, mine in done for latency in mine]
+    label = f"{args.streams} streams, {processes} processes"
+    report(label, per_stream * args.streams, seconds, latencies, None)
     exact = all(
         len(
             stub.GetMetricHistory(
@@ -177,8 +214,13 @@ def bench_concurrent(uri: str, stub: tracking_pb2_grpc.TrackingServiceStub, args
         == per_stream // args.keys
         for run_id in run_ids
     )
-    rss = f"server RSS {before:.0f} -> {after:.0f} MB" if before and after else "server RSS: (psutil missing)"
-    print(f"    {'':<32} {rss}; every run stored exactly once: {'yes' if exact else 'NO'}")
+    if rss:
+        picks = [rss[round(i * (len(rss) - 1) / 9)] for i in range(10)] if len(rss) >= 10 else rss
+        memory = "server RSS over the run (MB): " + " ".join(f"{r:.0f}" for r in picks)
+    else:
+        memory = "server RSS: (psutil missing)"
+    print(f"    {'':<32} {memory}")
+    print(f"    {'':<32} every run stored exactly once: {'yes' if exact else 'NO'}")
 
 
 def report(label: str, points: int, seconds: float, latencies: list[float], baseline: float | None) -> float:
@@ -222,6 +264,7 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=10)
     parser.add_argument("--window", type=int, default=4)
     parser.add_argument("--streams", type=int, default=100, help="concurrent streams; 0 to skip")
+    parser.add_argument("--stream-processes", type=int, default=4, help="client processes for --streams")
     parser.add_argument("--postgres-uri", default=os.environ.get("TRACKLANE_TEST_POSTGRES_URI", ""))
     args = parser.parse_args()
     print(f"StreamMetrics ingest: {args.points} points in batches of {args.batch} over {args.keys} keys")

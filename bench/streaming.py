@@ -2,6 +2,7 @@
 
     python -m bench.streaming [--steps 100000] [--postgres-uri postgresql+psycopg://...]
                               [--mlflow-python ~/.cache/tracklane-bench/mlflow-venv/bin/python]
+                              [--skip sqlite --skip mlflow]   (while iterating)
 
 For Tracklane on SQLite and on PostgreSQL, each workload runs in a fresh client process (so its
 peak RSS is its own) against a server in its own process:
@@ -27,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+from typing import Any
 
 from bench._harness import MLFLOW_PYTHON, mlflow_run, scratch_database, tracklane_server
 
@@ -50,6 +52,8 @@ def client_workload(uri: str, form: str, steps: int) -> dict[str, float]:
     tracklane.flush()
     log_metric = tracklane.log_metric
     clock = time.perf_counter
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_before = usage.ru_utime + usage.ru_stime
     started = clock()
     if form == "loop":
         for step in range(steps):
@@ -64,6 +68,8 @@ def client_workload(uri: str, form: str, steps: int) -> dict[str, float]:
     logged = clock() - started
     tracklane.flush()
     acked = clock() - started
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    client_cpu = usage.ru_utime + usage.ru_stime - cpu_before
     tracklane.end_run()
     # The cost of one call, apart: median over blocks of 100 calls into a second run, in wall time
     # and in this thread's CPU time (which leaves out time the OS gave to other processes).
@@ -84,6 +90,7 @@ def client_workload(uri: str, form: str, steps: int) -> dict[str, float]:
         "points": steps * KEYS,
         "logged_s": logged,
         "acked_s": acked,
+        "cpu_s": client_cpu,
         "call_ns": statistics.median(blocks) * 1e9,
         "call_cpu_ns": statistics.median(cpu_blocks) * 1e9,
         "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -93,7 +100,9 @@ def client_workload(uri: str, form: str, steps: int) -> dict[str, float]:
 def bench_tracklane(label: str, settings: list[str], steps: int) -> dict[str, dict[str, float]]:
     results = {}
     with tracklane_server(settings) as uri:
+        server = server_process(uri)
         for form in ("loop", "array"):
+            server_cpu = _cpu_seconds(server)
             out = subprocess.run(
                 [sys.executable, "-m", "bench.streaming", "--client", uri, form, str(steps)],
                 check=True,
@@ -102,6 +111,8 @@ def bench_tracklane(label: str, settings: list[str], steps: int) -> dict[str, di
                 timeout=900,
             )
             r = json.loads(out.stdout.strip().splitlines()[-1])
+            # The server's CPU over the whole client process (warm-up and checks too): an upper bound.
+            r["server_cpu_s"] = _cpu_seconds(server) - server_cpu
             results[form] = r
             name = "log_metric loop" if form == "loop" else "log_metric_array"
             print(
@@ -110,7 +121,33 @@ def bench_tracklane(label: str, settings: list[str], steps: int) -> dict[str, di
                 f"log_metric {r['call_ns']:5.0f} ns median (CPU {r['call_cpu_ns']:4.0f} ns)   "
                 f"peak RSS {r['rss_mb']:4.0f} MB"
             )
+            per_point = 1e9 / r["points"]
+            print(
+                f"  {'':<24} {'':<17} CPU per point: client {r['cpu_s'] * per_point:5.0f} ns, "
+                f"server {r['server_cpu_s'] * per_point:5.0f} ns (whole client run; the load on a "
+                "shared machine slows wall time, not these)"
+            )
     return results
+
+
+def server_process(uri: str) -> Any:
+    """The psutil.Process serving ``uri`` (None without psutil)."""
+    try:
+        import psutil
+    except ImportError:
+        return None
+    port = uri.rsplit(":", 1)[1]
+    for proc in psutil.process_iter(["cmdline"]):
+        if f"127.0.0.1:{port}" in " ".join(proc.info["cmdline"] or ()):
+            return proc
+    return None
+
+
+def _cpu_seconds(proc: Any) -> float:
+    if proc is None:
+        return float("nan")
+    times = proc.cpu_times()
+    return float(times.user + times.system)
 
 
 MLFLOW_SCRIPT = textwrap.dedent(
@@ -176,6 +213,9 @@ def main() -> None:
     parser.add_argument("--postgres-uri", default=os.environ.get("TRACKLANE_TEST_POSTGRES_URI", ""))
     parser.add_argument("--mlflow-python", default=MLFLOW_PYTHON)
     parser.add_argument("--mlflow-points", type=int, default=100_000)
+    parser.add_argument(
+        "--skip", action="append", default=[], choices=["sqlite", "mlflow"], help="leave a part out"
+    )
     parser.add_argument("--client", nargs=3, metavar=("URI", "FORM", "STEPS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.client:
@@ -185,7 +225,7 @@ def main() -> None:
             print(json.dumps(client_workload(uri, form, int(steps))))
         return
     print(f"streaming metrics: {KEYS} keys x {args.steps} steps = {KEYS * args.steps:,} points per workload")
-    ours = {"SQLite": bench_tracklane("Tracklane (SQLite)", [], args.steps)}
+    ours = {} if "sqlite" in args.skip else {"SQLite": bench_tracklane("Tracklane (SQLite)", [], args.steps)}
     if not args.postgres_uri:
         print("  PostgreSQL and MLflow skipped: give --postgres-uri or TRACKLANE_TEST_POSTGRES_URI")
         return
@@ -193,7 +233,11 @@ def main() -> None:
         ours["PostgreSQL"] = bench_tracklane(
             "Tracklane (PostgreSQL)", ["--backend-store-uri", uri], args.steps
         )
-    mlflow = bench_mlflow(args.mlflow_python, args.postgres_uri, args.mlflow_points)
+    mlflow = (
+        None
+        if "mlflow" in args.skip
+        else bench_mlflow(args.mlflow_python, args.postgres_uri, args.mlflow_points)
+    )
     pg = ours["PostgreSQL"]
     loop_rate = pg["loop"]["points"] / pg["loop"]["acked_s"]
     array_rate = pg["array"]["points"] / pg["array"]["acked_s"]

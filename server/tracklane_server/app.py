@@ -8,23 +8,35 @@ import logging
 import signal
 import socket
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from tracklane.exceptions import InvalidArgument
 from tracklane.v1 import (
     artifacts_pb2,
+    auth_pb2,
+    auth_pb2_grpc,
     registry_pb2,
     registry_pb2_grpc,
     tracking_pb2,
     tracking_pb2_grpc,
 )
 from tracklane_server.artifacts import open_store as open_artifact_store
+from tracklane_server.auth.authenticate import AuthInterceptor
+from tracklane_server.auth.authorize import AuthorizationInterceptor
+from tracklane_server.auth.bootstrap import bootstrap_admin
+from tracklane_server.auth.permissions import PermissionStore, parse_default_permission
+from tracklane_server.auth.users_store import UsersStore
 from tracklane_server.interceptors import ErrorInterceptor
 from tracklane_server.services.artifact_handlers import add_artifact_service
 from tracklane_server.services.artifact_roots import RunRoots
+from tracklane_server.services.artifact_sweeper import StaleUploadSweeper
 from tracklane_server.services.artifacts import ArtifactService
+from tracklane_server.services.auth import AuthService
 from tracklane_server.services.base import BlockingCalls
 from tracklane_server.services.points_hub import PointsFeed, PointsHub, points_feed
 from tracklane_server.services.registry import RegistryService
@@ -38,6 +50,7 @@ SERVICE_NAMES = (
     tracking_pb2.DESCRIPTOR.services_by_name["TrackingService"].full_name,
     artifacts_pb2.DESCRIPTOR.services_by_name["ArtifactService"].full_name,
     registry_pb2.DESCRIPTOR.services_by_name["RegistryService"].full_name,
+    auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name,
 )
 
 
@@ -55,6 +68,7 @@ class TracklaneServer:
         # Wakes WatchRun calls when points commit; fed by other processes' commits too.
         self._points_hub = PointsHub()
         self._points_feed: PointsFeed | None = None
+        self._upload_sweeper: asyncio.Task[None] | None = None
 
     async def start(self) -> int:
         """Opens the stores, binds and starts serving; returns the bound port.
@@ -66,6 +80,7 @@ class TracklaneServer:
         s = self.settings
         host, port = s.host_port
         _check_port_free(host, port, reuse_port=self.reuse_port)  # before the slow part: fail fast
+        credentials = server_credentials(s)
         blocking = BlockingCalls(self._executor)
         artifact_root = open_artifact_store(
             s.resolved_artifact_root,
@@ -86,8 +101,22 @@ class TracklaneServer:
         self._points_feed = points_feed(self._store.engine, self._points_hub)
         if self._points_feed is not None:
             await self._points_feed.start()
+        users = UsersStore(self._store.engine)
+        # ErrorInterceptor outermost: the Unauthenticated the auth interceptor raises becomes its status.
+        interceptors: list[grpc.aio.ServerInterceptor[Any, Any]] = [ErrorInterceptor()]
+        if s.auth:
+            await blocking.call(bootstrap_admin, users, s.data_dir, s.auth_bootstrap_token)
+            interceptors.append(AuthInterceptor(users, blocking))
+            # After authentication (it sets the caller); without auth nothing is checked or filtered.
+            interceptors.append(
+                AuthorizationInterceptor(
+                    PermissionStore(self._store.engine),
+                    blocking,
+                    parse_default_permission(s.auth_default_permission),
+                )
+            )
         server = grpc.aio.server(
-            interceptors=[ErrorInterceptor()],
+            interceptors=interceptors,
             options=[
                 ("grpc.max_receive_message_length", s.max_message_bytes),
                 ("grpc.max_send_message_length", s.max_message_bytes),
@@ -100,11 +129,14 @@ class TracklaneServer:
             ],
         )
         tracking = TrackingService(self._store, blocking, self._points_hub)
-        artifacts = ArtifactService(RunRoots(self._store.engine, s), blocking)
+        tracking.streams.max_streams_per_client = s.max_streams_per_client
+        run_roots = RunRoots(self._store.engine, s)
+        artifacts = ArtifactService(run_roots, blocking, max_artifact_bytes=s.max_artifact_bytes)
         registry = RegistryService(self._store.registry, blocking)
         tracking_pb2_grpc.add_TrackingServiceServicer_to_server(tracking, server)
         add_artifact_service(artifacts, server)
         registry_pb2_grpc.add_RegistryServiceServicer_to_server(registry, server)
+        auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthService(users, blocking, enabled=s.auth), server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         for name in SERVICE_NAMES:
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -112,14 +144,34 @@ class TracklaneServer:
             (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
         )
         try:
-            self.port = server.add_insecure_port(f"{host}:{port}")
+            address = f"{host}:{port}"
+            if credentials is None:
+                self.port = server.add_insecure_port(address)
+            else:
+                self.port = server.add_secure_port(address, credentials)
         except RuntimeError:
             self.port = 0
+        if self.port == 0 and credentials is not None:  # gRPC only logs why; a bad pair is likelier
+            raise OSError(
+                f"cannot listen on {s.bind} with TLS: check that --tls-key-file is the private key of "
+                "--tls-cert-file, and that the address is free"
+            )
         if self.port == 0:
             raise OSError(f"cannot listen on {s.bind}: the address is in use or not available here")
         await server.start()
         self._server = server
-        log.info("listening on %s:%d", host, self.port, extra={"host": host, "port": self.port})
+        sweeper = StaleUploadSweeper(
+            self._store.engine, run_roots, s.resolved_artifact_root, s.artifact_multipart_max_age_seconds
+        )
+        self._upload_sweeper = asyncio.create_task(sweeper.run(blocking))
+        log.info(
+            "listening on %s:%d (%s, auth %s)",
+            host,
+            self.port,
+            "mutual TLS" if s.tls_client_ca_file else "TLS" if credentials else "plaintext",
+            "on" if s.auth else "off",
+            extra={"host": host, "port": self.port},
+        )
         return self.port
 
     async def stop(self, grace: float | None = None) -> None:
@@ -127,6 +179,9 @@ class TracklaneServer:
         grace = self.settings.shutdown_grace_seconds if grace is None else grace
         await self._health.enter_graceful_shutdown()
         served = self._server is not None
+        if self._upload_sweeper is not None:
+            self._upload_sweeper.cancel()
+            self._upload_sweeper = None
         self._points_hub.close()  # watches end now, metric streams after the batch in hand
         if self._server is not None:
             await self._server.stop(grace)
@@ -149,6 +204,39 @@ class TracklaneServer:
         """Until the server terminates."""
         if self._server is not None:
             await self._server.wait_for_termination()
+
+
+def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
+    """TLS credentials from the settings' PEM files; None for plaintext.
+
+    Raises:
+        InvalidArgument: a file cannot be read.
+    """
+    if not settings.tls_cert_file:
+        return None
+    chain = _read_pem(settings.tls_cert_file, "tls_cert_file", b"CERTIFICATE-----")
+    key = _read_pem(settings.tls_key_file, "tls_key_file", b"PRIVATE KEY-----")
+    client_ca = (
+        _read_pem(settings.tls_client_ca_file, "tls_client_ca_file", b"CERTIFICATE-----")
+        if settings.tls_client_ca_file
+        else None
+    )
+    return grpc.ssl_server_credentials(
+        [(key, chain)], root_certificates=client_ca, require_client_auth=client_ca is not None
+    )
+
+
+def _read_pem(path: str, field: str, kind: bytes) -> bytes:
+    """The file's bytes, which must hold a PEM block of ``kind``; never echoes the contents."""
+    flag = f"--{field.replace('_', '-')}"
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise InvalidArgument(f"{flag}: cannot read {path}: {exc.strerror}", field=field) from None
+    if b"-----BEGIN " not in data or kind not in data:
+        what = kind.decode().strip("-").lower()
+        raise InvalidArgument(f"{flag}: {path} holds no PEM {what}", field=field)
+    return data
 
 
 async def _let_calls_finish(seconds: float) -> None:

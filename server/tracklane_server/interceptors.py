@@ -2,7 +2,9 @@
 
 A TracklaneError becomes its status code with the message, a google.rpc.BadRequest naming the
 field and an ErrorInfo with the reason; anything else is logged with its traceback and answered
-INTERNAL "internal error", never UNKNOWN and never with SQL or paths in the message.
+INTERNAL "internal error", never UNKNOWN and never with SQL or paths in the message. A request that
+does not parse as its message type is INVALID_ARGUMENT (gRPC itself would answer UNKNOWN), and
+messages are cut to MAX_MESSAGE_CHARS: one echoing a huge input would overflow gRPC's header limit.
 """
 
 from __future__ import annotations
@@ -14,11 +16,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import grpc
+from google.protobuf.message import DecodeError
 from grpc_status import rpc_status
 
-from tracklane.exceptions import TracklaneError
+from tracklane.exceptions import InvalidArgument, TracklaneError
 
 log = logging.getLogger("tracklane_server.rpc")
+
+#: Longest status message sent; gRPC refuses trailers over 16 KiB (its default header list size).
+MAX_MESSAGE_CHARS = 1024
 
 if TYPE_CHECKING:
     Handler = grpc.RpcMethodHandler[Any, Any]
@@ -36,37 +42,79 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         if handler is None:
             return handler
         method = handler_call_details.method
+        deserializer = _tolerant(handler.request_deserializer)
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
                 _wrap_unary(handler.unary_unary, method),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.stream_unary is not None:
             return grpc.stream_unary_rpc_method_handler(
-                _wrap_unary(handler.stream_unary, method),
-                request_deserializer=handler.request_deserializer,
+                _wrap_unary(handler.stream_unary, method, streamed=True),
+                request_deserializer=deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
                 _wrap_stream(handler.unary_stream, method),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=deserializer,
                 response_serializer=handler.response_serializer,
             )
         assert handler.stream_stream is not None
         return grpc.stream_stream_rpc_method_handler(
-            _wrap_stream(handler.stream_stream, method),
-            request_deserializer=handler.request_deserializer,
+            _wrap_stream(handler.stream_stream, method, streamed=True),
+            request_deserializer=deserializer,
             response_serializer=handler.response_serializer,
         )
 
 
-def _wrap_unary(behaviour: Callable[..., Any], method: str) -> Callable[..., Awaitable[Any]]:
+class _Undecodable:
+    """Stands for a request message that did not parse, so the wrappers can refuse it properly."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: str) -> None:
+        self.error = error
+
+
+def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserializer is None:  # raw bytes (artifact uploads): nothing to parse here
+        return None
+
+    def deserialize(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except DecodeError as exc:
+            return _Undecodable(str(exc))
+
+    return deserialize
+
+
+def _refuse_undecodable(request: Any) -> Any:
+    if type(request) is _Undecodable:
+        raise InvalidArgument(
+            f"request: not a valid message of this method ({request.error})", field="request"
+        )
+    return request
+
+
+async def _checked_messages(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    async for request in requests:
+        yield _refuse_undecodable(request)
+
+
+def _checked(request: Any, streamed: bool) -> Any:
+    return _checked_messages(request) if streamed else _refuse_undecodable(request)
+
+
+def _wrap_unary(
+    behaviour: Callable[..., Any], method: str, *, streamed: bool = False
+) -> Callable[..., Awaitable[Any]]:
     async def wrapper(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         started = time.perf_counter()
         try:
-            response = await behaviour(request, context)
+            response = await behaviour(_checked(request, streamed), context)
         except Exception as exc:
             await _abort(exc, context, method, started)
             raise  # _abort always raises; keeps type checkers content
@@ -76,11 +124,13 @@ def _wrap_unary(behaviour: Callable[..., Any], method: str) -> Callable[..., Awa
     return wrapper
 
 
-def _wrap_stream(behaviour: Callable[..., Any], method: str) -> Callable[..., AsyncIterator[Any]]:
+def _wrap_stream(
+    behaviour: Callable[..., Any], method: str, *, streamed: bool = False
+) -> Callable[..., AsyncIterator[Any]]:
     async def wrapper(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
         started = time.perf_counter()
         try:
-            result = behaviour(request, context)
+            result = behaviour(_checked(request, streamed), context)
             if inspect.isasyncgen(result):
                 async for response in result:
                     yield response
@@ -100,6 +150,8 @@ async def _abort(
         raise exc  # the handler aborted on purpose; its status stands
     if isinstance(exc, TracklaneError):
         _log_done(method, exc.code.name, started, field=exc.field)
+        if len(exc.message) > MAX_MESSAGE_CHARS:
+            exc.message = exc.message[: MAX_MESSAGE_CHARS - 1] + "…"
         status = rpc_status.to_status(exc.to_rpc_status())
         await context.abort(status.code, status.details, status.trailing_metadata)
     log.exception("unhandled error in %s", method, extra={"method": method})

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import ipaddress
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tracklane.exceptions import InvalidArgument
+from tracklane_server.auth.principal import Permission
 
 __all__ = ["SETTINGS", "Setting", "Settings", "add_arguments", "default_data_dir", "load"]
 
@@ -39,14 +41,24 @@ class Settings:
     threads: int = 16
     max_message_bytes: int = 64 * 1024 * 1024
     shutdown_grace_seconds: float = 10.0
+    max_streams_per_client: int = 64
     s3_endpoint_url: str = ""
     s3_access_key_id: str = ""
     s3_secret_access_key: str = ""
     s3_region: str = ""
     s3_public_endpoint_url: str = ""
+    max_artifact_bytes: int = 0
+    artifact_multipart_max_age_seconds: float = 24 * 3600.0
     log_level: str = "INFO"
     log_format: str = "text"
     auto_migrate: bool = True
+    auth: bool = False
+    auth_bootstrap_token: str = dataclasses.field(default="", repr=False)
+    allow_public_without_auth: bool = False
+    auth_default_permission: str = "NONE"
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    tls_client_ca_file: str = ""
 
     @property
     def resolved_backend_store_uri(self) -> str:
@@ -91,6 +103,13 @@ def _bool(text: str) -> bool:
     raise ValueError(f"expected true or false, got {text!r}")
 
 
+def _permission_name(text: str) -> str:
+    name = text.strip().upper()
+    if name != "NONE" and name not in Permission.__members__:
+        raise ValueError(f"expected NONE, {', '.join(Permission.__members__)}, got {text!r}")
+    return name
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting(
         "data_dir",
@@ -117,6 +136,12 @@ SETTINGS: tuple[Setting, ...] = (
         int,
     ),
     Setting(
+        "max_streams_per_client",
+        "StreamMetrics calls one client process may have open at once; more are refused with "
+        "RESOURCE_EXHAUSTED. Default: 64.",
+        int,
+    ),
+    Setting(
         "shutdown_grace_seconds",
         "On SIGTERM/SIGINT, how long in-flight calls may finish before they are cancelled. Default: 10.",
         float,
@@ -133,9 +158,49 @@ SETTINGS: tuple[Setting, ...] = (
         "S3 endpoint as clients reach it, for presigned URLs (direct transfers), when it differs "
         "from --s3-endpoint-url. Default: the same.",
     ),
+    Setting(
+        "max_artifact_bytes",
+        "Largest artifact file accepted, in bytes (uploads over it are refused). Default: 0 (no limit).",
+        int,
+    ),
+    Setting(
+        "artifact_multipart_max_age_seconds",
+        "Incomplete multipart uploads (and local temporary files) under the artifact roots older than "
+        "this are aborted at start and hourly: what a killed server left. Must exceed the longest "
+        "upload. Default: 86400 (24 h).",
+        float,
+    ),
     Setting("log_level", "DEBUG, INFO, WARNING or ERROR. Default: INFO."),
     Setting("log_format", "text (human) or json (one object per line). Default: text."),
     Setting("auto_migrate", "Upgrade the database schema at start. Default: true.", _bool),
+    Setting(
+        "auth",
+        "Require an API token (authorization: Bearer) on every call but health and reflection. "
+        "Default: false.",
+        _bool,
+    ),
+    Setting(
+        "auth_bootstrap_token",
+        "With --auth, the token of the `admin` user created on first start (for automation; prefer "
+        "the variable, flags show in `ps`). Default: generated into DATA_DIR/admin-token.",
+    ),
+    Setting(
+        "auth_default_permission",
+        "With --auth, what users may do with experiments and registered models they have no "
+        "explicit permission on: NONE, READ, EDIT or MANAGE. Default: NONE.",
+        _permission_name,
+    ),
+    Setting(
+        "allow_public_without_auth",
+        "Serve a non-loopback --bind without --auth (behind your own gate). Default: false.",
+        _bool,
+    ),
+    Setting("tls_cert_file", "PEM certificate chain: serve TLS (grpcs://). Default: plaintext."),
+    Setting("tls_key_file", "PEM private key of --tls-cert-file."),
+    Setting(
+        "tls_client_ca_file",
+        "PEM CA bundle: require client certificates it signed (mutual TLS). Default: none asked.",
+    ),
 )
 
 _AWS_FALLBACKS = {
@@ -211,13 +276,59 @@ def _validate(settings: Settings) -> None:
             "--s3-public-endpoint-url: expected http://HOST:PORT or https://HOST",
             field="s3_public_endpoint_url",
         )
+    _check_tls(settings)
+    _check_exposure(settings, host)
     _positive(settings.workers, "workers")
     _positive(settings.threads, "threads")
     _positive(settings.max_message_bytes, "max_message_bytes")
+    _positive(settings.artifact_multipart_max_age_seconds, "artifact_multipart_max_age_seconds")
+    if settings.max_artifact_bytes < 0:
+        raise InvalidArgument(
+            f"--max-artifact-bytes: must be 0 (no limit) or positive, got {settings.max_artifact_bytes}",
+            field="max_artifact_bytes",
+        )
+    _positive(settings.max_streams_per_client, "max_streams_per_client")
     if settings.log_format not in {"text", "json"}:
         raise InvalidArgument("--log-format: expected text or json", field="log_format")
     if settings.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise InvalidArgument("--log-level: expected DEBUG, INFO, WARNING or ERROR", field="log_level")
+
+
+def _check_tls(settings: Settings) -> None:
+    if bool(settings.tls_cert_file) != bool(settings.tls_key_file):
+        missing = "tls_key_file" if settings.tls_cert_file else "tls_cert_file"
+        raise InvalidArgument("--tls-cert-file and --tls-key-file go together; give both", field=missing)
+    if settings.tls_client_ca_file and not settings.tls_cert_file:
+        raise InvalidArgument(
+            "--tls-client-ca-file needs --tls-cert-file and --tls-key-file (mutual TLS is TLS first)",
+            field="tls_client_ca_file",
+        )
+    for name in ("tls_cert_file", "tls_key_file", "tls_client_ca_file"):
+        path = getattr(settings, name)
+        if path and not Path(path).is_file():
+            raise InvalidArgument(f"--{name.replace('_', '-')}: no such file: {path}", field=name)
+
+
+def _check_exposure(settings: Settings, host: str) -> None:
+    """Without auth, only this machine may connect unless the operator says otherwise."""
+    if settings.auth or settings.allow_public_without_auth or is_loopback(host):
+        return
+    raise InvalidArgument(
+        f"--bind {settings.bind} is reachable from other machines and auth is off: "
+        "add --auth true (TRACKLANE_AUTH), or --allow-public-without-auth true "
+        "(TRACKLANE_ALLOW_PUBLIC_WITHOUT_AUTH) if something in front of the server checks callers",
+        field="bind",
+    )
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost``, 127.0.0.0/8 or ::1; every other name or address may be reached from outside."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _positive(value: float, name: str) -> None:

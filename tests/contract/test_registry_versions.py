@@ -1,5 +1,5 @@
-"""Model versions over real gRPC on both backends: create (also concurrently), get, search, update,
-delete, tags, download URI."""
+"""Model versions over real gRPC on both backends: create (also concurrently, and retried with a
+request_id), get, search, update, delete, tags, download URI."""
 
 from __future__ import annotations
 
@@ -83,6 +83,54 @@ def test_concurrent_registration_numbers_without_gaps(client: tracklane.Client, 
     stored = client.search_model_versions(f"name = '{name}'")
     assert sorted(v.version for v in stored) == list(range(1, 21))
     assert {v.source for v in stored} == {f"s3://bucket/model-{i}" for i in range(20)}
+
+
+def _created(client: tracklane.Client, name: str) -> list[int]:
+    return [e.version for e in client.list_model_events(name) if e.kind == "version_created"]
+
+
+def test_a_retry_with_the_same_request_id_returns_the_first_version(
+    client: tracklane.Client, unique: str
+) -> None:
+    name, other = f"r-{unique}", f"r2-{unique}"
+    client.create_registered_model(name)
+    client.create_registered_model(other)
+    first = client.create_model_version(name, "s3://bucket/a", tags={"t": "1"}, request_id="req-1")
+    # The retry's differing fields are ignored: the id names the first call's result, unchanged.
+    again = client.create_model_version(name, "s3://bucket/b", description="x", request_id="req-1")
+    assert again == first
+    assert [v.version for v in client.search_model_versions(f"name = '{name}'")] == [1]
+    assert _created(client, name) == [1]
+    # A replay uses up no number; another id (or the same id on another model) is a new version.
+    assert client.create_model_version(name, "s3://bucket/c", request_id="req-2").version == 2
+    assert client.create_model_version(name, "s3://bucket/d").version == 3
+    assert client.create_model_version(other, "s3://bucket/a", request_id="req-1").version == 1
+    assert sorted(_created(client, name)) == [1, 2, 3]
+
+
+def test_concurrent_calls_with_one_request_id_make_one_version(client: tracklane.Client, unique: str) -> None:
+    name = f"rc-{unique}"
+    client.create_registered_model(name)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        versions = list(
+            pool.map(
+                lambda i: client.create_model_version(name, f"s3://bucket/m-{i}", request_id="same"),
+                range(8),
+            )
+        )
+    assert len({(v.version, v.source) for v in versions}) == 1
+    assert versions[0].version == 1
+    assert [v.version for v in client.search_model_versions(f"name = '{name}'")] == [1]
+    assert _created(client, name) == [1]
+
+
+def test_request_id_over_the_limit_is_invalid(client: tracklane.Client, unique: str) -> None:
+    name = f"rl-{unique}"
+    client.create_registered_model(name)
+    with pytest.raises(exceptions.InvalidArgument) as too_long:
+        client.create_model_version(name, "s3://bucket/model", request_id="x" * 129)
+    assert too_long.value.field == "request_id"
+    assert client.create_model_version(name, "s3://bucket/model", request_id="x" * 128).version == 1
 
 
 def test_get_errors(client: tracklane.Client, unique: str) -> None:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import multiprocessing
+import os
+import subprocess
+import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
 import tracklane
-from tracklane import data, fluent
+from tracklane import data
 from tracklane.exceptions import FailedPrecondition, NotFound
 from tracklane.testing import LocalServer
 
@@ -309,39 +312,59 @@ def test_threads_have_their_own_runs(fl: Any, client: tracklane.Client, unique: 
         assert len(client.get_metric_history(run_id, "step_of")) == 5
 
 
-def _child(queue: Any) -> None:
+FORKED_CHILD_SCRIPT = """
+import multiprocessing, sys
+import tracklane
+
+def child(queue):
     try:
-        active = fluent.active_run()
-        fluent.log_metric("child_metric", 7.0)  # starts the child's own run
-        run = fluent.active_run()
+        active = tracklane.active_run()
+        tracklane.log_metric("child_metric", 7.0)  # starts the child's own run
+        run = tracklane.active_run()
         assert run is not None
-        fluent.end_run()
+        tracklane.end_run()
         queue.put(("ok", None if active is None else active.info.run_id, run.info.run_id))
     except BaseException as exc:
         queue.put(("error", repr(exc), ""))
 
+tracklane.set_tracking_uri(sys.argv[1])
+experiment = tracklane.set_experiment(sys.argv[2])
+ctx = multiprocessing.get_context("fork")
+with tracklane.start_run() as parent:
+    tracklane.log_metric("parent_metric", 1.0)
+    queue = ctx.Queue()
+    process = ctx.Process(target=child, args=(queue,))
+    process.start()
+    outcome, active_in_child, child_run_id = queue.get(timeout=60)
+    process.join(timeout=60)
+assert outcome == "ok", active_in_child
+assert process.exitcode == 0, process.exitcode
+assert active_in_child is None, active_in_child
+print(experiment.experiment_id, parent.info.run_id, child_run_id)
+"""
 
-@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
-def test_forked_child_starts_clean(fl: Any, client: tracklane.Client, unique: str) -> None:
-    experiment = fl.set_experiment(f"fluent-{unique}")
-    ctx = multiprocessing.get_context("fork")
-    with fl.start_run() as parent:
-        fl.log_metric("parent_metric", 1.0)
-        queue = ctx.Queue()
-        process = ctx.Process(target=_child, args=(queue,))
-        process.start()
-        outcome, active_in_child, child_run_id = queue.get(timeout=60)
-        process.join(timeout=60)
-    assert outcome == "ok", active_in_child
-    assert process.exitcode == 0
-    assert active_in_child is None
-    assert child_run_id != parent.info.run_id
+
+def test_forked_child_starts_clean(
+    tracking_server: LocalServer, client: tracklane.Client, unique: str, tmp_path: Path
+) -> None:
+    # In a training process of its own: this test process hosts the server, whose threads are always
+    # inside gRPC, and gRPC cannot make a fork of such a process safe.
+    done = subprocess.run(
+        [sys.executable, "-c", FORKED_CHILD_SCRIPT, tracking_server.uri, f"fluent-{unique}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "TRACKLANE_SPOOL_DIR": str(tmp_path / "spool")},
+    )
+    assert done.returncode == 0, done.stderr
+    experiment_id, parent_run_id, child_run_id = done.stdout.split()
+    assert child_run_id != parent_run_id
     child_run = client.get_run(child_run_id)
     # The child forgot the active experiment, too: its run is in the default experiment.
-    assert child_run.info.experiment_id == "0" != experiment.experiment_id
+    assert child_run.info.experiment_id == "0" != experiment_id
     assert child_run.data.metrics == {"child_metric": 7.0}
     assert child_run.info.status == tracklane.RunStatus.FINISHED
-    assert client.get_run(parent.info.run_id).data.metrics == {"parent_metric": 1.0}
+    assert client.get_run(parent_run_id).data.metrics == {"parent_metric": 1.0}
 
 
 def test_atexit_handler_ends_runs_of_every_thread(fl: Any, client: tracklane.Client) -> None:

@@ -3,6 +3,8 @@
 - Go streams 100,000 points into a run; Python reads the history back point for point.
 - TypeScript uploads an artifact; Java downloads it byte-identical.
 - Python registers a model version and sets an alias; Go resolves the alias to that version.
+- The same over mutual TLS with auth on: each language finds its token, CA and client certificate
+  in the TRACKLANE_TRACKING_* variables, and a wrong token is refused.
 
 Each language runs through a small driver (client/go/cmd/tracklane-polyglot,
 client/typescript/test/polyglot-cli.ts, client/java/src/test/java/.../PolyglotCli.java) built here
@@ -24,7 +26,9 @@ from typing import Any
 import pytest
 
 import tracklane
+from tests.auth_helpers import BOOTSTRAP_TOKEN
 from tests.e2e._server_process import ServerProcess, start_server
+from tests.tls_helpers import Pki, make_pki
 
 ROOT = Path(__file__).resolve().parents[2]
 GO_DIR = ROOT / "client" / "go"
@@ -48,9 +52,12 @@ def require_toolchain(*commands: str) -> None:
     pytest.skip(reason)
 
 
-def run(args: list[str], cwd: Path, timeout: float = RUN_TIMEOUT) -> str:
-    """Runs a command; on failure the assertion carries its output."""
-    proc = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
+def run(args: list[str], cwd: Path, timeout: float = RUN_TIMEOUT, env: dict[str, str] | None = None) -> str:
+    """Runs a command (with ``env`` added to this process's); the assertion carries its output."""
+    proc = subprocess.run(
+        args, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False,
+        env={**os.environ, **(env or {})},
+    )  # fmt: skip
     assert proc.returncode == 0, f"{' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
     return proc.stdout
 
@@ -94,8 +101,8 @@ def go_driver(tmp_path_factory: pytest.TempPathFactory) -> Driver:
     binary = tmp_path_factory.mktemp("go") / "tracklane-polyglot"
     run(["go", "build", "-o", str(binary), "./cmd/tracklane-polyglot"], GO_DIR, BUILD_TIMEOUT)
 
-    def drive(*args: str) -> dict[str, Any]:
-        return last_json(run([str(binary), *args], GO_DIR))
+    def drive(*args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+        return last_json(run([str(binary), *args], GO_DIR, env=env))
 
     return drive
 
@@ -108,8 +115,8 @@ def ts_driver() -> Driver:
     if is_stale(TS_DIR / "dist" / "test" / "polyglot-cli.js", TS_DIR / "src", TS_DIR / "test"):
         run(["npm", "run", "build"], TS_DIR, BUILD_TIMEOUT)
 
-    def drive(*args: str) -> dict[str, Any]:
-        return last_json(run(["node", "dist/test/polyglot-cli.js", *args], TS_DIR))
+    def drive(*args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+        return last_json(run(["node", "dist/test/polyglot-cli.js", *args], TS_DIR, env=env))
 
     return drive
 
@@ -126,8 +133,9 @@ def java_driver(tmp_path_factory: pytest.TempPathFactory) -> Driver:
         [str(target / "test-classes"), str(target / "classes"), classpath_file.read_text()]
     )
 
-    def drive(*args: str) -> dict[str, Any]:
-        return last_json(run(["java", "-cp", classpath, "org.tracklane.client.PolyglotCli", *args], JAVA_DIR))
+    def drive(*args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+        command = ["java", "-cp", classpath, "org.tracklane.client.PolyglotCli", *args]
+        return last_json(run(command, JAVA_DIR, env=env))
 
     return drive
 
@@ -176,3 +184,60 @@ def test_python_registers_a_version_go_resolves_it_by_alias(
 
     resolved = go_driver("alias", "-addr", server.address, "-model", name, "-alias", "champion")
     assert resolved == {"name": name, "version": 2, "run_id": run_id, "source": f"runs:/{run_id}/model-2"}
+
+
+@pytest.fixture(scope="module")
+def secure_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, Pki]]:
+    """Mutual TLS and auth on; the admin's token is BOOTSTRAP_TOKEN."""
+    pki = make_pki(tmp_path_factory.mktemp("polyglot-pki"))
+    with start_server(
+        "--tls-cert-file", str(pki.server_cert), "--tls-key-file", str(pki.server_key),
+        "--tls-client-ca-file", str(pki.ca), "--auth", "true",
+        data_dir=tmp_path_factory.mktemp("polyglot-secure"),
+        env={"TRACKLANE_AUTH_BOOTSTRAP_TOKEN": BOOTSTRAP_TOKEN},
+    ) as proc:  # fmt: skip
+        yield proc, pki
+        proc.terminate()
+
+
+def test_every_language_over_mutual_tls_with_a_token(
+    go_driver: Driver,
+    ts_driver: Driver,
+    java_driver: Driver,
+    secure_server: tuple[ServerProcess, Pki],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server, pki = secure_server
+    address = f"grpcs://127.0.0.1:{server.port}"
+    env = {
+        "TRACKLANE_TRACKING_TOKEN": BOOTSTRAP_TOKEN,
+        "TRACKLANE_TRACKING_CA_FILE": str(pki.ca),
+        "TRACKLANE_TRACKING_CLIENT_CERT_FILE": str(pki.client_cert),
+        "TRACKLANE_TRACKING_CLIENT_KEY_FILE": str(pki.client_key),
+    }
+    for name, value in env.items():  # Python reads the same variables
+        monkeypatch.setenv(name, value)
+    with tracklane.Client(address) as py:
+        run_id = py.create_run(run_name="secure").info.run_id
+        out = go_driver("stream", "-addr", address, "-run", run_id, "-points", "1000", env=env)
+        assert out["acked"] == 1000, out
+        assert list(py.get_metric_history(run_id, "loss").steps) == list(range(1000))
+
+        data = secrets.token_bytes(1024 * 1024 + 7)
+        source, target = tmp_path / "up.bin", tmp_path / "down.bin"
+        source.write_bytes(data)
+        assert ts_driver("upload", address, run_id, "blob.bin", str(source), env=env)["size"] == len(data)
+        downloaded = java_driver("download", address, run_id, "blob.bin", str(target), env=env)
+        assert downloaded == {"bytes": len(data)}
+        assert target.read_bytes() == data
+
+    # A wrong token gets through TLS but not past authentication, in each language.
+    wrong = {**env, "TRACKLANE_TRACKING_TOKEN": "tlk_not-a-token"}
+    for driver, args in (
+        (go_driver, ("stream", "-addr", address, "-run", run_id, "-points", "10")),
+        (ts_driver, ("upload", address, run_id, "other.bin", str(source))),
+        (java_driver, ("download", address, run_id, "blob.bin", str(tmp_path / "no.bin"))),
+    ):
+        with pytest.raises(AssertionError, match=r"(?i)unauthenticated"):
+            driver(*args, env=wrong)

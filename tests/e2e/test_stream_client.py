@@ -200,6 +200,127 @@ def test_fork_child_streams_its_own_run(
     }
 
 
+MANY_FORKS_TRAINER = """
+import multiprocessing, os, sys, threading, time
+from pathlib import Path
+import tracklane
+
+uri, forks, out = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3])
+tracklane.set_tracking_uri(uri)
+tracklane.configure_metrics(flush_points=500)  # small batches: the stream is always mid-flight
+
+
+def child_run(tag):
+    assert tracklane.active_run() is None  # nothing of the parent's state
+    tracklane.flush()  # no sender yet: the parent's buffered points are not the child's to send
+    with tracklane.start_run() as run:
+        for step in range(100):
+            tracklane.log_metric("c", step, step=step)
+    (out / f"{tag}.child").write_text(run.info.run_id)
+
+
+with tracklane.start_run() as run:
+    run_id = run.info.run_id
+    stop = threading.Event()
+    logged = []
+
+    def background():  # another thread logging to the run while the main thread forks
+        step = 0
+        while not stop.is_set() and step < 300_000:
+            tracklane.log_metric("bg", step, step=step, run_id=run_id)
+            step += 1
+            if step % 200 == 0:
+                time.sleep(0.0005)
+        logged.append(step)
+
+    thread = threading.Thread(target=background)
+    thread.start()
+    for i in range(forks):
+        for step in range(i * 1_000, (i + 1) * 1_000):
+            tracklane.log_metric("m", step, step=step)
+        if i % 3 == 2:  # a DataLoader-style worker of the multiprocessing module
+            worker = multiprocessing.get_context("fork").Process(target=child_run, args=(f"mp{i}",))
+            worker.start()
+            worker.join(60)
+            assert worker.exitcode == 0, worker.exitcode
+            continue
+        pid = os.fork()
+        if pid == 0:
+            if i % 3 == 1:  # logs a run of its own, then a normal exit (atexit handlers run)
+                child_run(f"fork{i}")
+                sys.exit(0)
+            os._exit(0)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0, status
+    stop.set()
+    thread.join()
+print(run_id, logged[0])
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_forking_many_times_mid_stream_loses_nothing(
+    tracking_server: LocalServer, client: tracklane.Client, tmp_path: Path
+) -> None:
+    """A trainer forks 30 times (bare forks, forks that log runs, multiprocessing workers) while two
+    threads keep logging: each history is exact, the children's runs hold only their own points."""
+    out = tmp_path / "out"
+    out.mkdir()
+    done = subprocess.run(
+        [sys.executable, "-c", MANY_FORKS_TRAINER, tracking_server.uri, "30", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TRACKLANE_SPOOL_DIR": str(tmp_path / "spool")},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "skipping fork() handlers" not in done.stderr
+    run_id, background = done.stdout.split()
+    assert history(client, run_id, ["m"]) == {"m": (list(range(30_000)), [float(s) for s in range(30_000)])}
+    steps = list(range(int(background)))
+    assert history(client, run_id, ["bg"]) == {"bg": (steps, [float(s) for s in steps])}
+    children = sorted(out.glob("*.child"))
+    assert len(children) == 20
+    for child in children:
+        child_run_id = child.read_text()
+        assert client.get_run(child_run_id).data.metrics == {"c": 99.0}
+        assert history(client, child_run_id, ["c"]) == {
+            "c": (list(range(100)), [float(s) for s in range(100)])
+        }
+    assert client.get_run(run_id).info.status == tracklane.RunStatus.FINISHED
+
+
+def test_client_metric_stream_without_the_fluent_api(client: tracklane.Client, tmp_path: Path) -> None:
+    """A service holding a Client streams to several runs from several threads, then refusals raise."""
+    runs = [client.create_run("0").info.run_id for _ in range(3)]
+    with client.metric_stream(spool_dir=tmp_path, flush_points=1_000) as metrics:
+
+        def work(run_id: str) -> None:
+            for step in range(5_000):
+                metrics.log_metric(run_id, "loss", step / 4, step=step)
+
+        threads = [threading.Thread(target=work, args=(run_id,)) for run_id in runs]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        metrics.log_metrics(runs[0], {"a": 1.0, "b": 2.0}, timestamp=1_700_000_000_000, step=9)
+        metrics.log_metric_array(runs[1], "curve", np.arange(3.0), steps=[5, 6, 7])
+        metrics.flush()
+        assert client.get_metric_history(runs[1], "curve").steps == [5, 6, 7]
+        with pytest.raises(InvalidArgument) as info:
+            metrics.log_metric_array(runs[1], "curve", [1.0], timestamps=[1, 2])
+        assert info.value.field == "timestamps"
+    for run_id in runs:
+        assert history(client, run_id, ["loss"]) == {
+            "loss": (list(range(5_000)), [s / 4 for s in range(5_000)])
+        }
+    a = client.get_metric_history(runs[0], "a")
+    assert (a.steps, a.values, a.timestamps) == ([9], [1.0], [1_700_000_000_000])
+    with pytest.raises(NotFound), client.metric_stream(spool_dir=tmp_path) as metrics:
+        metrics.log_metric("0123456789abcdef0123456789abcdef", "m", 1.0)
+
+
 def test_offline_spool_then_sync_is_idempotent(
     tracking_server: LocalServer, client: tracklane.Client, tmp_path: Path
 ) -> None:

@@ -343,3 +343,73 @@ def test_training_killed_then_tracklane_sync(tmp_path: Path, database: str) -> N
         training.stdin.close()
         training.stdout.close()
         server.kill()
+
+
+_NEXT_TRAINING = textwrap.dedent(
+    """
+    import sys
+    import tracklane
+    tracklane.configure_metrics(spool_dir=sys.argv[1])
+    with tracklane.start_run() as run:         # its first metric starts the replay of dead writers
+        for step in range(1_000):
+            tracklane.log_metric("own", step, step=step)
+    print(run.info.run_id, flush=True)
+    """
+)
+
+
+def test_training_killed_then_the_next_training_replays_its_spool(tmp_path: Path, database: str) -> None:
+    """kill -9 of a trainer holding a spool; the next trainer on the same URI delivers it, exactly once,
+    by itself. A spool left for another URI is not its to send."""
+    server = serve(tmp_path, database, bind=f"127.0.0.1:{fixed_port()}")
+    spool = tmp_path / "spool"
+    elsewhere = MetricSender("grpc://127.0.0.1:1", MetricsConfig(spool_dir=spool, spill_after=0.1))
+    elsewhere.buffer(new_run(server.address)).log("m", 1.0, 0, None)
+    elsewhere.close(0.5)  # nothing listens there: left in the spool
+    foreign = sorted(p.name for p in spool.glob("*.tlspool"))
+    assert foreign
+    env = clean_env({"TRACKLANE_TRACKING_URI": f"grpc://{server.address}"})
+    training = subprocess.Popen(
+        [sys.executable, "-c", _TRAINING, server.address, str(spool)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=env,
+        text=True,
+    )
+    assert training.stdin is not None
+    assert training.stdout is not None
+    try:
+        run_id = training.stdout.readline().strip()
+        assert training.stdout.readline().strip() == "acked"
+        server.kill()
+        training.stdin.write("go\n")
+        training.stdin.flush()
+        assert training.stdout.readline().strip() == "spooled"
+        training.kill()
+        training.wait(30)
+        assert len(list(spool.glob("*.tlspool"))) > len(foreign)
+        server = serve(tmp_path, database, bind=server.bind)  # the same tracking URI
+        expected = (list(range(60_000)), [s * 2.0 for s in range(60_000)])
+        for _ in range(2):  # the second finds nothing left: nothing is stored twice
+            nxt = subprocess.run(
+                [sys.executable, "-c", _NEXT_TRAINING, str(spool)],
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=120,
+            )
+            assert nxt.returncode == 0, nxt.stderr
+            assert stored(server.address, run_id, "m") == expected
+            own = nxt.stdout.strip()
+            assert stored(server.address, own, "own") == (
+                list(range(1_000)),
+                [float(s) for s in range(1_000)],
+            )
+            assert sorted(p.name for p in spool.glob("*.tlspool")) == foreign
+    finally:
+        if training.poll() is None:
+            training.kill()
+        training.wait(30)
+        training.stdin.close()
+        training.stdout.close()
+        server.kill()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tracklane._metric_stream import Pending
-from tracklane._spool import SUFFIX, Spool, index_segment, lock_writer, read_segment, spool_dir
+from tracklane._spool import SUFFIX, Spool, index_segment, lock_writer, read_segment, spool_dir, writer_uri
 
 
 def batch(seq: int, run: str = "run-1", size: int = 100) -> Pending:
@@ -100,3 +100,24 @@ def test_spool_dir_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_pat
     assert spool_dir(tmp_path / "x") == tmp_path / "x"
     monkeypatch.delenv("TRACKLANE_SPOOL_DIR")
     assert spool_dir() == Path.home() / ".cache/tracklane/spool"
+
+
+# The child only closes descriptors and exits: safe even if other tests left threads running.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_the_lock_file_names_the_tracking_uri_and_stays_held_after_a_fork(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, "writer-0001", max_bytes=1 << 20, tracking_uri="grpc://127.0.0.1:5")
+    assert writer_uri(tmp_path, "writer-0001") is None  # no spill yet: no lock file
+    spool.append([batch(1)], unsent=True)
+    assert writer_uri(tmp_path, "writer-0001") == "grpc://127.0.0.1:5"
+    assert lock_writer(tmp_path, "writer-0001") is None  # held by its writer
+    pid = os.fork()
+    if pid == 0:  # a child closes its copies of the descriptors: the parent's lock must survive
+        spool.forget_after_fork()
+        os._exit(0 if lock_writer(tmp_path, "writer-0001") is None else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert lock_writer(tmp_path, "writer-0001") is None
+    spool.close()
+    fd = lock_writer(tmp_path, "writer-0001")  # its process is done with it: a replay may take it
+    assert fd is not None
+    os.close(fd)

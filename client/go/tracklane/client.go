@@ -3,6 +3,7 @@ package tracklane
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"os"
 	"os/user"
@@ -32,10 +33,14 @@ type Client struct {
 }
 
 type options struct {
-	tls      *tls.Config
-	dialOpts []grpc.DialOption
-	user     string
-	headers  map[string]string
+	tls        *tls.Config
+	dialOpts   []grpc.DialOption
+	user       string
+	headers    map[string]string
+	token      string
+	caFile     string
+	clientCert string
+	clientKey  string
 }
 
 // Option configures NewClient.
@@ -52,6 +57,19 @@ func WithDialOptions(opts ...grpc.DialOption) Option {
 // WithUser sets the `user` metadata the server records on registry changes (default: login name).
 func WithUser(name string) Option { return func(o *options) { o.user = name } }
 
+// WithToken sends `authorization: Bearer <token>` on every call (default: $TRACKLANE_TRACKING_TOKEN).
+func WithToken(token string) Option { return func(o *options) { o.token = token } }
+
+// WithCAFile trusts the PEM certificates in path for grpcs:// addresses instead of the system roots
+// (default: $TRACKLANE_TRACKING_CA_FILE).
+func WithCAFile(path string) Option { return func(o *options) { o.caFile = path } }
+
+// WithClientCertificate presents a client certificate, for servers that require mTLS (default:
+// $TRACKLANE_TRACKING_CLIENT_CERT_FILE and $TRACKLANE_TRACKING_CLIENT_KEY_FILE).
+func WithClientCertificate(certFile, keyFile string) Option {
+	return func(o *options) { o.clientCert, o.clientKey = certFile, keyFile }
+}
+
 // WithHeader sends a metadata header on every call, e.g. WithHeader("authorization", "Bearer ...").
 func WithHeader(key, value string) Option {
 	return func(o *options) { o.headers[strings.ToLower(key)] = value }
@@ -61,7 +79,13 @@ func WithHeader(key, value string) Option {
 // $TRACKLANE_TRACKING_URI, else DefaultAddress) and waits until the connection is ready or ctx
 // ends, so a wrong address fails here rather than on the first call.
 func NewClient(ctx context.Context, addr string, opts ...Option) (*Client, error) {
-	o := options{headers: map[string]string{}}
+	o := options{
+		headers:    map[string]string{},
+		token:      os.Getenv("TRACKLANE_TRACKING_TOKEN"),
+		caFile:     os.Getenv("TRACKLANE_TRACKING_CA_FILE"),
+		clientCert: os.Getenv("TRACKLANE_TRACKING_CLIENT_CERT_FILE"),
+		clientKey:  os.Getenv("TRACKLANE_TRACKING_CLIENT_KEY_FILE"),
+	}
 	if u, err := user.Current(); err == nil {
 		o.user = u.Username
 	}
@@ -82,10 +106,17 @@ func NewClient(ctx context.Context, addr string, opts ...Option) (*Client, error
 	if o.tls != nil {
 		creds = credentials.NewTLS(o.tls)
 	} else if secure {
-		creds = credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS12})
+		cfg, err := tlsConfig(o)
+		if err != nil {
+			return nil, err
+		}
+		creds = credentials.NewTLS(cfg)
 	}
 	if o.user != "" {
 		o.headers["user"] = o.user
+	}
+	if o.token != "" {
+		o.headers["authorization"] = "Bearer " + o.token
 	}
 	md := metadata.New(o.headers)
 	dial := []grpc.DialOption{
@@ -112,6 +143,29 @@ func NewClient(ctx context.Context, addr string, opts ...Option) (*Client, error
 		artifacts: pb.NewArtifactServiceClient(conn),
 		registry:  pb.NewRegistryServiceClient(conn),
 	}, nil
+}
+
+// tlsConfig trusts the CA file (else the system roots) and presents the client certificate if set.
+func tlsConfig(o options) (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if o.caFile != "" {
+		pem, err := os.ReadFile(o.caFile)
+		if err != nil {
+			return nil, fmt.Errorf("tracklane: CA file: %w", err)
+		}
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("tracklane: CA file %s holds no PEM certificate", o.caFile)
+		}
+	}
+	if o.clientCert != "" || o.clientKey != "" {
+		pair, err := tls.LoadX509KeyPair(o.clientCert, o.clientKey)
+		if err != nil {
+			return nil, fmt.Errorf("tracklane: client certificate: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{pair}
+	}
+	return cfg, nil
 }
 
 func parseAddress(addr string) (target string, secure bool, err error) {

@@ -55,7 +55,7 @@ func freeAddr() (string, error) {
 }
 
 // launch starts a server and waits until it listens (60 s at most).
-func launch(addr, dataDir string) (*serverProcess, error) {
+func launch(addr, dataDir string, extraEnv ...string) (*serverProcess, error) {
 	python := os.Getenv("TRACKLANE_PYTHON")
 	if python == "" {
 		python = "python3"
@@ -65,6 +65,7 @@ func launch(addr, dataDir string) (*serverProcess, error) {
 	repo := filepath.Join(filepath.Dir(here), "..", "..", "..")
 	// The server package imports from the repository when it is not installed.
 	cmd.Env = append(os.Environ(), "PYTHONPATH="+filepath.Join(repo, "server")+string(os.PathListSeparator)+filepath.Join(repo, "client", "python"))
+	cmd.Env = append(cmd.Env, extraEnv...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
 		return nil, err

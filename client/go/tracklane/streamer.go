@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	pb "example.com/tracklane/client/go/tracklanev1"
 )
@@ -363,6 +364,9 @@ func (s *Streamer) receive(stream pb.TrackingService_StreamMetricsClient, cancel
 	for {
 		resp, err := stream.Recv()
 		if err != nil {
+			if c := status.Code(err); c == codes.Unauthenticated || c == codes.PermissionDenied {
+				s.refuseAll(err) // a wrong token or a missing grant: retrying cannot help
+			}
 			return
 		}
 		s.mu.Lock()
@@ -391,6 +395,24 @@ func (s *Streamer) receive(stream pb.TrackingService_StreamMetricsClient, cancel
 		s.cond.Broadcast()
 		s.mu.Unlock()
 	}
+}
+
+// refuseAll drops every batch sent or queued, reporting them once through Flush: the server
+// refused the whole stream for good.
+func (s *Streamer) refuseAll(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	points := 0
+	for _, b := range append(s.window, s.queue...) {
+		points += b.points
+		s.done++
+	}
+	if points > 0 {
+		s.failures = append(s.failures, fmt.Errorf("tracklane: %d points refused: %w", points, wrap(err)))
+	}
+	s.buffered -= points
+	s.window, s.queue = nil, nil
+	s.cond.Broadcast()
 }
 
 // isGap tells a sequence gap (worth a replay) from other FAILED_PRECONDITION refusals such as a

@@ -951,7 +951,10 @@ type CompletePresignedUploadRequest struct {
 	// From CreatePresignedUploadResponse.
 	UploadId string `protobuf:"bytes,3,opt,name=upload_id,json=uploadId,proto3" json:"upload_id,omitempty"`
 	// Every part, in order.
-	Parts         []*CompletedPart `protobuf:"bytes,4,rep,name=parts,proto3" json:"parts,omitempty"`
+	Parts []*CompletedPart `protobuf:"bytes,4,rep,name=parts,proto3" json:"parts,omitempty"`
+	// Lowercase hex SHA-256 of the whole file as the client computed it while uploading; recorded
+	// (listings show it) after the size is checked. Must match `sha256` if that was declared at start.
+	Sha256        string `protobuf:"bytes,5,opt,name=sha256,proto3" json:"sha256,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1012,6 +1015,13 @@ func (x *CompletePresignedUploadRequest) GetParts() []*CompletedPart {
 		return x.Parts
 	}
 	return nil
+}
+
+func (x *CompletePresignedUploadRequest) GetSha256() string {
+	if x != nil {
+		return x.Sha256
+	}
+	return ""
 }
 
 // Response for CompletePresignedUpload.
@@ -1346,12 +1356,13 @@ const file_tracklane_v1_artifacts_proto_rawDesc = "" +
 	"\rCompletedPart\x12\x1f\n" +
 	"\vpart_number\x18\x01 \x01(\x05R\n" +
 	"partNumber\x12\x12\n" +
-	"\x04etag\x18\x02 \x01(\tR\x04etag\"\x9b\x01\n" +
+	"\x04etag\x18\x02 \x01(\tR\x04etag\"\xb3\x01\n" +
 	"\x1eCompletePresignedUploadRequest\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x1b\n" +
 	"\tupload_id\x18\x03 \x01(\tR\buploadId\x121\n" +
-	"\x05parts\x18\x04 \x03(\v2\x1b.tracklane.v1.CompletedPartR\x05parts\"M\n" +
+	"\x05parts\x18\x04 \x03(\v2\x1b.tracklane.v1.CompletedPartR\x05parts\x12\x16\n" +
+	"\x06sha256\x18\x05 \x01(\tR\x06sha256\"M\n" +
 	"\x1fCompletePresignedUploadResponse\x12*\n" +
 	"\x04file\x18\x01 \x01(\v2\x16.tracklane.v1.FileInfoR\x04file\"e\n" +
 	"\x1bAbortPresignedUploadRequest\x12\x15\n" +

@@ -50,7 +50,8 @@ type ArtifactServiceClient interface {
 	// Starts a direct upload to the object store: presigned PUT URLs (one per part for multipart).
 	// FAILED_PRECONDITION when the run's artifact store has no direct mode (a local folder).
 	CreatePresignedUpload(ctx context.Context, in *CreatePresignedUploadRequest, opts ...grpc.CallOption) (*CreatePresignedUploadResponse, error)
-	// Finishes a direct upload; the server verifies size (and SHA-256 when given) and records the file.
+	// Finishes a direct upload; the server verifies the size (and the SHA-256 declared at start, by
+	// reading the file back) and records the file with its SHA-256.
 	CompletePresignedUpload(ctx context.Context, in *CompletePresignedUploadRequest, opts ...grpc.CallOption) (*CompletePresignedUploadResponse, error)
 	// Abandons a direct upload and frees its parts.
 	AbortPresignedUpload(ctx context.Context, in *AbortPresignedUploadRequest, opts ...grpc.CallOption) (*AbortPresignedUploadResponse, error)
@@ -179,7 +180,8 @@ type ArtifactServiceServer interface {
 	// Starts a direct upload to the object store: presigned PUT URLs (one per part for multipart).
 	// FAILED_PRECONDITION when the run's artifact store has no direct mode (a local folder).
 	CreatePresignedUpload(context.Context, *CreatePresignedUploadRequest) (*CreatePresignedUploadResponse, error)
-	// Finishes a direct upload; the server verifies size (and SHA-256 when given) and records the file.
+	// Finishes a direct upload; the server verifies the size (and the SHA-256 declared at start, by
+	// reading the file back) and records the file with its SHA-256.
 	CompletePresignedUpload(context.Context, *CompletePresignedUploadRequest) (*CompletePresignedUploadResponse, error)
 	// Abandons a direct upload and frees its parts.
 	AbortPresignedUpload(context.Context, *AbortPresignedUploadRequest) (*AbortPresignedUploadResponse, error)

@@ -1381,7 +1381,10 @@ type CreateModelVersionRequest struct {
 	// Free text.
 	Description string `protobuf:"bytes,4,opt,name=description,proto3" json:"description,omitempty"`
 	// Initial tags.
-	Tags          []*Tag `protobuf:"bytes,5,rep,name=tags,proto3" json:"tags,omitempty"`
+	Tags []*Tag `protobuf:"bytes,5,rep,name=tags,proto3" json:"tags,omitempty"`
+	// Idempotency key (AIP-155), unique per model: a retried CreateModelVersion with the same id
+	// returns the version created the first time instead of registering another.
+	RequestId     string `protobuf:"bytes,6,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1449,6 +1452,13 @@ func (x *CreateModelVersionRequest) GetTags() []*Tag {
 		return x.Tags
 	}
 	return nil
+}
+
+func (x *CreateModelVersionRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // Response for CreateModelVersion.
@@ -3079,13 +3089,15 @@ const file_tracklane_v1_registry_proto_rawDesc = "" +
 	"\x1fDeleteRegisteredModelTagRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\"\"\n" +
-	" DeleteRegisteredModelTagResponse\"\xa7\x01\n" +
+	" DeleteRegisteredModelTagResponse\"\xc6\x01\n" +
 	"\x19CreateModelVersionRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06source\x18\x02 \x01(\tR\x06source\x12\x15\n" +
 	"\x06run_id\x18\x03 \x01(\tR\x05runId\x12 \n" +
 	"\vdescription\x18\x04 \x01(\tR\vdescription\x12%\n" +
-	"\x04tags\x18\x05 \x03(\v2\x11.tracklane.v1.TagR\x04tags\"]\n" +
+	"\x04tags\x18\x05 \x03(\v2\x11.tracklane.v1.TagR\x04tags\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x06 \x01(\tR\trequestId\"]\n" +
 	"\x1aCreateModelVersionResponse\x12?\n" +
 	"\rmodel_version\x18\x01 \x01(\v2\x1a.tracklane.v1.ModelVersionR\fmodelVersion\"F\n" +
 	"\x16GetModelVersionRequest\x12\x12\n" +

@@ -76,7 +76,8 @@ type RegistryServiceClient interface {
 	// Creates the next version (1, 2, 3... without gaps, also under concurrency) from a source.
 	// Numbers of deleted versions are not reused. NOT_FOUND (`name`; `source` or `run_id` for an
 	// unknown run); FAILED_PRECONDITION if the run is deleted; INVALID_ARGUMENT (`source` empty or
-	// a malformed `runs:/` URI, `run_id` differing from the source's, `tags[i].key`).
+	// a malformed `runs:/` URI, `run_id` differing from the source's, `tags[i].key`, `request_id`
+	// longer than 128). A retry with the same `request_id` returns the first version unchanged.
 	CreateModelVersion(ctx context.Context, in *CreateModelVersionRequest, opts ...grpc.CallOption) (*CreateModelVersionResponse, error)
 	// Gets one version. NOT_FOUND (`name` or `version`).
 	GetModelVersion(ctx context.Context, in *GetModelVersionRequest, opts ...grpc.CallOption) (*GetModelVersionResponse, error)
@@ -392,7 +393,8 @@ type RegistryServiceServer interface {
 	// Creates the next version (1, 2, 3... without gaps, also under concurrency) from a source.
 	// Numbers of deleted versions are not reused. NOT_FOUND (`name`; `source` or `run_id` for an
 	// unknown run); FAILED_PRECONDITION if the run is deleted; INVALID_ARGUMENT (`source` empty or
-	// a malformed `runs:/` URI, `run_id` differing from the source's, `tags[i].key`).
+	// a malformed `runs:/` URI, `run_id` differing from the source's, `tags[i].key`, `request_id`
+	// longer than 128). A retry with the same `request_id` returns the first version unchanged.
 	CreateModelVersion(context.Context, *CreateModelVersionRequest) (*CreateModelVersionResponse, error)
 	// Gets one version. NOT_FOUND (`name` or `version`).
 	GetModelVersion(context.Context, *GetModelVersionRequest) (*GetModelVersionResponse, error)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from tracklane import _cli_artifacts, _cli_sync
+from tracklane import _cli_artifacts, _cli_auth, _cli_permissions, _cli_sync
 from tracklane.client import Client
 from tracklane.entities import Experiment, Run, ViewType
 
@@ -55,6 +55,8 @@ def add_commands(commands: Any) -> None:
     delete.set_defaults(handler=_runs_delete)
     _cli_artifacts.add_commands(commands, _with_common)
     _cli_sync.add_commands(commands, _with_common)
+    _cli_auth.add_commands(commands, _with_common)
+    _cli_permissions.add_commands(commands, _with_common)
 
 
 def _with_common(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:

@@ -17,10 +17,12 @@ Resp = TypeVar("Resp")
 class ClientBase:
     """Holds one channel and a stub per service; ``tracklane.Client`` adds the methods."""
 
-    def __init__(self, tracking_uri: str | None = None, *, timeout: float = 60.0) -> None:
+    def __init__(
+        self, tracking_uri: str | None = None, *, timeout: float = 60.0, token: str | None = None
+    ) -> None:
         self.tracking_uri = _channel.resolve_tracking_uri(tracking_uri)
         self.timeout = timeout
-        self._channel = _channel.make_channel(self.tracking_uri)
+        self._channel = _channel.make_channel(self.tracking_uri, token=token)
         self._tracking = tracking_pb2_grpc.TrackingServiceStub(self._channel)
         self._artifacts = artifacts_pb2_grpc.ArtifactServiceStub(self._channel)
         self._registry = registry_pb2_grpc.RegistryServiceStub(self._channel)

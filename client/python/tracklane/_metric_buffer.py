@@ -29,7 +29,7 @@ import numpy.typing as npt
 
 from tracklane.exceptions import InvalidArgument
 
-__all__ = ["Columns", "MetricBuffer", "Sink", "check_metric_key"]
+__all__ = ["Columns", "MetricBuffer", "Sink", "array_columns", "check_metric_key"]
 
 KEY_MAX = 250
 # The server's key alphabet (letters, digits, '_', '-', '.', ' ', '/'): a bad key is refused at the
@@ -72,6 +72,36 @@ class Columns:
 
     def __len__(self) -> int:
         return int(self.values.shape[0])
+
+
+def array_columns(values: Any, steps: Any = None, timestamps: Any = None) -> Columns | None:
+    """Columns for ``log_metric_array`` from arrays or sequences; None when there are no values.
+
+    Args:
+        values: One value per point.
+        steps: One step per point; default ``0, 1, ... len(values) - 1``.
+        timestamps: Epoch milliseconds, one per point or one for all; default now.
+
+    Raises:
+        InvalidArgument: ``steps`` or ``timestamps`` not of the length of ``values``.
+    """
+    vals = np.array(values, dtype=np.float64).ravel()
+    n = vals.shape[0]
+    stp = np.arange(n, dtype=np.int64) if steps is None else np.array(steps, dtype=np.int64).ravel()
+    if stp.shape[0] != n:
+        raise InvalidArgument(f"steps: {stp.shape[0]} items, but values has {n}", field="steps")
+    if timestamps is None:
+        stamps = np.full(n, _now())
+    else:
+        given = np.asarray(timestamps, dtype=np.float64).ravel() * 0.001
+        if given.shape[0] not in (1, n):
+            raise InvalidArgument(
+                f"timestamps: {given.shape[0]} items, but values has {n}", field="timestamps"
+            )
+        stamps = np.broadcast_to(given, (n,)).copy()
+    if n == 0:
+        return None
+    return Columns(np.empty(0, np.uint32), vals, stp, stamps)
 
 
 class _Segment:

@@ -7,6 +7,9 @@ and feeds the :class:`~tracklane._metric_stream.BatchStream` window. Where a bat
 
     buffers (per thread and run) -> outbox (memory) -> spool (disk) -> window (sent, unacked)
 
+On its first buffer it also replays, in a background thread, the spools that writers of earlier
+processes (crashed, killed) left for the same tracking URI (``_spool_replay``).
+
 When the window has made no progress for ``spill_after`` seconds (server or database away) or the
 outbox passes ``max_memory_points``, the outbox and copies of the window go to the spool, and while
 the spool holds unsent batches new ones queue behind them there: order is kept, memory stays
@@ -22,6 +25,7 @@ Environment (``configure_metrics`` wins):
   TRACKLANE_METRICS_FLUSH_TIMEOUT       seconds end_run and exit wait for acks, default 60
   TRACKLANE_SPOOL_DIR                   spool folder, default ~/.cache/tracklane/spool
   TRACKLANE_SPOOL_MAX_BYTES             cap of one process's spool, default 4 GiB
+  TRACKLANE_METRICS_REPLAY_SPOOL        replay dead writers' spools (0 to leave them to sync), default 1
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from tracklane._metric_buffer import Columns, MetricBuffer
 from tracklane._metric_stream import BatchStream, Pending
 from tracklane._metric_wire import encode_batch
 from tracklane._spool import Spool, spool_dir
+from tracklane._spool_replay import replay_spool
 from tracklane.exceptions import DeadlineExceeded, ResourceExhausted, TracklaneError
 from tracklane.v1 import tracking_pb2
 
@@ -77,6 +82,8 @@ class MetricsConfig:
     spool_max_bytes: int = 4 << 30
     #: Largest batch sent (array logging can hand over millions of points at once).
     max_batch_points: int = 100_000
+    #: Replay spools that dead writers left for the same tracking URI, in the background.
+    replay_spool: bool = True
 
     @classmethod
     def from_env(cls) -> MetricsConfig:
@@ -89,6 +96,7 @@ class MetricsConfig:
             flush_timeout=_env_number("TRACKLANE_METRICS_FLUSH_TIMEOUT", 60),
             spool_dir=spool_dir(),
             spool_max_bytes=int(_env_number("TRACKLANE_SPOOL_MAX_BYTES", 4 << 30)),
+            replay_spool=bool(_env_number("TRACKLANE_METRICS_REPLAY_SPOOL", 1)),
         )
 
 
@@ -113,25 +121,25 @@ def configure(**changes: Any) -> MetricsConfig:
 
 
 def stream_channel(uri: str) -> grpc.Channel:
-    """A channel of its own for the stream: reconnects quickly, so a returning server is found soon."""
-    target, tls = _channel.parse_target(uri)
-    options = [
-        ("grpc.max_receive_message_length", _channel.MAX_MESSAGE_BYTES),
-        ("grpc.max_send_message_length", _channel.MAX_MESSAGE_BYTES),
-        ("grpc.keepalive_time_ms", 10_000),
-        ("grpc.keepalive_timeout_ms", 10_000),
-        ("grpc.initial_reconnect_backoff_ms", 100),
-        ("grpc.min_reconnect_backoff_ms", 100),
-        ("grpc.max_reconnect_backoff_ms", 1_000),
-    ]
-    if not tls:
-        return grpc.insecure_channel(target, options=options)
-    ca_file = os.environ.get(_channel.CA_FILE_ENV)
-    roots = Path(ca_file).read_bytes() if ca_file else None
-    return grpc.secure_channel(target, grpc.ssl_channel_credentials(root_certificates=roots), options=options)
+    """A channel of its own for the stream (token, TLS and client certificate as every channel):
+    reconnects quickly, so a returning server is found soon."""
+    return _channel.make_channel(
+        uri,
+        options=[
+            ("grpc.keepalive_time_ms", 10_000),
+            ("grpc.keepalive_timeout_ms", 10_000),
+            ("grpc.initial_reconnect_backoff_ms", 100),
+            ("grpc.min_reconnect_backoff_ms", 100),
+            ("grpc.max_reconnect_backoff_ms", 1_000),
+        ],
+    )
 
 
 _live: weakref.WeakSet[MetricSender] = weakref.WeakSet()
+#: Unacknowledged batches past which sealed segments wait to be cut together (see _behind).
+BEHIND_BATCHES = 2
+#: Seconds a replay of earlier processes' spools may take in all.
+REPLAY_TIMEOUT = 600.0
 _ERRORS_KEPT = 100
 # Stream failures no reconnect can fix: flush raises them at once instead of waiting out its timeout.
 _FATAL_STREAM_CODES = {
@@ -155,6 +163,7 @@ class MetricSender:
         self, tracking_uri: str, config: MetricsConfig | None = None, *, channel: grpc.Channel | None = None
     ) -> None:
         self.config = config or current_config()
+        self.tracking_uri = tracking_uri
         self.writer_id = secrets.token_hex(8)
         self.pid = os.getpid()
         self._own_channel = channel is None
@@ -167,7 +176,13 @@ class MetricSender:
         self._sequences: dict[str, int] = {}
         self._outbox: deque[Pending] = deque()
         self._outbox_points = 0
-        self._spool = Spool(self.config.spool_dir, self.writer_id, self.config.spool_max_bytes)
+        self._spool = Spool(
+            self.config.spool_dir, self.writer_id, self.config.spool_max_bytes, tracking_uri=tracking_uri
+        )
+        self._replay: threading.Thread | None = None
+        self._replay_stop = threading.Event()
+        #: The replay's open stream, if any (paused around fork() like the main one).
+        self._replay_streams: set[BatchStream] = set()
         self._serial = 0
         self._unsettled: dict[int, int] = {}  # serial -> points, in creation order
         self._errors: list[TracklaneError] = []
@@ -189,7 +204,32 @@ class MetricSender:
         buffer = MetricBuffer(run_id, self, self.config.flush_points)
         with self._lock:
             self._buffers.append(buffer)
+            if self._replay is None and self.config.replay_spool:
+                self._replay = threading.Thread(
+                    target=self._replay_dead_writers, name="tracklane-spool-replay", daemon=True
+                )
+                self._replay.start()
         return buffer
+
+    def _replay_dead_writers(self) -> None:
+        try:
+            report = replay_spool(
+                self._channel,
+                self.config.spool_dir,
+                timeout=REPLAY_TIMEOUT,
+                window=self.config.max_inflight,
+                tracking_uri=self.tracking_uri,
+                skip_writer=self.writer_id,
+                streams=self._replay_streams,
+                stop=self._replay_stop,
+            )
+        except Exception:  # a damaged spool must not take the process's own metrics down
+            log.exception("replaying the metric spool of earlier processes failed")
+            return
+        if report.batches:
+            log.info("replayed the metric spool of earlier processes: %s", report.summary())
+        for error in report.errors:
+            log.warning("a spooled metric batch of an earlier process was refused: %s", error)
 
     def release(self, buffer: MetricBuffer) -> None:
         """The buffer gets no more points; dropped once the sender has taken what it holds."""
@@ -255,6 +295,12 @@ class MetricSender:
             self.flush(self.config.flush_timeout if timeout is None else timeout)
         except TracklaneError as exc:
             log.warning("metrics not all delivered before closing: %s", exc)
+        replay = self._replay
+        if replay is not None:
+            # A short job still finishes what it began replaying; the rest waits for the next one.
+            replay.join(self.config.flush_timeout if timeout is None else timeout)
+            self._replay_stop.set()
+            replay.join(5)
         self._closed = True
         self._event.set()
         self._stream.close()
@@ -289,10 +335,10 @@ class MetricSender:
             if self._closed:
                 return
             tick = time.monotonic() >= next_tick
-            sealed, self._sealed = self._sealed, False
             with self._lock:
                 try:
-                    if tick or sealed:
+                    if tick or (self._sealed and not self._behind()):
+                        self._sealed = False
                         self._cut(everything=tick)
                     self._pump()
                 except Exception:  # never let the thread die: points would pile up silently
@@ -300,6 +346,19 @@ class MetricSender:
                 self._settled.notify_all()
             if tick:
                 next_tick = time.monotonic() + interval
+
+    def _behind(self) -> bool:
+        """Whether sealed segments should wait to go out as one bigger batch.
+
+        While the server still has BEHIND_BATCHES of ours in hand, what is sealed meanwhile is cut
+        at the next ack, together: bigger batches cost less per point on both sides (one header,
+        one ack, chunks of up to 4,096 points per key instead of a batch's share), and when the
+        server keeps up, batches still leave as soon as they are sealed.
+        """
+        if len(self._stream) + len(self._outbox) < BEHIND_BATCHES:
+            return False
+        sealed = sum(len(buffer.sealed) for buffer in self._buffers)
+        return sealed * self.config.flush_points < self.config.max_batch_points
 
     def _cut(self, *, everything: bool) -> None:
         """Turns buffered points into encoded batches (sealed segments only, unless ``everything``)."""
@@ -441,10 +500,42 @@ def _close_all_at_exit() -> None:
             sender.close()
 
 
+#: How long fork() waits for a sender's stream thread to leave its gRPC call.
+FORK_PAUSE_SECONDS = 2.0
+_paused_for_fork: list[BatchStream] = []
+
+
+def _pause_before_fork() -> None:
+    # gRPC's own fork handlers (which leave the child a working gRPC) are skipped while any thread
+    # is inside a call ("Other threads are currently calling into gRPC"), and a stream thread always
+    # is: the child then hangs on its first call. So every stream is closed around the fork; its
+    # window is kept and replayed when it reopens, and sequence numbers make the replay harmless.
+    deadline = time.monotonic() + FORK_PAUSE_SECONDS
+    for sender in list(_live):
+        if sender.pid == os.getpid() and not sender._closed:
+            _paused_for_fork.extend([sender._stream, *list(sender._replay_streams)])
+    for stream in _paused_for_fork:
+        if not stream.pause(max(0.0, deadline - time.monotonic())):
+            log.warning("metric stream still inside gRPC at fork(); the child may not use gRPC")
+
+
+def _resume_after_fork_in_parent() -> None:
+    while _paused_for_fork:
+        _paused_for_fork.pop().resume()
+
+
 def _forget_after_fork() -> None:
-    # The parent's senders have no threads here; the parent sends their points, the child must not.
+    # The parent's senders have no threads here; the parent sends their points, the child must not
+    # (nor keep the parent's spool lock held after the parent is gone).
+    _paused_for_fork.clear()
+    for sender in list(_live):
+        sender._spool.forget_after_fork()
     _live.clear()
 
 
 atexit.register(_close_all_at_exit)
-os.register_at_fork(after_in_child=_forget_after_fork)
+os.register_at_fork(
+    before=_pause_before_fork,
+    after_in_parent=_resume_after_fork_in_parent,
+    after_in_child=_forget_after_fork,
+)

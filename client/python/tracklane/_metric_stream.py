@@ -11,8 +11,10 @@ refusal) ends the stream, and the next one replays from the oldest unacknowledge
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import random
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -24,7 +26,7 @@ import grpc
 from tracklane.exceptions import TracklaneError, from_item_error, from_rpc_error
 from tracklane.v1 import tracking_pb2
 
-__all__ = ["BatchStream", "Pending"]
+__all__ = ["CLIENT_ID_HEADER", "BatchStream", "Pending", "client_id"]
 
 log = logging.getLogger("tracklane.metrics")
 
@@ -43,6 +45,23 @@ _FAILED_PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION.value[0]
 _GAP_TRIES = 3
 
 Key = tuple[str, str, int]
+
+#: Metadata naming the client process, whose streams share the server's max_streams_per_client.
+CLIENT_ID_HEADER = "tracklane-client-id"
+_client_id = secrets.token_hex(8)
+
+
+def client_id() -> str:
+    """This process's random id (a forked child gets its own)."""
+    return _client_id
+
+
+def _new_client_id_after_fork() -> None:
+    global _client_id
+    _client_id = secrets.token_hex(8)
+
+
+os.register_at_fork(after_in_child=_new_client_id_after_fork)
 
 
 @dataclass(eq=False)
@@ -103,6 +122,13 @@ class BatchStream:
         self._call: Any = None
         self._closed = False
         self._wake = threading.Event()
+        # fork() safety: while paused no call is open, and _quiet is set once this thread has left
+        # gRPC (see pause()).
+        self._paused = False
+        self._resumed = threading.Event()
+        self._resumed.set()
+        self._quiet = threading.Event()
+        self._quiet.set()
         #: Why the last stream ended, while no ack has come since; None when it works.
         self.last_error: TracklaneError | None = None
         #: time.monotonic() of the last ack (or of start): how long the window has been stuck.
@@ -133,9 +159,32 @@ class BatchStream:
             if self._requests is not None:
                 self._requests.put(pending.payload)
 
+    def pause(self, timeout: float) -> bool:
+        """Ends the open call (the window is kept) and opens none until ``resume``.
+
+        For ``fork()``: gRPC runs its fork handlers, which make the child's gRPC usable, only when
+        no thread is inside a call, and this stream's thread always is. Returns whether the thread
+        left the call within ``timeout`` seconds.
+        """
+        with self._lock:
+            self._paused = True
+            self._resumed.clear()
+            call = self._call
+        if call is not None:
+            call.cancel()
+        return self._quiet.wait(timeout)
+
+    def resume(self) -> None:
+        """Reopens the stream at once after ``pause``; it replays the window, so nothing is lost."""
+        with self._lock:
+            self._paused = False
+        self._resumed.set()
+        self._wake.set()
+
     def close(self) -> None:
         """Ends the stream and the thread; unacknowledged batches stay in ``unacked()``."""
         self._closed = True
+        self._resumed.set()
         self._wake.set()
         with self._lock:
             call = self._call
@@ -147,12 +196,18 @@ class BatchStream:
     def _run(self) -> None:
         failures = 0
         while not self._closed:
+            self._resumed.wait()
             requests: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
             with self._lock:
+                if self._paused or self._closed:
+                    continue
+                self._quiet.clear()
                 for pending in self._window.values():
                     requests.put(pending.payload)
                 self._requests = requests
-                call: Any = self._method(_drain(requests), wait_for_ready=True)
+                call: Any = self._method(
+                    _drain(requests), wait_for_ready=True, metadata=((CLIENT_ID_HEADER, _client_id),)
+                )
                 self._call = call
                 self.streams_opened += 1
             try:
@@ -169,13 +224,18 @@ class BatchStream:
                 with self._lock:
                     self._requests = None
                     self._call = None
+                    paused = self._paused
                 requests.put(None)
+                self._quiet.set()
             self._on_progress()
             if self._closed:
                 return
+            if paused:
+                continue  # not a failure: reconnect as soon as resumed, without backoff
             failures += 1
             low, high = self._backoff
             self._wake.wait(min(high, low * 2 ** min(failures, 10)) * random.uniform(0.5, 1.0))
+            self._wake.clear()
 
     def _acknowledge(self, response: tracking_pb2.StreamMetricsResponse) -> bool:
         """Handles one ack; True when the stream must be restarted to resend."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import getpass
 import re
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -148,6 +149,8 @@ class RegistryMethods(ClientBase):
         run_id: str | None = None,
         tags: Mapping[str, object] | None = None,
         description: str | None = None,
+        *,
+        request_id: str | None = None,
     ) -> ModelVersion:
         """Registers the next version of ``name`` (1, 2, 3...) from ``source``.
 
@@ -157,13 +160,21 @@ class RegistryMethods(ClientBase):
             run_id: The run that produced it; taken from a ``runs:/`` source when omitted.
             tags: Initial version tags.
             description: Free text.
+            request_id: Idempotency key (at most 128 characters): a retry with the same key returns
+                the version it created instead of registering another. Default: a fresh one per
+                call, which covers retries of this call; pass your own to retry across restarts.
 
         Raises:
             NotFound: The model or the run does not exist.
             FailedPrecondition: The run is deleted.
         """
         request = registry_pb2.CreateModelVersionRequest(
-            name=name, source=source, run_id=run_id or "", description=description or "", tags=_tags(tags)
+            name=name,
+            source=source,
+            run_id=run_id or "",
+            description=description or "",
+            tags=_tags(tags),
+            request_id=request_id or uuid.uuid4().hex,
         )
         return ModelVersion.from_proto(self._change(self._registry.CreateModelVersion, request).model_version)
 

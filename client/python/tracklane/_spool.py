@@ -2,8 +2,9 @@
 
 Files live in the spool folder (``$TRACKLANE_SPOOL_DIR``, default ``~/.cache/tracklane/spool``):
 
-- ``WRITER.lock``: held (``flock``) by the live process that writes WRITER's segments; ``tracklane
-  sync`` skips writers whose lock is held and takes it while it replays;
+- ``WRITER.lock``: held (``flock``) by the live process that writes WRITER's segments; a replay
+  (``tracklane sync``, or a new training process) skips writers whose lock is held and takes it
+  while it replays. It reads ``PID\nTRACKING_URI\n``: where the batches were going;
 - ``WRITER-NNNNNN.tlspool``: segments. Each starts with ``TLSPOOL1``; then records of
   ``<u32 body length><u32 CRC-32 of body>`` + body, body = ``<u64 sequence><u16 len>run_id`` + one
   serialized StreamMetricsRequest.
@@ -37,6 +38,7 @@ __all__ = [
     "lock_writer",
     "read_segment",
     "spool_dir",
+    "writer_uri",
 ]
 
 log = logging.getLogger("tracklane.metrics")
@@ -130,6 +132,15 @@ def lock_writer(directory: Path, writer_id: str) -> int | None:
     return fd
 
 
+def writer_uri(directory: Path, writer_id: str) -> str | None:
+    """The tracking URI WRITER's lock file names; None when it names none (or is gone)."""
+    try:
+        lines = (directory / f"{writer_id}.lock").read_text().splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return lines[1] if len(lines) > 1 and lines[1] else None
+
+
 def _fsync_dir(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY)
     try:
@@ -169,13 +180,21 @@ class Spool:
         writer_id: The writer whose batches these are.
         max_bytes: Cap on this writer's segment files together; past it, ``append`` refuses batches.
         segment_bytes: A new segment is started past this size (so acked ones can be deleted).
+        tracking_uri: Where the batches go, written to the lock file for a later replay.
     """
 
     def __init__(
-        self, directory: Path, writer_id: str, max_bytes: int, segment_bytes: int = 64 << 20
+        self,
+        directory: Path,
+        writer_id: str,
+        max_bytes: int,
+        segment_bytes: int = 64 << 20,
+        *,
+        tracking_uri: str = "",
     ) -> None:
         self.directory = directory
         self.writer_id = writer_id
+        self.tracking_uri = tracking_uri
         self.max_bytes = max_bytes
         self.segment_bytes = segment_bytes
         self._lock_fd: int | None = None
@@ -280,6 +299,17 @@ class Spool:
             os.close(self._lock_fd)
             self._lock_fd = None
 
+    def forget_after_fork(self) -> None:
+        """(In a forked child) closes the inherited descriptors without unlocking: the lock stays the
+        parent's, and is not kept held by a child outliving it."""
+        for fd in (self._fd, self._lock_fd):
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._fd = self._lock_fd = None
+        self._segments = []
+        self._unsent.clear()
+
     def _writable_segment(self, frame_len: int) -> Segment:
         segment = self._segment
         if segment is not None and segment.size + frame_len <= self.segment_bytes:
@@ -287,6 +317,10 @@ class Spool:
         if self._lock_fd is None:
             self.directory.mkdir(parents=True, exist_ok=True)
             self._lock_fd = lock_writer(self.directory, self.writer_id)
+            if self._lock_fd is not None:
+                os.ftruncate(self._lock_fd, 0)
+                os.pwrite(self._lock_fd, f"{os.getpid()}\n{self.tracking_uri}\n".encode(), 0)
+                os.fsync(self._lock_fd)
         if segment is not None and self._fd is not None:
             os.close(self._fd)
             segment.writable = False

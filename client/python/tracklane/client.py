@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from tracklane._artifact_methods import ArtifactMethods
+from tracklane._permission_methods import PermissionMethods
 from tracklane._registry_methods import RegistryMethods
 from tracklane.entities import (
     DatasetInput,
@@ -22,16 +25,22 @@ from tracklane.entities import (
 from tracklane.exceptions import NotFound
 from tracklane.v1 import common_pb2, tracking_pb2
 
+if TYPE_CHECKING:
+    from tracklane._metric_handle import MetricStream
+
 __all__ = ["Client"]
 
 
-class Client(ArtifactMethods, RegistryMethods):
+class Client(ArtifactMethods, RegistryMethods, PermissionMethods):
     """A connection to a Tracklane server.
 
     Args:
         tracking_uri: ``grpc://HOST:PORT`` or ``grpcs://HOST:PORT``; default
             ``$TRACKLANE_TRACKING_URI``, else ``grpc://localhost:50051``.
         timeout: Seconds each call may take before it fails with DeadlineExceeded.
+        token: API token for servers with auth; default ``$TRACKLANE_TRACKING_TOKEN``. TLS files
+            come from ``$TRACKLANE_TRACKING_CA_FILE`` and, for mutual TLS,
+            ``$TRACKLANE_TRACKING_CLIENT_CERT_FILE`` / ``$TRACKLANE_TRACKING_CLIENT_KEY_FILE``.
 
     Usable as a context manager; ``close()`` releases the connection. Safe to share between threads.
     """
@@ -403,6 +412,36 @@ class Client(ArtifactMethods, RegistryMethods):
     ) -> None:
         """Logs one metric point synchronously (training loops should prefer the fluent, buffered API)."""
         self.log_batch(run_id, metrics=[Metric(key, float(value), step or 0, timestamp or 0)])
+
+    def metric_stream(
+        self,
+        *,
+        flush_points: int | None = None,
+        flush_interval_ms: float | None = None,
+        flush_timeout: float | None = None,
+        spool_dir: str | os.PathLike[str] | None = None,
+    ) -> MetricStream:
+        """Buffered, streamed metric logging over this client's channel, without the fluent API.
+
+        A context manager; its ``log_metric``/``log_metrics``/``log_metric_array`` take a ``run_id``,
+        only append to memory, and a background sender streams them (exactly once, spooled when the
+        server is away). ``flush()`` and the block's end wait for the acks and raise refusals.
+
+        Args:
+            flush_points: Points per batch (default ``TRACKLANE_METRICS_FLUSH_POINTS``, 10000).
+            flush_interval_ms: What is buffered is sent at least this often (default 100).
+            flush_timeout: Seconds ``close`` waits for acks (default 60).
+            spool_dir: Spool folder (default ``$TRACKLANE_SPOOL_DIR`` or ``~/.cache/tracklane/spool``).
+        """
+        from tracklane._metric_handle import MetricStream  # the sender's modules load on first use
+
+        return MetricStream(
+            self,
+            flush_points=flush_points,
+            flush_interval_ms=flush_interval_ms,
+            flush_timeout=flush_timeout,
+            spool_dir=spool_dir,
+        )
 
     def set_tag(self, run_id: str, key: str, value: object) -> None:
         """Sets (or overwrites) a run tag to ``str(value)``."""

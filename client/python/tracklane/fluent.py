@@ -27,15 +27,12 @@ import importlib
 import logging
 import os
 import threading
-import time
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, ClassVar, Literal
 
-import numpy as np
-
 from tracklane import _channel, _metric_sender, system_metrics
-from tracklane._metric_buffer import Columns, MetricBuffer
+from tracklane._metric_buffer import MetricBuffer, array_columns
 from tracklane.client import Client
 from tracklane.data import Dataset as DataDataset
 from tracklane.entities import (
@@ -49,7 +46,13 @@ from tracklane.entities import (
     RunTag,
     ViewType,
 )
-from tracklane.exceptions import AlreadyExists, FailedPrecondition, InvalidArgument, TracklaneError
+from tracklane.exceptions import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    PermissionDenied,
+    TracklaneError,
+)
 
 __all__ = [
     "ActiveRun",
@@ -255,7 +258,15 @@ def set_experiment(experiment_name: str | None = None, experiment_id: str | None
 
 
 def _get_or_create_experiment(client: Client, name: str) -> Experiment:
-    experiment = client.get_experiment_by_name(name)
+    try:
+        experiment = client.get_experiment_by_name(name)
+    except PermissionDenied as denied:
+        # With auth on, a missing experiment and an unreadable one answer alike: try to create it
+        # (the creator may manage it); if the name is taken, the refusal stands.
+        try:
+            return client.get_experiment(client.create_experiment(name))
+        except AlreadyExists:
+            raise denied from None
     if experiment is not None:
         return experiment
     try:
@@ -603,18 +614,9 @@ def log_metric_array(
     Raises:
         InvalidArgument: a bad key, or ``steps``/``timestamps`` not of the length of ``values``.
     """
-    vals = np.array(values, dtype=np.float64).ravel()
-    n = vals.shape[0]
-    stp = np.arange(n, dtype=np.int64) if steps is None else np.array(steps, dtype=np.int64).ravel()
-    if timestamps is None:
-        stamps = np.full(n, time.time())
-    else:
-        stamps = np.broadcast_to(np.asarray(timestamps, dtype=np.float64).ravel() * 0.001, (n,)).copy()
-    if stp.shape[0] != n:
-        raise InvalidArgument(f"steps: {stp.shape[0]} items, but values has {n}", field="steps")
-    if n == 0:
-        return
-    _metric_buffer(run_id).log_array(key, Columns(np.empty(0, np.uint32), vals, stp, stamps))
+    columns = array_columns(values, steps, timestamps)
+    if columns is not None:
+        _metric_buffer(run_id).log_array(key, columns)
 
 
 def flush(timeout: float | None = None) -> None:

@@ -1,5 +1,6 @@
 // TracklaneClient: promise-returning methods for the common calls over the generated grpc-js stubs.
 import { once } from "node:events";
+import { readFileSync } from "node:fs";
 import { userInfo } from "node:os";
 
 import {
@@ -44,10 +45,31 @@ export interface ClientConfig {
   credentials?: ChannelCredentials;
   /** Recorded by the server on registry changes; default: the login name. */
   user?: string;
-  /** Extra metadata on every call, e.g. `{ authorization: "Bearer ..." }`. */
+  /** API token sent as `authorization: Bearer ...`; default: $TRACKLANE_TRACKING_TOKEN. */
+  token?: string;
+  /** PEM file of the CA to trust for grpcs://; default: $TRACKLANE_TRACKING_CA_FILE, else system roots. */
+  caFile?: string;
+  /** Client certificate and key (PEM files) for servers requiring mTLS; default:
+   *  $TRACKLANE_TRACKING_CLIENT_CERT_FILE and $TRACKLANE_TRACKING_CLIENT_KEY_FILE. */
+  clientCertFile?: string;
+  clientKeyFile?: string;
+  /** Extra metadata on every call, e.g. `{ "x-request-source": "etl" }`. */
   headers?: Record<string, string>;
   /** grpc-js channel options. */
   channelOptions?: ClientOptions;
+}
+
+/** TLS trusting the configured CA (else the system roots), with the client certificate if one is set. */
+function tlsCredentials(config: ClientConfig): ChannelCredentials {
+  const env = process.env;
+  const caFile = config.caFile ?? env.TRACKLANE_TRACKING_CA_FILE;
+  const certFile = config.clientCertFile ?? env.TRACKLANE_TRACKING_CLIENT_CERT_FILE;
+  const keyFile = config.clientKeyFile ?? env.TRACKLANE_TRACKING_CLIENT_KEY_FILE;
+  return credentials.createSsl(
+    caFile ? readFileSync(caFile) : null,
+    keyFile ? readFileSync(keyFile) : null,
+    certFile ? readFileSync(certFile) : null,
+  );
 }
 
 type Callback<Res> = (err: ServiceError | null, res: Res) => void;
@@ -68,7 +90,7 @@ export class TracklaneClient {
   constructor(address = "", config: ClientConfig = {}) {
     const raw = address || process.env.TRACKLANE_TRACKING_URI || DEFAULT_ADDRESS;
     const { target, secure } = parseAddress(raw);
-    const creds = config.credentials ?? (secure ? credentials.createSsl() : credentials.createInsecure());
+    const creds = config.credentials ?? (secure ? tlsCredentials(config) : credentials.createInsecure());
     const options: ClientOptions = {
       "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
       "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
@@ -83,6 +105,10 @@ export class TracklaneClient {
     const user = config.user ?? safeUserName();
     if (user) {
       this.#metadata.set("user", user);
+    }
+    const token = config.token ?? process.env.TRACKLANE_TRACKING_TOKEN;
+    if (token) {
+      this.#metadata.set("authorization", `Bearer ${token}`);
     }
     for (const [k, v] of Object.entries(config.headers ?? {})) {
       this.#metadata.set(k.toLowerCase(), v);
@@ -366,6 +392,7 @@ export class TracklaneClient {
       runId,
       description: "",
       tags: [],
+      requestId: "",
     });
     return res.modelVersion!;
   }

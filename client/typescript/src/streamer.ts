@@ -6,9 +6,9 @@
 // acknowledged as duplicates and nothing is stored twice.
 import { randomBytes } from "node:crypto";
 
-import { type ClientDuplexStream, type Metadata, status } from "@grpc/grpc-js";
+import { type ClientDuplexStream, type Metadata, type ServiceError, status } from "@grpc/grpc-js";
 
-import { fromItemError, type TracklaneError, UnavailableError } from "./errors.js";
+import { fromItemError, fromServiceError, type TracklaneError, UnavailableError } from "./errors.js";
 import type {
   StreamMetricsRequest,
   StreamMetricsResponse,
@@ -234,7 +234,13 @@ export class MetricStreamer {
     this.#doneAtConnect = this.#done;
     call.on("data", (res: StreamMetricsResponse) => this.#onAck(call, res));
     // 'error' must always have a listener (a cancelled call emits one); 'end' when the server closes.
-    call.on("error", () => this.#drop(call));
+    call.on("error", (err: ServiceError) => {
+      if (err.code === status.UNAUTHENTICATED || err.code === status.PERMISSION_DENIED) {
+        this.#refuseAll(call, err); // a wrong token or a missing grant: retrying cannot help
+      } else {
+        this.#drop(call);
+      }
+    });
     call.on("end", () => this.#drop(call));
     for (const b of this.#window) {
       call.write(b.req); // replay, oldest first
@@ -258,6 +264,24 @@ export class MetricStreamer {
       this.#retryTimer = undefined;
       this.#pump();
     }, delay);
+  }
+
+  /** Drops every batch sent or queued, reported once by the next flush: the server refused the stream. */
+  #refuseAll(call: ClientDuplexStream<StreamMetricsRequest, StreamMetricsResponse>, err: ServiceError): void {
+    if (this.#call !== call) {
+      return;
+    }
+    this.#call = undefined;
+    const batches = [...this.#window, ...this.#queue];
+    this.#window = [];
+    this.#queue = [];
+    const points = batches.reduce((n, b) => n + b.req.values.length, 0);
+    if (points > 0) {
+      this.#failures.push(fromServiceError(err) as TracklaneError);
+    }
+    this.#buffered -= points;
+    this.#done += batches.length;
+    this.#waiters = this.#waiters.filter((w) => (this.#done >= w.target ? (w.resolve(), false) : true));
   }
 
   #onAck(call: ClientDuplexStream<StreamMetricsRequest, StreamMetricsResponse>, res: StreamMetricsResponse): void {

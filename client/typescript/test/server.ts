@@ -42,13 +42,13 @@ export async function freeLoopbackPort(): Promise<number> {
 }
 
 /** Starts a server and waits until it listens (60 s at most). */
-export async function launch(port: number, dataDir: string): Promise<ServerProcess> {
+export async function launch(port: number, dataDir: string, env: Record<string, string> = {}): Promise<ServerProcess> {
   const python = process.env.TRACKLANE_PYTHON ?? "python3";
   const pythonPath = [join(REPO, "server"), join(REPO, "client", "python"), process.env.PYTHONPATH ?? ""].join(delimiter);
   const child: ChildProcess = spawn(
     python,
     ["-m", "tracklane_server", "server", "--bind", `127.0.0.1:${port}`, "--data-dir", dataDir, "--log-level", "WARNING"],
-    { stdio: ["ignore", "inherit", "inherit"], env: { ...process.env, PYTHONPATH: pythonPath } },
+    { stdio: ["ignore", "inherit", "inherit"], env: { ...process.env, ...env, PYTHONPATH: pythonPath } },
   );
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const running = (): boolean => child.exitCode === null && child.signalCode === null;

@@ -226,9 +226,19 @@ class ArtifactStore(Protocol):
         ...
 
     def complete_presigned_upload(
-        self, path: str, upload_id: str, parts: Sequence[CompletedPart], *, verify_sha256: bool = True
+        self,
+        path: str,
+        upload_id: str,
+        parts: Sequence[CompletedPart],
+        *,
+        sha256: str = "",
+        verify_sha256: bool = True,
     ) -> ArtifactStat:
         """Finishes a direct upload after checking its parts and size (and SHA-256 if declared).
+
+        Args:
+            sha256: The SHA-256 the client computed while sending, recorded with the file (field
+                ``sha256``); must equal the one declared at the start, if any.
 
         Raises:
             InvalidArgument: Parts missing or wrong (field ``parts``), size or SHA-256 mismatch.
@@ -239,4 +249,19 @@ class ArtifactStore(Protocol):
 
     def abort_presigned_upload(self, path: str, upload_id: str) -> None:
         """Abandons a direct upload and frees its parts; a no-op if it is already gone."""
+        ...
+
+    def abort_stale_uploads(self, older_than: datetime) -> int:
+        """Removes unfinished uploads under the root begun before ``older_than`` (UTC).
+
+        What a server killed mid-upload leaves (an incomplete multipart upload, a temporary file),
+        and abandoned direct uploads. Must only be given a time before the start of any upload
+        still under way.
+
+        Returns:
+            How many were removed.
+
+        Raises:
+            Unavailable: The object store cannot be reached.
+        """
         ...

@@ -15,7 +15,7 @@ import os
 import shutil
 import stat as stat_mode
 from collections.abc import Iterator, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from tracklane.exceptions import (
@@ -167,7 +167,13 @@ class LocalArtifactStore:
         raise _no_direct_mode()
 
     def complete_presigned_upload(
-        self, path: str, upload_id: str, parts: Sequence[CompletedPart], *, verify_sha256: bool = True
+        self,
+        path: str,
+        upload_id: str,
+        parts: Sequence[CompletedPart],
+        *,
+        sha256: str = "",
+        verify_sha256: bool = True,
     ) -> ArtifactStat:
         """Always raises: a local folder has no direct mode."""
         raise _no_direct_mode()
@@ -175,6 +181,23 @@ class LocalArtifactStore:
     def abort_presigned_upload(self, path: str, upload_id: str) -> None:
         """Always raises: a local folder has no direct mode."""
         raise _no_direct_mode()
+
+    def abort_stale_uploads(self, older_than: datetime) -> int:
+        """Deletes ``.tracklane-upload-*`` temporary files last written before ``older_than``."""
+        cutoff = older_than.timestamp()
+        removed = 0
+        for folder, _, files in os.walk(self._root):  # symbolic links to folders are not followed
+            for name in files:
+                if not name.startswith(TEMP_PREFIX):
+                    continue
+                path = os.path.join(folder, name)
+                try:
+                    if os.lstat(path).st_mtime < cutoff:
+                        os.unlink(path)
+                        removed += 1
+                except FileNotFoundError:  # its upload finished or aborted meanwhile
+                    continue
+        return removed
 
     def _real_root(self) -> str:
         # Resolved on every call: a run's root is created on first write, possibly after this store.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import builtins
 import collections
+import dataclasses
 import hashlib
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -34,7 +35,15 @@ from .base import (
 from .paths import join_key, validate_artifact_path
 from .s3_client import s3_errors, translate_error
 from .s3_presign import check_expiry, encode_upload_id, given_parts, parse_upload_id, plan_parts
-from .s3_writer import PART_SIZE, S3Writer, sha256_headers, sha256_of_metadata, sha256_of_tags, to_ms
+from .s3_writer import (
+    PART_SIZE,
+    S3Writer,
+    sha256_headers,
+    sha256_of_metadata,
+    sha256_of_tags,
+    tag_sha256,
+    to_ms,
+)
 from .streaming import ChunkIterator, check_declared, check_range
 
 __all__ = ["S3ArtifactStore"]
@@ -230,16 +239,25 @@ class S3ArtifactStore:
         return PresignedUpload(encode_upload_id(size, upload_id), parts, expire_time)
 
     def complete_presigned_upload(
-        self, path: str, upload_id: str, parts: Sequence[CompletedPart], *, verify_sha256: bool = True
+        self,
+        path: str,
+        upload_id: str,
+        parts: Sequence[CompletedPart],
+        *,
+        sha256: str = "",
+        verify_sha256: bool = True,
     ) -> ArtifactStat:
-        """Checks the uploaded parts against the plan, completes, then checks the SHA-256.
+        """Checks the uploaded parts against the plan, completes, then checks size and SHA-256.
 
         Part and size checks happen before completion (a size mismatch aborts the upload, nothing
-        becomes visible). The SHA-256 can only be computed from the completed object: with
-        ``verify_sha256`` the server reads it back and deletes it on a mismatch, so a wrong file
-        is visible only for that read. See ArtifactStore.complete_presigned_upload.
+        becomes visible). A SHA-256 declared at the start can only be checked on the completed
+        object: with ``verify_sha256`` the server reads it back and deletes it on a mismatch, so a
+        wrong file is visible only for that read. A ``sha256`` given only now (the client hashed
+        the file while sending it) is recorded in the object's tag without a read-back, like the
+        hash a proxied upload learns at its end. See ArtifactStore.complete_presigned_upload.
         """
         rel, key = self._key(path)
+        reported = check_declared(None, sha256)
         size, s3_upload_id = parse_upload_id(upload_id)
         plan = plan_parts(size)
         given = given_parts(parts, len(plan))
@@ -260,10 +278,23 @@ class S3ArtifactStore:
                         f"match the declared size of {size} bytes; the upload was aborted",
                         field="size",
                     )
-            self._client._complete_multipart_upload(
+            completed = self._client._complete_multipart_upload(
                 self._bucket, key, s3_upload_id, [Part(n, given[n]) for n, _, _ in plan]
             )
             stat = self._stat_file(rel, key)
+            if stat.size != size:  # the parts were checked; this guards the completion itself
+                self._client.remove_object(self._bucket, key)
+                raise InvalidArgument(
+                    f"the completed file has {stat.size} bytes instead of {size}; it was deleted",
+                    field="size",
+                )
+            if reported and stat.sha256 and reported != stat.sha256:
+                self._client.remove_object(self._bucket, key)
+                raise InvalidArgument(
+                    f"sha256 {reported} differs from the one declared at the start ({stat.sha256}); "
+                    "the file was deleted",
+                    field="sha256",
+                )
             if verify_sha256 and stat.sha256:
                 digest = hashlib.sha256()
                 for chunk in self.read(rel, chunk_size=PART_SIZE):
@@ -275,6 +306,12 @@ class S3ArtifactStore:
                         "the file was deleted",
                         field="sha256",
                     )
+        if (
+            reported
+            and not stat.sha256
+            and tag_sha256(self._client, self._bucket, key, str(completed.etag or ""), reported)
+        ):
+            stat = dataclasses.replace(stat, sha256=reported)
         return stat
 
     def abort_presigned_upload(self, path: str, upload_id: str) -> None:
@@ -286,6 +323,34 @@ class S3ArtifactStore:
                 self._client._abort_multipart_upload(self._bucket, key, s3_upload_id)
         except NotFound:
             pass
+
+    def abort_stale_uploads(self, older_than: datetime) -> int:
+        """Aborts the multipart uploads under this root begun before ``older_than``; see ArtifactStore."""
+        folder = f"{self._prefix}/" if self._prefix else ""
+        aborted = 0
+        key_marker: str | None = None
+        upload_marker: str | None = None
+        with self._errors():
+            while True:
+                # MinIO lists uploads only for an exact key or the whole bucket: list all, keep ours.
+                result = self._client._list_multipart_uploads(
+                    self._bucket, key_marker=key_marker, upload_id_marker=upload_marker
+                )
+                for upload in result.uploads:
+                    name = str(upload.object_name)
+                    started = upload.initiated_time
+                    if name.startswith(folder) and started is not None and started < older_than:
+                        try:
+                            self._client._abort_multipart_upload(self._bucket, name, str(upload.upload_id))
+                            aborted += 1
+                        except S3Error as exc:
+                            if exc.code != "NoSuchUpload":  # finished or aborted meanwhile: fine
+                                raise
+                if not result.is_truncated or not result.uploads:
+                    return aborted
+                # minio-py drops NextUploadIdMarker; the last upload listed is the same marker.
+                last = result.uploads[-1]
+                key_marker, upload_marker = str(last.object_name), str(last.upload_id)
 
     def _key(self, path: str, *, allow_empty: bool = False) -> tuple[str, str]:
         rel = validate_artifact_path(path, allow_empty=allow_empty)

@@ -48,6 +48,7 @@ __all__ = [
     "sha256_headers",
     "sha256_of_metadata",
     "sha256_of_tags",
+    "tag_sha256",
     "to_ms",
 ]
 
@@ -100,6 +101,22 @@ def sha256_of_tags(tags: Any, etag: str | None) -> str:
     if len(sha256) != 64 or not etag or tagged_etag != etag:
         return ""
     return sha256.lower()
+
+
+def tag_sha256(client: Minio, bucket: str, key: str, etag: str, sha256: str) -> bool:
+    """Records a SHA-256 learnt after the object was created in its ``tracklane-sha256`` tag; best effort.
+
+    Returns:
+        Whether the tag was set; when not, the file is complete and correct, only its hash unknown.
+    """
+    tags = Tags.new_object_tags()
+    tags[SHA256_TAG] = f"{sha256}.{etag}"
+    try:
+        client.set_object_tags(bucket, key, tags)
+    except Exception as exc:
+        log.warning("stored %r without its SHA-256: %s", key, type(exc).__name__)
+        return False
+    return True
 
 
 def to_ms(moment: datetime | None) -> int:
@@ -229,18 +246,8 @@ class S3Writer(BaseWriter):
         self._completed = True
         etag = str(completed.etag or "")
         if not self._declared_sha256:
-            self._tag_sha256(etag, sha256)
+            tag_sha256(self._client, self._bucket, self._key, etag, sha256)
         return self._final_stat(sha256, etag)
-
-    def _tag_sha256(self, etag: str, sha256: str) -> None:
-        """Records the SHA-256 learnt at the end in an object tag; best effort."""
-        tags = Tags.new_object_tags()
-        tags[SHA256_TAG] = f"{sha256}.{etag}"
-        try:
-            self._client.set_object_tags(self._bucket, self._key, tags)
-        except Exception as exc:
-            # The file is complete and correct; only its hash stays unknown.
-            log.warning("stored %r without its SHA-256: %s", self.path, type(exc).__name__)
 
     def _final_stat(self, sha256: str, etag: str) -> ArtifactStat:
         # The object is committed: a failing HEAD must not turn success into an error.

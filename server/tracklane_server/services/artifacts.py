@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from tracklane._artifact_wire import chunk_message, parse_upload_message
-from tracklane.exceptions import InvalidArgument, NotFound
+from tracklane.exceptions import InvalidArgument, NotFound, ResourceExhausted
 from tracklane.v1 import artifacts_pb2
 from tracklane_server.artifacts import (
     DEFAULT_PRESIGN_EXPIRY,
@@ -33,6 +33,7 @@ from tracklane_server.artifacts import (
 )
 from tracklane_server.services.artifact_roots import RunRoots
 from tracklane_server.services.base import BlockingCalls
+from tracklane_server.services.request_checks import check_request, checked_requests
 from tracklane_server.store.page_tokens import decode_page_token, encode_page_token, fingerprint
 from tracklane_server.store.validation import page_size as check_page_size
 
@@ -50,17 +51,29 @@ LIST_PAGE_DEFAULT = 1000
 LIST_PAGE_MAX = 10_000
 
 
+@checked_requests
 class ArtifactService:
     """A run's files, under the run's artifact root. One method per RPC of ``artifacts.proto``.
 
     Args:
         roots: Finds a run's artifact root and opens its store.
         blocking: Runs the (synchronous) stores on the server's thread pool.
+        max_artifact_bytes: Largest file accepted; 0 for no limit.
     """
 
-    def __init__(self, roots: RunRoots, blocking: BlockingCalls) -> None:
+    def __init__(self, roots: RunRoots, blocking: BlockingCalls, *, max_artifact_bytes: int = 0) -> None:
         self.roots = roots
         self.blocking = blocking
+        self.max_artifact_bytes = max_artifact_bytes
+
+    def _check_declared_size(self, size: int | None) -> None:
+        """INVALID_ARGUMENT (field ``size``) when a declared size is over the limit: refused up front."""
+        if self.max_artifact_bytes and size is not None and size > self.max_artifact_bytes:
+            raise InvalidArgument(
+                f"size {size} is over this server's limit of {self.max_artifact_bytes} bytes per artifact "
+                "(max_artifact_bytes)",
+                field="size",
+            )
 
     async def UploadArtifact(
         self, request_iterator: AsyncIterator[bytes], context: Context
@@ -70,19 +83,18 @@ class ArtifactService:
         header = None if first is None else parse_upload_message(first)[0]
         if header is None:
             raise InvalidArgument("the first message must carry the upload header", field="header")
+        check_request(header)
+        size = header.size if header.HasField("size") else None
+        self._check_declared_size(size)
         run = await self.blocking.call(self.roots.for_write, header.run_id)
-        writer = await self.blocking.call(
-            run.store.open_writer,
-            header.path,
-            size=header.size if header.HasField("size") else None,
-            sha256=header.sha256,
-        )
+        writer = await self.blocking.call(run.store.open_writer, header.path, size=size, sha256=header.sha256)
         stat = await self._receive(writer, request_iterator)
         return artifacts_pb2.UploadArtifactResponse(file=_file_info(stat))
 
     async def _receive(self, writer: ArtifactWriter, messages: AsyncIterator[bytes]) -> ArtifactStat:
         """Writes every chunk, one in the thread pool while the next arrives; commits or aborts."""
         pending: asyncio.Future[None] | None = None
+        received = 0
         try:
             async for message in messages:
                 header, chunk = parse_upload_message(message)
@@ -94,6 +106,14 @@ class ArtifactService:
                     )
                 if pending is not None:
                     await pending
+                received += len(chunk)
+                if self.max_artifact_bytes and received > self.max_artifact_bytes:
+                    # No size declared (or a wrong one): the stream itself crossed the limit.
+                    raise ResourceExhausted(
+                        f"the upload is over this server's limit of {self.max_artifact_bytes} bytes per "
+                        "artifact (max_artifact_bytes)",
+                        field="chunk",
+                    )
                 pending = asyncio.ensure_future(self.blocking.call(writer.write, chunk))
             if pending is not None:
                 await pending
@@ -172,6 +192,7 @@ class ArtifactService:
     async def CreatePresignedUpload(
         self, request: artifacts_pb2.CreatePresignedUploadRequest, context: Context
     ) -> artifacts_pb2.CreatePresignedUploadResponse:
+        self._check_declared_size(request.size)
         run = await self.blocking.call(self.roots.for_write, request.run_id)
         upload = await self.blocking.call(
             run.store.create_presigned_upload, request.path, request.size, sha256=request.sha256
@@ -195,7 +216,7 @@ class ArtifactService:
             raise InvalidArgument("upload_id is required", field="upload_id")
         parts = [CompletedPart(p.part_number, p.etag) for p in request.parts]
         stat = await self.blocking.call(
-            run.store.complete_presigned_upload, request.path, request.upload_id, parts
+            run.store.complete_presigned_upload, request.path, request.upload_id, parts, sha256=request.sha256
         )
         return artifacts_pb2.CompletePresignedUploadResponse(file=_file_info(stat))
 

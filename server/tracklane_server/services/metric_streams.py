@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Any
 
+from tracklane._metric_stream import CLIENT_ID_HEADER
 from tracklane._metric_wire import encode_series
-from tracklane.exceptions import InvalidArgument, TracklaneError, Unavailable
+from tracklane.exceptions import InvalidArgument, ResourceExhausted, TracklaneError, Unavailable
 from tracklane.v1 import common_pb2, tracking_pb2
 from tracklane_server.services.base import BlockingCalls
 from tracklane_server.services.commit_queue import CommitQueue
@@ -36,6 +37,8 @@ GROUP_POINTS = 200_000
 WATCH_POLL_SECONDS = 2.0
 #: Points per WatchRunResponse, so a long history never exceeds the message size limit.
 WATCH_RESPONSE_POINTS = 100_000
+#: Default of the server setting max_streams_per_client.
+MAX_STREAMS_PER_CLIENT = 64
 
 _END = object()
 
@@ -60,8 +63,12 @@ class MetricStreams:
         *,
         wake_in_process: bool,
         committers: int,
+        max_streams_per_client: int = MAX_STREAMS_PER_CLIENT,
     ) -> None:
         self.streams = streams
+        #: StreamMetrics calls one client may have open at once (see ``client_key``).
+        self.max_streams_per_client = max_streams_per_client
+        self._open_streams: dict[str, int] = {}
         self.commits = CommitQueue(streams, blocking, committers=committers, max_points=GROUP_POINTS)
         self.watch = watch
         self.blocking = blocking
@@ -78,6 +85,28 @@ class MetricStreams:
     async def stream_metrics(
         self, requests: AsyncIterator[tracking_pb2.StreamMetricsRequest], context: Any
     ) -> AsyncIterator[tracking_pb2.StreamMetricsResponse]:
+        client = client_key(context)
+        open_now = self._open_streams.get(client, 0)
+        if open_now >= self.max_streams_per_client:
+            raise ResourceExhausted(
+                f"max_streams_per_client: this client already has {open_now} StreamMetrics calls open "
+                f"(the limit is {self.max_streams_per_client}); send all runs over one stream, or "
+                "raise the server's --max-streams-per-client",
+                field="max_streams_per_client",
+            )
+        self._open_streams[client] = open_now + 1
+        try:
+            async with contextlib.aclosing(self._stream_metrics(requests)) as acks:
+                async for ack in acks:
+                    yield ack
+        finally:
+            left = self._open_streams.pop(client) - 1
+            if left:
+                self._open_streams[client] = left
+
+    async def _stream_metrics(
+        self, requests: AsyncIterator[tracking_pb2.StreamMetricsRequest]
+    ) -> AsyncGenerator[tracking_pb2.StreamMetricsResponse, None]:
         queue: asyncio.Queue[Any] = asyncio.Queue(READ_AHEAD)
         reader = asyncio.create_task(_read_batches(requests, queue))
         closing = asyncio.create_task(self.hub.wait_closed())
@@ -156,6 +185,22 @@ class MetricStreams:
                 found = await self.blocking.call(self.watch.read_new, cursor)
                 for response in _responses(run_id, found):
                     yield response
+
+
+def client_key(context: Any) -> str:
+    """Whose streams count against one ``max_streams_per_client`` budget.
+
+    The client process, by the random id the Python client sends in CLIENT_ID_HEADER: it is one
+    budget however many channels the process opens, and clients behind one address (NAT, a load
+    balancer, every process on a shared node) do not share theirs, which a key by peer host would
+    make them do. Clients that send no id (other languages, grpcurl) are keyed by their connection
+    (peer host and port). The id is not a credential: the limit catches runaway clients (a stream
+    per run, a leak), not hostile ones, which an authenticated quota or the load balancer must.
+    """
+    for key, value in context.invocation_metadata() or ():
+        if key == CLIENT_ID_HEADER and value:
+            return f"id:{str(value)[:64]}"
+    return f"peer:{context.peer()}"
 
 
 async def _read_batches(

@@ -1,7 +1,8 @@
 """RegistryService: validate the request, call the registry store off the event loop, convert back.
 
-Who made a change (recorded in the model's history and as a version's ``user_id``) comes from the
-``user`` request metadata, which the Python client sends; other clients may send it too.
+Who made a change (recorded in the model's history and as a version's ``user_id``) is the
+authenticated user when auth is on; without auth it comes from the ``user`` request metadata, which
+the Python client sends (other clients may send it too).
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ from typing import Any
 from tracklane.exceptions import InvalidArgument
 from tracklane.model_registry import ModelStage
 from tracklane.v1 import registry_pb2, registry_pb2_grpc
+from tracklane_server.auth.principal import current_principal
 from tracklane_server.services.base import BlockingCalls
 from tracklane_server.services.masks import update_fields
+from tracklane_server.services.request_checks import checked_requests
 from tracklane_server.store.registry_checks import check_model_name
 from tracklane_server.store.sql_registry import RegistryStore
 
@@ -22,6 +25,9 @@ USER_METADATA_KEY = "user"
 
 
 def _user(context: Context) -> str:
+    principal = current_principal()
+    if principal is not None:  # with auth the metadata is the caller's claim, not a fact
+        return principal.name
     for key, value in context.invocation_metadata() or ():
         if key == USER_METADATA_KEY and isinstance(value, str):
             return value
@@ -42,6 +48,7 @@ def _description(request: Any) -> str:
     return str(request.description)
 
 
+@checked_requests
 class RegistryService(registry_pb2_grpc.RegistryServiceServicer):
     """Registered models and their versions."""
 
@@ -135,6 +142,7 @@ class RegistryService(registry_pb2_grpc.RegistryServiceServicer):
             description=request.description,
             tags={tag.key: tag.value for tag in request.tags},
             user=_user(context),
+            request_id=request.request_id,
         )
         return registry_pb2.CreateModelVersionResponse(model_version=version.to_proto())
 

@@ -8,18 +8,28 @@ from typing import Any
 from tracklane.entities import DatasetInput, LifecycleStage, Metric, RunStatus, ViewType
 from tracklane.exceptions import InvalidArgument
 from tracklane.v1 import tracking_pb2, tracking_pb2_grpc
+from tracklane_server.auth.principal import current_principal
 from tracklane_server.services.base import BlockingCalls
 from tracklane_server.services.masks import update_fields
 from tracklane_server.services.metric_streams import MetricStreams, metric_series
 from tracklane_server.services.points_hub import PointsHub
+from tracklane_server.services.request_checks import checked_requests
 from tracklane_server.store.metric_watch import MetricWatch
 from tracklane_server.store.sql_metrics import Points
 from tracklane_server.store.sql_store import SqlStore
 from tracklane_server.store.sql_stream import StreamStore
+from tracklane_server.store.validation import SEARCH_EXPERIMENT_IDS_MAX, check_count
 
 Context = Any  # grpc.aio.ServicerContext; the interceptor turns TracklaneError into its status
 
 
+def _run_user(claimed: str) -> str:
+    """A run's ``user_id``: the authenticated user when auth is on, else what the client says."""
+    principal = current_principal()
+    return claimed if principal is None else principal.name
+
+
+@checked_requests
 class TrackingService(tracking_pb2_grpc.TrackingServiceServicer):
     """Experiments, runs, params, metrics and tags."""
 
@@ -75,7 +85,7 @@ class TrackingService(tracking_pb2_grpc.TrackingServiceServicer):
             start_time=request.start_time.ToMilliseconds() if request.HasField("start_time") else None,
             tags=[(t.key, t.value) for t in request.tags],
             parent_run_id=request.parent_run_id,
-            user_id=request.user_id,
+            user_id=_run_user(request.user_id),
             description=request.description,
             status=status,
             request_id=request.request_id,
@@ -134,6 +144,7 @@ class TrackingService(tracking_pb2_grpc.TrackingServiceServicer):
     async def SearchRuns(
         self, request: tracking_pb2.SearchRunsRequest, context: Context
     ) -> tracking_pb2.SearchRunsResponse:
+        check_count(len(request.experiment_ids), SEARCH_EXPERIMENT_IDS_MAX, "experiment_ids")
         return await self.blocking.call(
             self.store.search_runs,
             list(request.experiment_ids),

@@ -22,6 +22,16 @@ log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # Any constant: serialises concurrent `db upgrade`s (replicas starting together) on PostgreSQL.
 _MIGRATION_LOCK_ID = 0x7472_616B
+# A database host that vanishes (power loss, network cut) sends no RST: without these, a pooled
+# connection's next query (even the pre-ping) waits for the kernel's ~15 min retransmission limit.
+# Unacknowledged data for 15 s, or 3 keepalives unanswered after 20 s idle, ends the connection.
+_DEAD_PEER_DETECTION = {
+    "keepalives": 1,
+    "keepalives_idle": 20,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 15_000,
+}
 
 
 def create_engine(uri: str, *, pool_size: int = 16) -> Engine:
@@ -51,7 +61,7 @@ def create_engine(uri: str, *, pool_size: int = 16) -> Engine:
             pool_size=pool_size,
             max_overflow=pool_size,
             pool_pre_ping=True,  # a restarted PostgreSQL costs one failed call, not a broken pool
-            connect_args={"connect_timeout": 5, "application_name": "tracklane"},
+            connect_args={"connect_timeout": 5, "application_name": "tracklane", **_DEAD_PEER_DETECTION},
         )
     raise InvalidArgument(
         f"unsupported backend store {url.get_backend_name()!r}: use sqlite:/// or postgresql+psycopg://",

@@ -21,6 +21,7 @@ import binascii
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from typing import Any, Final
 
 from tracklane.exceptions import InvalidArgument
@@ -81,17 +82,24 @@ def encode_page_token(payload: dict[str, Any], *, query_fingerprint: str) -> str
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
-def decode_page_token(token: str, *, query_fingerprint: str) -> dict[str, Any]:
+def decode_page_token(
+    token: str, *, query_fingerprint: str, fields: Mapping[str, type | tuple[type, ...]] | None = None
+) -> dict[str, Any]:
     """Reads back the payload of a token made by :func:`encode_page_token`.
 
-    An empty token means "first page"; callers handle that before calling this.
+    An empty token means "first page"; callers handle that before calling this. Anyone can build a
+    token that passes the check, so pass ``fields`` to have the payload's shape checked here.
 
     Args:
         token: The request's ``page_token``.
         query_fingerprint: :func:`fingerprint` of this request's fields, computed as for encoding.
+        fields: Payload fields that must be present, with their types (``int`` never matches a
+            bool nor anything outside int64; ``float`` matches an int too, as JSON does not tell
+            them apart).
 
     Returns:
-        The payload.
+        The payload. Reading a field it lacks (``payload["x"]``) raises InvalidArgument, not
+        KeyError.
 
     Raises:
         InvalidArgument: ``field="page_token"``: the token is damaged or made up, comes from another
@@ -113,8 +121,29 @@ def decode_page_token(token: str, *, query_fingerprint: str) -> dict[str, Any]:
         raise InvalidArgument(_INVALID, field="page_token")
     if decoded["q"] != query_fingerprint:
         raise InvalidArgument(_MISMATCH, field="page_token")
-    payload: dict[str, Any] = decoded["p"]
+    payload = _Payload(decoded["p"])
+    for name, kind in (fields or {}).items():
+        if name not in payload or not _is_a(payload[name], kind):
+            raise InvalidArgument(_INVALID, field="page_token")
     return payload
+
+
+class _Payload(dict[str, Any]):
+    """A payload whose missing fields are the token's fault, not the server's."""
+
+    def __missing__(self, key: str) -> Any:
+        raise InvalidArgument(_INVALID, field="page_token")
+
+
+def _is_a(value: object, kind: type | tuple[type, ...]) -> bool:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if isinstance(value, bool):
+        return bool in kinds
+    if isinstance(value, int) and not -(2**63) <= value < 2**63:
+        return False  # JSON integers are unbounded; database columns are 64-bit
+    if float in kinds and isinstance(value, int):
+        return True
+    return isinstance(value, kinds)
 
 
 def _check(head: bytes, body: bytes) -> bytes:

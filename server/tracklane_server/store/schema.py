@@ -202,6 +202,7 @@ run_inputs: sa.Table = RunInputRow.__table__  # type: ignore[assignment]
 MODEL_NAME_LENGTH = 250
 ALIAS_LENGTH = 255
 USER_LENGTH = 256
+REQUEST_ID_LENGTH = 128  # validation.REQUEST_ID_MAX
 
 
 class RegisteredModelRow(Base):
@@ -236,6 +237,10 @@ class ModelVersionRow(Base):
     __tablename__ = "model_versions"
     __table_args__ = (
         sa.UniqueConstraint("model_id", "version"),
+        # A retried CreateModelVersion finds its version; NULLs (no id) never collide. An index,
+        # not a constraint: adding one on SQLite would rebuild the table, and dropping the old one
+        # would cascade to the versions' tags and aliases (foreign_keys is on).
+        sa.Index("ix_model_versions_model_request_id", "model_id", "request_id", unique=True),
         # Latest version per stage.
         sa.Index("ix_model_versions_model_stage_version", "model_id", "stage", "version"),
     )
@@ -257,6 +262,8 @@ class ModelVersionRow(Base):
     status_message: Mapped[str] = mapped_column(sa.Text, default="")
     create_time: Mapped[int] = mapped_column(Millis)
     update_time: Mapped[int] = mapped_column(Millis)
+    # Idempotency key of the CreateModelVersion that made it (AIP-155); NULL when none was given.
+    request_id: Mapped[str | None] = mapped_column(sa.String(REQUEST_ID_LENGTH), nullable=True)
 
 
 class ModelVersionTagRow(Base):

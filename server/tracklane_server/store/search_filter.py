@@ -29,6 +29,8 @@ Decisions:
     * ``IS NULL`` / ``IS NOT NULL``: for metrics, params and tags they mean "the run has no / has a value
       for this key" (a plain ``!=`` never matches a run without the key, as in MLflow); for attributes
       only where :attr:`AttrType.nullable` (a run's ``end_time``).
+    * A filter (and each order-by item) is at most ``FILTER_MAX`` characters and holds no NUL (no stored
+      value can contain one); at most ``ORDER_BY_MAX`` order-by items. Both limits live in validation.py.
     * Errors give a 1-based column, counted in characters from the start of the text (a newline counts
       as one character), and say what was expected.
 """
@@ -43,6 +45,7 @@ from types import MappingProxyType
 from typing import Final, Literal, NoReturn, TypeAlias
 
 from tracklane.exceptions import InvalidArgument
+from tracklane_server.store.validation import FILTER_MAX, ORDER_BY_MAX
 
 __all__ = [
     "ALL_ENTITIES",
@@ -262,6 +265,13 @@ class _Parser:
         self.entities = [e for e in _ENTITIES if e in entities]
         # Attribute names match case-insensitively; the AST carries the spelling of the mapping.
         self.attributes = {name.lower(): (name, spec) for name, spec in attributes.items()}
+        if len(text) > FILTER_MAX:
+            raise InvalidArgument(
+                f"{label}: longer than {FILTER_MAX} characters ({len(text)}); split the search", field=field
+            )
+        nul = text.find("\x00")
+        if nul >= 0:  # PostgreSQL text cannot hold NUL, so no stored value could match it
+            self.fail(nul, "found '\\x00' (a NUL character), which no stored value can contain")
 
     # -- scanning -------------------------------------------------------------------------------------
 
@@ -612,6 +622,8 @@ def parse_order_by(
     Raises:
         InvalidArgument: ``field="order_by"``; the message starts with ``order_by[<index>]``.
     """
+    if len(items) > ORDER_BY_MAX:
+        raise InvalidArgument(f"order_by: at most {ORDER_BY_MAX} items, got {len(items)}", field="order_by")
     orderable = [e for e in entities if e != "dataset"]
     keys: list[OrderKey] = []
     for index, item in enumerate(items):

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from tracklane.entities import Experiment, LifecycleStage, ViewType
 from tracklane.exceptions import AlreadyExists, FailedPrecondition, NotFound
+from tracklane_server.auth.permissions import grant_creator
 from tracklane_server.store import schema as t
 from tracklane_server.store.locations import child_uri
 from tracklane_server.store.sql_common import experiment_pk, now_ms, transaction, upsert
@@ -103,6 +104,7 @@ class ExperimentStore:
                 keys=["experiment_id", "key"],
                 update=["value"],
             )
+            grant_creator(conn, experiment_id=new_id)  # MANAGE for whoever creates it
             return self._load(conn, new_id)
 
     def get_experiment(self, experiment_id: str) -> Experiment:

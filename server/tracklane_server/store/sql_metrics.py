@@ -53,8 +53,9 @@ class Points:
         """Ordered by step, then timestamp; ties keep their order (a stable sort). Free when sorted."""
         if len(self) < 2:
             return self
-        d_step = np.diff(self.steps)
-        if np.all((d_step > 0) | ((d_step == 0) & (np.diff(self.timestamps) >= 0))):
+        # Compared pairwise, not with np.diff, which wraps around at the int64 extremes.
+        s, t = self.steps, self.timestamps
+        if np.all((s[1:] > s[:-1]) | ((s[1:] == s[:-1]) & (t[1:] >= t[:-1]))):
             return self
         order = np.lexsort((self.timestamps, self.steps))
         return Points(self.steps[order], self.values[order], self.timestamps[order])

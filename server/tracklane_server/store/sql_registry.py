@@ -21,6 +21,7 @@ from tracklane.model_registry import (
     ModelVersionStatus,
     RegisteredModel,
 )
+from tracklane_server.auth.permissions import grant_creator
 from tracklane_server.store import schema as t
 from tracklane_server.store import sql_registry_read as read
 from tracklane_server.store.locations import child_uri
@@ -36,10 +37,25 @@ from tracklane_server.store.registry_checks import (
 from tracklane_server.store.sql_common import insert_for, now_ms, transaction, upsert
 from tracklane_server.store.sql_registry_base import record as _record
 from tracklane_server.store.sql_registry_promotion import PromotionMixin
-from tracklane_server.store.validation import DESCRIPTION_MAX, TAG_VALUE_MAX, check_key, check_text
+from tracklane_server.store.validation import (
+    DESCRIPTION_MAX,
+    REQUEST_ID_MAX,
+    TAG_VALUE_MAX,
+    check_key,
+    check_text,
+)
 from tracklane_server.store.validation import page_size as check_page_size
 
 _models, _versions, _aliases = t.registered_models, t.model_versions, t.model_aliases
+
+
+class _Replayed(Exception):
+    """Leaves a CreateModelVersion transaction, rolling back its counter bump, with the version an
+    earlier call with the same request_id created."""
+
+    def __init__(self, version: ModelVersion) -> None:
+        super().__init__(version.version)
+        self.version = version
 
 
 class RegistryStore(PromotionMixin):
@@ -72,6 +88,7 @@ class RegistryStore(PromotionMixin):
         ).scalar_one_or_none()
         if model_id is not None:
             _record(conn, model_id, user, now, ModelEventKind.MODEL_CREATED, new=name)
+            grant_creator(conn, model_id=model_id)  # MANAGE for whoever creates it (also by copy)
         return model_id
 
     @staticmethod
@@ -169,36 +186,54 @@ class RegistryStore(PromotionMixin):
         description: str = "",
         tags: Mapping[str, str] | None = None,
         user: str = "",
+        request_id: str = "",
     ) -> ModelVersion:
         """Registers the next version of ``name`` from ``source``; ``runs:/`` sources are resolved
-        against the run's artifact location, which the download URI then gives."""
+        against the run's artifact location, which the download URI then gives.
+
+        With a ``request_id`` (AIP-155), a retry returns the version that id created, unchanged.
+        """
         check_text(source, "source", SOURCE_MAX, required=True)
         check_text(description, "description", DESCRIPTION_MAX)
+        check_text(request_id, "request_id", REQUEST_ID_MAX)
         tags = dict(tags or {})
         check_tags(tags, "tags")
         run_id, run_path = split_source(source, run_id)
         now = now_ms()
-        with self._write() as conn:
-            model = self._lock(conn, name, now, bump_version=True)  # first: the counter is the lock
-            storage = source
-            if run_id:
-                artifact_uri = active_run_artifact_uri(
-                    conn, run_id, field="source" if run_path is not None else "run_id"
+        try:
+            with self._write() as conn:
+                model = self._lock(conn, name, now, bump_version=True)  # first: the counter is the lock
+                if request_id:
+                    # Under the model's lock, so a concurrent call with the same id waits, then finds it.
+                    done = conn.execute(
+                        sa.select(_versions.c.version_id).where(
+                            _versions.c.model_id == model.model_id, _versions.c.request_id == request_id
+                        )
+                    ).scalar_one_or_none()
+                    if done is not None:
+                        raise _Replayed(read.load_version(conn, done))  # rolls back the counter bump
+                storage = source
+                if run_id:
+                    artifact_uri = active_run_artifact_uri(
+                        conn, run_id, field="source" if run_path is not None else "run_id"
+                    )
+                    if run_path is not None:
+                        storage = child_uri(artifact_uri, run_path) if run_path else artifact_uri
+                version_id = self._insert_version(
+                    conn,
+                    model,
+                    source=source,
+                    run_id=run_id,
+                    storage=storage,
+                    description=description,
+                    tags=tags,
+                    user=user,
+                    now=now,
+                    request_id=request_id,
                 )
-                if run_path is not None:
-                    storage = child_uri(artifact_uri, run_path) if run_path else artifact_uri
-            version_id = self._insert_version(
-                conn,
-                model,
-                source=source,
-                run_id=run_id,
-                storage=storage,
-                description=description,
-                tags=tags,
-                user=user,
-                now=now,
-            )
-            return read.load_version(conn, version_id)
+                return read.load_version(conn, version_id)
+        except _Replayed as replayed:
+            return replayed.version
 
     def _insert_version(
         self,
@@ -213,6 +248,7 @@ class RegistryStore(PromotionMixin):
         user: str,
         now: int,
         copied_from: str = "",
+        request_id: str = "",
     ) -> int:
         version_id: int = conn.execute(
             _versions.insert()
@@ -229,6 +265,7 @@ class RegistryStore(PromotionMixin):
                 status_message="",
                 create_time=now,
                 update_time=now,
+                request_id=request_id or None,
             )
             .returning(_versions.c.version_id)
         ).scalar_one()

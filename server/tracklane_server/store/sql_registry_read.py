@@ -19,6 +19,7 @@ from tracklane.model_registry import (
     ModelVersionStatus,
     RegisteredModel,
 )
+from tracklane_server.auth.permissions import readable_models
 from tracklane_server.store import schema as t
 from tracklane_server.store.page_tokens import decode_page_token, encode_page_token, fingerprint
 from tracklane_server.store.search_filter import (
@@ -188,6 +189,9 @@ def search_models(
     query_id = fingerprint("registered-models", filter_text, list(order_by), page_size)
     tags = t.registered_model_tags
     query = sa.select(_models.c.model_id)
+    readable = readable_models()
+    if readable is not None:  # in SQL, so pages stay full and tokens right
+        query = query.where(_models.c.model_id.in_(readable))
     for c in comparisons:
         if c.entity == "attribute":
             query = query.where(_compare(_models.c[c.key], c.op, c.value))
@@ -225,6 +229,9 @@ def search_versions(
         return _models.c.name if key == "name" else _versions.c[key]
 
     query = sa.select(_versions.c.version_id).join(_models, _models.c.model_id == _versions.c.model_id)
+    readable = readable_models()
+    if readable is not None:  # a version is readable with its model
+        query = query.where(_versions.c.model_id.in_(readable))
     for c in comparisons:
         if c.entity == "attribute":
             query = query.where(_compare(attribute(c.key), c.op, c.value))
@@ -257,9 +264,7 @@ def list_events(
     if version:
         query = query.where(events.c.version == version)
     if page_token:
-        last = decode_page_token(page_token, query_fingerprint=query_id).get("id")
-        if not isinstance(last, int):
-            raise InvalidArgument("page_token: not a token for this listing", field="page_token")
+        last = decode_page_token(page_token, query_fingerprint=query_id, fields={"id": int})["id"]
         query = query.where(events.c.event_id < last)
     rows = conn.execute(query.order_by(events.c.event_id.desc()).limit(page_size + 1)).all()
     token = ""

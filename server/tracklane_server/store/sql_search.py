@@ -16,6 +16,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from tracklane.entities import LifecycleStage, ViewType
 from tracklane.exceptions import InvalidArgument
+from tracklane_server.auth.permissions import readable_experiments
 from tracklane_server.store import schema as t
 from tracklane_server.store.page_tokens import decode_page_token, encode_page_token, fingerprint
 from tracklane_server.store.search_filter import (
@@ -179,7 +180,12 @@ def _keyset_page(
     if token:
         cursor = decode_page_token(token, query_fingerprint=query_id)
         values, last_id = cursor.get("v"), cursor.get("id")
-        if not isinstance(values, list) or len(values) != len(order) or not isinstance(last_id, str | int):
+        if (
+            not isinstance(values, list)
+            or len(values) != len(order)
+            or not _fits(id_column, last_id)
+            or not all(v is None or _fits(c, v) for c, v in zip(columns, values, strict=True))
+        ):
             raise InvalidArgument("page_token: not a token for this search", field="page_token")
         query = query.where(_after(order, columns, values, id_column, last_id))
     rows = conn.execute(query.order_by(*_ordering(order, columns, id_column)).limit(page_size + 1)).all()
@@ -190,6 +196,24 @@ def _keyset_page(
     cursor_values = [getattr(last, f"sort_{i}") for i in range(len(order))]
     next_token = encode_page_token({"v": cursor_values, "id": last[0]}, query_fingerprint=query_id)
     return list(rows), next_token
+
+
+_INT64 = range(-(2**63), 2**63)
+
+
+def _fits(column: Any, value: object) -> bool:
+    """Whether a cursor value can be compared with the column: anyone can forge a token, and a
+    list, a bool or a string where a number goes must be INVALID_ARGUMENT, not a database error."""
+    kind = column.type
+    if isinstance(kind, sa.String):
+        return isinstance(value, str) and "\x00" not in value
+    if isinstance(value, bool):
+        return False
+    if isinstance(kind, sa.Integer):
+        return isinstance(value, int) and value in _INT64
+    if isinstance(kind, sa.Float | sa.Numeric):
+        return isinstance(value, float) or (isinstance(value, int) and value in _INT64)
+    return False
 
 
 def _ordering(order: Sequence[OrderKey], columns: Sequence[Any], id_column: Any) -> list[Any]:
@@ -222,6 +246,9 @@ def search_experiment_ids(
     )
     query_id = fingerprint("experiments", filter_text, list(order_by), view_type.value, page_size)
     query = sa.select(exps.c.experiment_id)
+    readable = readable_experiments()
+    if readable is not None:  # in SQL, so pages stay full and tokens right
+        query = query.where(exps.c.experiment_id.in_(readable))
     if view_type is not ViewType.ALL:
         stage = LifecycleStage.ACTIVE if view_type is ViewType.ACTIVE_ONLY else LifecycleStage.DELETED
         query = query.where(exps.c.lifecycle_stage == stage.value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -73,7 +74,7 @@ class SqlStore:
             raise InvalidArgument("max_points: must not be negative", field="max_points")
         size = check_page_size(page_size, default=HISTORY_PAGE_DEFAULT, maximum=HISTORY_PAGE_MAX)
         query = fingerprint("history", run_id, key, start_step, end_step, max_points, size)
-        cursor = decode_page_token(page_token, query_fingerprint=query) if page_token else None
+        cursor = _history_cursor(page_token, query) if page_token else None
         first = start_step if cursor is None else int(cursor["step"])
         with transaction(self.engine) as conn:
             self.runs.require_run(conn, run_id)
@@ -107,7 +108,13 @@ class SqlStore:
         query = fingerprint(
             "batch-history", list(run_ids), list(keys), start_step, end_step, max_points, size
         )
-        cursor = decode_page_token(page_token, query_fingerprint=query) if page_token else {"i": 0}
+        cursor = (
+            decode_page_token(page_token, query_fingerprint=query, fields={"i": int})
+            if page_token
+            else {"i": 0}
+        )
+        if "step" in cursor:
+            cursor = _history_cursor(page_token, query, i=int)
         pairs = [(run_id, key) for run_id in dict.fromkeys(run_ids) for key in dict.fromkeys(keys)]
         found: list[tuple[str, str, Points]] = []
         budget = size
@@ -165,6 +172,14 @@ class SqlStore:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _history_cursor(token: str, query: str, **more: type) -> dict[str, Any]:
+    """A history page token's cursor, its shape checked (anyone can forge one): INVALID_ARGUMENT."""
+    cursor = decode_page_token(token, query_fingerprint=query, fields={"step": int, "skip": int, **more})
+    if cursor["skip"] < 0 or ("i" in more and cursor["i"] < 0):
+        raise InvalidArgument("page_token: not a token for this listing", field="page_token")
+    return cursor
 
 
 def _page(points: Points, skip: int, size: int, first: int | None) -> tuple[Points, dict[str, int] | None]:

@@ -21,6 +21,17 @@ BATCH_PARAMS_MAX = 1_000
 BATCH_TAGS_MAX = 1_000
 PAGE_SIZE_DEFAULT = 100
 PAGE_SIZE_MAX = 1_000
+# Search requests: a filter is parsed in linear time, but each comparison adds a join.
+FILTER_MAX = 16_384
+ORDER_BY_MAX = 10
+SEARCH_EXPERIMENT_IDS_MAX = 1_000
+# Any string field of a request; the tighter limits above and below apply where they exist.
+TEXT_MAX = 65_536
+# Columns with a fixed width (schema.py); longer values would be a database error.
+ID_MAX = 64
+USER_ID_MAX = 256
+REQUEST_ID_MAX = 128
+ALIAS_MAX = 255
 
 # MLflow's key alphabet: letters, digits, underscore, dash, period, space and slash.
 _KEY_RE = re.compile(r"[\w\-. /]+")

@@ -462,12 +462,17 @@ class CompletePresignedUploadRequest(_message.Message):
     PATH_FIELD_NUMBER: _builtins.int
     UPLOAD_ID_FIELD_NUMBER: _builtins.int
     PARTS_FIELD_NUMBER: _builtins.int
+    SHA256_FIELD_NUMBER: _builtins.int
     run_id: _builtins.str
     """The run."""
     path: _builtins.str
     """Same as in CreatePresignedUpload."""
     upload_id: _builtins.str
     """From CreatePresignedUploadResponse."""
+    sha256: _builtins.str
+    """Lowercase hex SHA-256 of the whole file as the client computed it while uploading; recorded
+    (listings show it) after the size is checked. Must match `sha256` if that was declared at start.
+    """
     @_builtins.property
     def parts(self) -> _containers.RepeatedCompositeFieldContainer[Global___CompletedPart]:
         """Every part, in order."""
@@ -479,10 +484,11 @@ class CompletePresignedUploadRequest(_message.Message):
         path: _builtins.str = ...,
         upload_id: _builtins.str = ...,
         parts: _abc.Iterable[Global___CompletedPart] | None = ...,
+        sha256: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["parts", b"parts", "path", b"path", "run_id", b"run_id", "upload_id", b"upload_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["parts", b"parts", "path", b"path", "run_id", b"run_id", "sha256", b"sha256", "upload_id", b"upload_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

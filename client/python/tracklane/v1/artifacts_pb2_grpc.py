@@ -124,7 +124,8 @@ class ArtifactServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CompletePresignedUpload(self, request, context):
-        """Finishes a direct upload; the server verifies size (and SHA-256 when given) and records the file.
+        """Finishes a direct upload; the server verifies the size (and the SHA-256 declared at start, by
+        reading the file back) and records the file with its SHA-256.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -52,7 +52,9 @@ class ArtifactServiceStub:
     FAILED_PRECONDITION when the run's artifact store has no direct mode (a local folder).
     """
     CompletePresignedUpload: _grpc.UnaryUnaryMultiCallable[_artifacts_pb2.CompletePresignedUploadRequest, _artifacts_pb2.CompletePresignedUploadResponse]
-    """Finishes a direct upload; the server verifies size (and SHA-256 when given) and records the file."""
+    """Finishes a direct upload; the server verifies the size (and the SHA-256 declared at start, by
+    reading the file back) and records the file with its SHA-256.
+    """
     AbortPresignedUpload: _grpc.UnaryUnaryMultiCallable[_artifacts_pb2.AbortPresignedUploadRequest, _artifacts_pb2.AbortPresignedUploadResponse]
     """Abandons a direct upload and frees its parts."""
     GetPresignedDownload: _grpc.UnaryUnaryMultiCallable[_artifacts_pb2.GetPresignedDownloadRequest, _artifacts_pb2.GetPresignedDownloadResponse]
@@ -82,7 +84,9 @@ class ArtifactServiceAsyncStub(ArtifactServiceStub):
     FAILED_PRECONDITION when the run's artifact store has no direct mode (a local folder).
     """
     CompletePresignedUpload: _aio.UnaryUnaryMultiCallable[_artifacts_pb2.CompletePresignedUploadRequest, _artifacts_pb2.CompletePresignedUploadResponse]  # type: ignore[assignment]
-    """Finishes a direct upload; the server verifies size (and SHA-256 when given) and records the file."""
+    """Finishes a direct upload; the server verifies the size (and the SHA-256 declared at start, by
+    reading the file back) and records the file with its SHA-256.
+    """
     AbortPresignedUpload: _aio.UnaryUnaryMultiCallable[_artifacts_pb2.AbortPresignedUploadRequest, _artifacts_pb2.AbortPresignedUploadResponse]  # type: ignore[assignment]
     """Abandons a direct upload and frees its parts."""
     GetPresignedDownload: _aio.UnaryUnaryMultiCallable[_artifacts_pb2.GetPresignedDownloadRequest, _artifacts_pb2.GetPresignedDownloadResponse]  # type: ignore[assignment]
@@ -145,7 +149,9 @@ class ArtifactServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _artifacts_pb2.CompletePresignedUploadRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_artifacts_pb2.CompletePresignedUploadResponse, _abc.Awaitable[_artifacts_pb2.CompletePresignedUploadResponse]]:
-        """Finishes a direct upload; the server verifies size (and SHA-256 when given) and records the file."""
+        """Finishes a direct upload; the server verifies the size (and the SHA-256 declared at start, by
+        reading the file back) and records the file with its SHA-256.
+        """
 
     @_abc_1.abstractmethod
     def AbortPresignedUpload(

@@ -707,6 +707,7 @@ class CreateModelVersionRequest(_message.Message):
     RUN_ID_FIELD_NUMBER: _builtins.int
     DESCRIPTION_FIELD_NUMBER: _builtins.int
     TAGS_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The registered model; must exist."""
     source: _builtins.str
@@ -715,6 +716,10 @@ class CreateModelVersionRequest(_message.Message):
     """The run that produced the model; taken from a `runs:/` source when empty."""
     description: _builtins.str
     """Free text."""
+    request_id: _builtins.str
+    """Idempotency key (AIP-155), unique per model: a retried CreateModelVersion with the same id
+    returns the version created the first time instead of registering another.
+    """
     @_builtins.property
     def tags(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Tag]:
         """Initial tags."""
@@ -727,10 +732,11 @@ class CreateModelVersionRequest(_message.Message):
         run_id: _builtins.str = ...,
         description: _builtins.str = ...,
         tags: _abc.Iterable[_common_pb2.Tag] | None = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "name", b"name", "run_id", b"run_id", "source", b"source", "tags", b"tags"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "name", b"name", "request_id", b"request_id", "run_id", b"run_id", "source", b"source", "tags", b"tags"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -226,7 +226,8 @@ class RegistryServiceServicer:
         """Creates the next version (1, 2, 3... without gaps, also under concurrency) from a source.
         Numbers of deleted versions are not reused. NOT_FOUND (`name`; `source` or `run_id` for an
         unknown run); FAILED_PRECONDITION if the run is deleted; INVALID_ARGUMENT (`source` empty or
-        a malformed `runs:/` URI, `run_id` differing from the source's, `tags[i].key`).
+        a malformed `runs:/` URI, `run_id` differing from the source's, `tags[i].key`, `request_id`
+        longer than 128). A retry with the same `request_id` returns the first version unchanged.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

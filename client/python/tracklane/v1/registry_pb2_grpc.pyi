@@ -65,7 +65,8 @@ class RegistryServiceStub:
     """Creates the next version (1, 2, 3... without gaps, also under concurrency) from a source.
     Numbers of deleted versions are not reused. NOT_FOUND (`name`; `source` or `run_id` for an
     unknown run); FAILED_PRECONDITION if the run is deleted; INVALID_ARGUMENT (`source` empty or
-    a malformed `runs:/` URI, `run_id` differing from the source's, `tags[i].key`).
+    a malformed `runs:/` URI, `run_id` differing from the source's, `tags[i].key`, `request_id`
+    longer than 128). A retry with the same `request_id` returns the first version unchanged.
     """
     GetModelVersion: _grpc.UnaryUnaryMultiCallable[_registry_pb2.GetModelVersionRequest, _registry_pb2.GetModelVersionResponse]
     """Gets one version. NOT_FOUND (`name` or `version`)."""
@@ -156,7 +157,8 @@ class RegistryServiceAsyncStub(RegistryServiceStub):
     """Creates the next version (1, 2, 3... without gaps, also under concurrency) from a source.
     Numbers of deleted versions are not reused. NOT_FOUND (`name`; `source` or `run_id` for an
     unknown run); FAILED_PRECONDITION if the run is deleted; INVALID_ARGUMENT (`source` empty or
-    a malformed `runs:/` URI, `run_id` differing from the source's, `tags[i].key`).
+    a malformed `runs:/` URI, `run_id` differing from the source's, `tags[i].key`, `request_id`
+    longer than 128). A retry with the same `request_id` returns the first version unchanged.
     """
     GetModelVersion: _aio.UnaryUnaryMultiCallable[_registry_pb2.GetModelVersionRequest, _registry_pb2.GetModelVersionResponse]  # type: ignore[assignment]
     """Gets one version. NOT_FOUND (`name` or `version`)."""
@@ -298,7 +300,8 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         """Creates the next version (1, 2, 3... without gaps, also under concurrency) from a source.
         Numbers of deleted versions are not reused. NOT_FOUND (`name`; `source` or `run_id` for an
         unknown run); FAILED_PRECONDITION if the run is deleted; INVALID_ARGUMENT (`source` empty or
-        a malformed `runs:/` URI, `run_id` differing from the source's, `tags[i].key`).
+        a malformed `runs:/` URI, `run_id` differing from the source's, `tags[i].key`, `request_id`
+        longer than 128). A retry with the same `request_id` returns the first version unchanged.
         """
 
     @_abc_1.abstractmethod

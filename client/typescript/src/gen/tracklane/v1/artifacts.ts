@@ -182,6 +182,11 @@ export interface CompletePresignedUploadRequest {
   uploadId: string;
   /** Every part, in order. */
   parts: CompletedPart[];
+  /**
+   * Lowercase hex SHA-256 of the whole file as the client computed it while uploading; recorded
+   * (listings show it) after the size is checked. Must match `sha256` if that was declared at start.
+   */
+  sha256: string;
 }
 
 /** Response for CompletePresignedUpload. */
@@ -1684,7 +1689,7 @@ export const CompletedPart: MessageFns<CompletedPart> = {
 };
 
 function createBaseCompletePresignedUploadRequest(): CompletePresignedUploadRequest {
-  return { runId: "", path: "", uploadId: "", parts: [] };
+  return { runId: "", path: "", uploadId: "", parts: [], sha256: "" };
 }
 
 export const CompletePresignedUploadRequest: MessageFns<CompletePresignedUploadRequest> = {
@@ -1700,6 +1705,9 @@ export const CompletePresignedUploadRequest: MessageFns<CompletePresignedUploadR
     }
     for (const v of message.parts) {
       CompletedPart.encode(v!, writer.uint32(34).fork()).join();
+    }
+    if (message.sha256 !== "") {
+      writer.uint32(42).string(message.sha256);
     }
     return writer;
   },
@@ -1749,6 +1757,14 @@ export const CompletePresignedUploadRequest: MessageFns<CompletePresignedUploadR
             message.parts.push(CompletedPart.decode(reader, reader.uint32()));
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.sha256 = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1775,6 +1791,7 @@ export const CompletePresignedUploadRequest: MessageFns<CompletePresignedUploadR
         ? globalThis.String(object.upload_id)
         : "",
       parts: globalThis.Array.isArray(object?.parts) ? object.parts.map((e: any) => CompletedPart.fromJSON(e)) : [],
+      sha256: isSet(object.sha256) ? globalThis.String(object.sha256) : "",
     };
   },
 
@@ -1792,6 +1809,9 @@ export const CompletePresignedUploadRequest: MessageFns<CompletePresignedUploadR
     if (message.parts?.length) {
       obj.parts = message.parts.map((e) => CompletedPart.toJSON(e));
     }
+    if (message.sha256 !== "") {
+      obj.sha256 = message.sha256;
+    }
     return obj;
   },
 
@@ -1806,6 +1826,7 @@ export const CompletePresignedUploadRequest: MessageFns<CompletePresignedUploadR
     message.path = object.path ?? "";
     message.uploadId = object.uploadId ?? "";
     message.parts = object.parts?.map((e) => CompletedPart.fromPartial(e)) || [];
+    message.sha256 = object.sha256 ?? "";
     return message;
   },
 };
@@ -2307,7 +2328,10 @@ export const ArtifactServiceService = {
       Buffer.from(CreatePresignedUploadResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): CreatePresignedUploadResponse => CreatePresignedUploadResponse.decode(value),
   },
-  /** Finishes a direct upload; the server verifies size (and SHA-256 when given) and records the file. */
+  /**
+   * Finishes a direct upload; the server verifies the size (and the SHA-256 declared at start, by
+   * reading the file back) and records the file with its SHA-256.
+   */
   completePresignedUpload: {
     path: "/tracklane.v1.ArtifactService/CompletePresignedUpload" as const,
     requestStream: false as const,
@@ -2364,7 +2388,10 @@ export interface ArtifactServiceServer extends UntypedServiceImplementation {
    * FAILED_PRECONDITION when the run's artifact store has no direct mode (a local folder).
    */
   createPresignedUpload: handleUnaryCall<CreatePresignedUploadRequest, CreatePresignedUploadResponse>;
-  /** Finishes a direct upload; the server verifies size (and SHA-256 when given) and records the file. */
+  /**
+   * Finishes a direct upload; the server verifies the size (and the SHA-256 declared at start, by
+   * reading the file back) and records the file with its SHA-256.
+   */
   completePresignedUpload: handleUnaryCall<CompletePresignedUploadRequest, CompletePresignedUploadResponse>;
   /** Abandons a direct upload and frees its parts. */
   abortPresignedUpload: handleUnaryCall<AbortPresignedUploadRequest, AbortPresignedUploadResponse>;
@@ -2455,7 +2482,10 @@ export interface ArtifactServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: CreatePresignedUploadResponse) => void,
   ): ClientUnaryCall;
-  /** Finishes a direct upload; the server verifies size (and SHA-256 when given) and records the file. */
+  /**
+   * Finishes a direct upload; the server verifies the size (and the SHA-256 declared at start, by
+   * reading the file back) and records the file with its SHA-256.
+   */
   completePresignedUpload(
     request: CompletePresignedUploadRequest,
     callback: (error: ServiceError | null, response: CompletePresignedUploadResponse) => void,

@@ -345,6 +345,11 @@ export interface CreateModelVersionRequest {
   description: string;
   /** Initial tags. */
   tags: Tag[];
+  /**
+   * Idempotency key (AIP-155), unique per model: a retried CreateModelVersion with the same id
+   * returns the version created the first time instead of registering another.
+   */
+  requestId: string;
 }
 
 /** Response for CreateModelVersion. */
@@ -2625,7 +2630,7 @@ export const DeleteRegisteredModelTagResponse: MessageFns<DeleteRegisteredModelT
 };
 
 function createBaseCreateModelVersionRequest(): CreateModelVersionRequest {
-  return { name: "", source: "", runId: "", description: "", tags: [] };
+  return { name: "", source: "", runId: "", description: "", tags: [], requestId: "" };
 }
 
 export const CreateModelVersionRequest: MessageFns<CreateModelVersionRequest> = {
@@ -2644,6 +2649,9 @@ export const CreateModelVersionRequest: MessageFns<CreateModelVersionRequest> = 
     }
     for (const v of message.tags) {
       Tag.encode(v!, writer.uint32(42).fork()).join();
+    }
+    if (message.requestId !== "") {
+      writer.uint32(50).string(message.requestId);
     }
     return writer;
   },
@@ -2701,6 +2709,14 @@ export const CreateModelVersionRequest: MessageFns<CreateModelVersionRequest> = 
             message.tags.push(Tag.decode(reader, reader.uint32()));
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2724,6 +2740,11 @@ export const CreateModelVersionRequest: MessageFns<CreateModelVersionRequest> = 
         : "",
       description: isSet(object.description) ? globalThis.String(object.description) : "",
       tags: globalThis.Array.isArray(object?.tags) ? object.tags.map((e: any) => Tag.fromJSON(e)) : [],
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
     };
   },
 
@@ -2744,6 +2765,9 @@ export const CreateModelVersionRequest: MessageFns<CreateModelVersionRequest> = 
     if (message.tags?.length) {
       obj.tags = message.tags.map((e) => Tag.toJSON(e));
     }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
     return obj;
   },
 
@@ -2757,6 +2781,7 @@ export const CreateModelVersionRequest: MessageFns<CreateModelVersionRequest> = 
     message.runId = object.runId ?? "";
     message.description = object.description ?? "";
     message.tags = object.tags?.map((e) => Tag.fromPartial(e)) || [];
+    message.requestId = object.requestId ?? "";
     return message;
   },
 };
@@ -5380,7 +5405,8 @@ export const RegistryServiceService = {
    * Creates the next version (1, 2, 3... without gaps, also under concurrency) from a source.
    * Numbers of deleted versions are not reused. NOT_FOUND (`name`; `source` or `run_id` for an
    * unknown run); FAILED_PRECONDITION if the run is deleted; INVALID_ARGUMENT (`source` empty or
-   * a malformed `runs:/` URI, `run_id` differing from the source's, `tags[i].key`).
+   * a malformed `runs:/` URI, `run_id` differing from the source's, `tags[i].key`, `request_id`
+   * longer than 128). A retry with the same `request_id` returns the first version unchanged.
    */
   createModelVersion: {
     path: "/tracklane.v1.RegistryService/CreateModelVersion" as const,
@@ -5636,7 +5662,8 @@ export interface RegistryServiceServer extends UntypedServiceImplementation {
    * Creates the next version (1, 2, 3... without gaps, also under concurrency) from a source.
    * Numbers of deleted versions are not reused. NOT_FOUND (`name`; `source` or `run_id` for an
    * unknown run); FAILED_PRECONDITION if the run is deleted; INVALID_ARGUMENT (`source` empty or
-   * a malformed `runs:/` URI, `run_id` differing from the source's, `tags[i].key`).
+   * a malformed `runs:/` URI, `run_id` differing from the source's, `tags[i].key`, `request_id`
+   * longer than 128). A retry with the same `request_id` returns the first version unchanged.
    */
   createModelVersion: handleUnaryCall<CreateModelVersionRequest, CreateModelVersionResponse>;
   /** Gets one version. NOT_FOUND (`name` or `version`). */
@@ -5846,7 +5873,8 @@ export interface RegistryServiceClient extends Client {
    * Creates the next version (1, 2, 3... without gaps, also under concurrency) from a source.
    * Numbers of deleted versions are not reused. NOT_FOUND (`name`; `source` or `run_id` for an
    * unknown run); FAILED_PRECONDITION if the run is deleted; INVALID_ARGUMENT (`source` empty or
-   * a malformed `runs:/` URI, `run_id` differing from the source's, `tags[i].key`).
+   * a malformed `runs:/` URI, `run_id` differing from the source's, `tags[i].key`, `request_id`
+   * longer than 128). A retry with the same `request_id` returns the first version unchanged.
    */
   createModelVersion(
     request: CreateModelVersionRequest,

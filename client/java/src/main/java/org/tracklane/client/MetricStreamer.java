@@ -422,6 +422,10 @@ public final class MetricStreamer implements AutoCloseable {
     public void onError(Throwable t) {
       lock.lock();
       try {
+        Status.Code code = t == null ? Status.Code.OK : Status.fromThrowable(t).getCode();
+        if (!ended && (code == Status.Code.UNAUTHENTICATED || code == Status.Code.PERMISSION_DENIED)) {
+          refuseAll(t); // a wrong token or a missing grant: retrying cannot help
+        }
         end();
       } finally {
         lock.unlock();
@@ -431,6 +435,25 @@ public final class MetricStreamer implements AutoCloseable {
     @Override
     public void onCompleted() {
       onError(null);
+    }
+
+    /** Drops every batch sent or queued, reported once by the next flush. Called under the lock. */
+    private void refuseAll(Throwable t) {
+      long points = 0;
+      for (Batch b : window) {
+        points += b.points;
+      }
+      for (Batch b : queue) {
+        points += b.points;
+      }
+      if (points > 0 && t instanceof RuntimeException e
+          && TracklaneException.from(e) instanceof TracklaneException refusal) {
+        failures.add(refusal);
+      }
+      done += window.size() + queue.size();
+      buffered -= points;
+      window.clear();
+      queue.clear();
     }
 
     private void end() {

@@ -102,6 +102,10 @@ public final class TracklaneClient implements AutoCloseable {
     private String user = System.getProperty("user.name", "");
     private ChannelCredentials credentials;
     private final Map<String, String> headers = new LinkedHashMap<>();
+    private String token = System.getenv().getOrDefault("TRACKLANE_TRACKING_TOKEN", "");
+    private String caFile = System.getenv().getOrDefault("TRACKLANE_TRACKING_CA_FILE", "");
+    private String clientCertFile = System.getenv().getOrDefault("TRACKLANE_TRACKING_CLIENT_CERT_FILE", "");
+    private String clientKeyFile = System.getenv().getOrDefault("TRACKLANE_TRACKING_CLIENT_KEY_FILE", "");
 
     private Builder() {}
 
@@ -123,6 +127,26 @@ public final class TracklaneClient implements AutoCloseable {
       return this;
     }
 
+    /** API token sent as {@code authorization: Bearer ...}; default $TRACKLANE_TRACKING_TOKEN. */
+    public Builder token(String token) {
+      this.token = token;
+      return this;
+    }
+
+    /** PEM CA file trusted for grpcs:// instead of the system roots; default $TRACKLANE_TRACKING_CA_FILE. */
+    public Builder caFile(String path) {
+      this.caFile = path;
+      return this;
+    }
+
+    /** Client certificate and key (PEM) for servers requiring mTLS; default
+     *  $TRACKLANE_TRACKING_CLIENT_CERT_FILE and $TRACKLANE_TRACKING_CLIENT_KEY_FILE. */
+    public Builder clientCertificate(String certFile, String keyFile) {
+      this.clientCertFile = certFile;
+      this.clientKeyFile = keyFile;
+      return this;
+    }
+
     /** A metadata header on every call, e.g. {@code header("authorization", "Bearer ...")}. */
     public Builder header(String key, String value) {
       headers.put(key.toLowerCase(java.util.Locale.ROOT), value);
@@ -140,7 +164,7 @@ public final class TracklaneClient implements AutoCloseable {
         throw new IllegalArgumentException("target " + raw + ": use host:port, grpc:// or grpcs://");
       }
       ChannelCredentials creds = credentials != null ? credentials
-          : secure ? TlsChannelCredentials.create() : InsecureChannelCredentials.create();
+          : secure ? tlsCredentials() : InsecureChannelCredentials.create();
       ManagedChannel channel = Grpc.newChannelBuilder(hostPort, creds)
           .maxInboundMessageSize(MAX_MESSAGE_BYTES)
           .build();
@@ -148,8 +172,27 @@ public final class TracklaneClient implements AutoCloseable {
       if (!user.isEmpty()) {
         md.put(Metadata.Key.of("user", Metadata.ASCII_STRING_MARSHALLER), user);
       }
+      if (!token.isEmpty()) {
+        md.put(Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER), "Bearer " + token);
+      }
       headers.forEach((k, v) -> md.put(Metadata.Key.of(k, Metadata.ASCII_STRING_MARSHALLER), v));
       return new TracklaneClient(channel, md);
+    }
+
+    /** TLS trusting the CA file (else the system roots), presenting the client certificate if set. */
+    private ChannelCredentials tlsCredentials() {
+      var tls = TlsChannelCredentials.newBuilder();
+      try {
+        if (!caFile.isEmpty()) {
+          tls.trustManager(new java.io.File(caFile));
+        }
+        if (!clientCertFile.isEmpty() || !clientKeyFile.isEmpty()) {
+          tls.keyManager(new java.io.File(clientCertFile), new java.io.File(clientKeyFile));
+        }
+      } catch (IOException e) {
+        throw new IllegalArgumentException("TLS files: " + e.getMessage(), e);
+      }
+      return tls.build();
     }
   }
 

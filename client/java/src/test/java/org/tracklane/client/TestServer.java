@@ -43,6 +43,11 @@ final class TestServer implements AutoCloseable {
 
   /** A server on {@code port} over {@code dataDir}, once it listens (60 s at most). */
   static TestServer launch(int port, Path dataDir) throws Exception {
+    return launch(port, dataDir, java.util.Map.of());
+  }
+
+  /** As {@link #launch(int, Path)}, with extra environment variables (e.g. TRACKLANE_AUTH). */
+  static TestServer launch(int port, Path dataDir, java.util.Map<String, String> env) throws Exception {
     Path repo = Paths.get(System.getProperty("tracklane.repo", "../..")).toAbsolutePath().normalize();
     String python = System.getProperty("tracklane.python", "python3");
     ProcessBuilder pb = new ProcessBuilder(python, "-m", "tracklane_server", "server",
@@ -50,6 +55,7 @@ final class TestServer implements AutoCloseable {
     // The server package imports from the repository when it is not installed.
     pb.environment().merge("PYTHONPATH", repo.resolve("server") + java.io.File.pathSeparator
         + repo.resolve("client/python"), (a, b) -> b + java.io.File.pathSeparator + a);
+    pb.environment().putAll(env);
     Process p = pb.start();
     TestServer server = new TestServer("127.0.0.1:" + port, p, dataDir);
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);

@@ -1,0 +1,133 @@
+"""The auth interceptor: ``authorization: Bearer <token>`` -> the call's Principal, or UNAUTHENTICATED.
+
+It wraps each handler's behaviour (as ErrorInterceptor does) so ``set_principal`` runs in the
+call's own task, which the service and, through BlockingCalls, the store threads then see. It sits
+inside ErrorInterceptor, which turns the Unauthenticated raised here into its status. The standard
+health service and reflection stay open: load balancers and grpcurl have no token.
+
+Tokens never reach a log line or an error message: messages say only what was wrong in kind.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import grpc
+
+from tracklane.exceptions import Unauthenticated
+from tracklane_server.auth.principal import Principal, set_principal
+from tracklane_server.auth.users_store import NotCached, UsersStore
+from tracklane_server.services.base import BlockingCalls
+
+if TYPE_CHECKING:
+    Handler = grpc.RpcMethodHandler[Any, Any]
+
+__all__ = ["OPEN_SERVICES", "AuthInterceptor", "bearer_token"]
+
+#: Services callable without a token.
+OPEN_SERVICES = (
+    "/grpc.health.v1.Health/",
+    "/grpc.reflection.v1alpha.ServerReflection/",
+    "/grpc.reflection.v1.ServerReflection/",
+)
+_MISSING = (
+    "this server requires a token: send `authorization: Bearer <token>` metadata "
+    "(the Python client: token= or TRACKLANE_TRACKING_TOKEN)"
+)
+_MALFORMED = "the authorization metadata must read `Bearer <token>`"
+_REFUSED = "the token is unknown, expired or revoked"
+
+
+def bearer_token(metadata: Sequence[tuple[str, str | bytes]] | None) -> str:
+    """The token of ``authorization: Bearer <token>``.
+
+    Raises:
+        Unauthenticated: no such metadata, or not a Bearer token.
+    """
+    values = [v for k, v in metadata or () if k == "authorization"]
+    if not values:
+        raise Unauthenticated(_MISSING, reason="TOKEN_MISSING")
+    value = values[0]
+    scheme, _, token = (value.decode("latin-1") if isinstance(value, bytes) else value).partition(" ")
+    token = token.strip()
+    if len(values) > 1 or scheme.lower() != "bearer" or not token:
+        raise Unauthenticated(_MALFORMED, reason="TOKEN_MALFORMED")
+    return token
+
+
+class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
+    """Sets the caller's Principal for every call but health and reflection; refuses the unknown."""
+
+    def __init__(self, users: UsersStore, blocking: BlockingCalls) -> None:
+        self._users = users
+        self._blocking = blocking
+
+    async def authenticate(self, metadata: Sequence[tuple[str, str | bytes]] | None) -> Principal:
+        """The caller of a call with this metadata.
+
+        Raises:
+            Unauthenticated: missing, malformed, unknown, expired or revoked token.
+        """
+        token = bearer_token(metadata)
+        # Cache hits stay on the event loop: they must not queue behind slow store calls.
+        principal = self._users.resolve_cached(token)
+        if isinstance(principal, NotCached):
+            principal = await self._blocking.call(self._users.resolve, token)
+        if principal is None:
+            raise Unauthenticated(_REFUSED, reason="TOKEN_INVALID")
+        return principal
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Handler:
+        handler = await continuation(handler_call_details)
+        if handler is None or handler_call_details.method.startswith(OPEN_SERVICES):
+            return handler
+        metadata = handler_call_details.invocation_metadata
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(
+                self._wrap_unary(handler.unary_unary, metadata),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.stream_unary is not None:
+            return grpc.stream_unary_rpc_method_handler(
+                self._wrap_unary(handler.stream_unary, metadata),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(
+                self._wrap_stream(handler.unary_stream, metadata),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        assert handler.stream_stream is not None
+        return grpc.stream_stream_rpc_method_handler(
+            self._wrap_stream(handler.stream_stream, metadata),
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+    def _wrap_unary(self, behaviour: Callable[..., Any], metadata: Any) -> Callable[..., Awaitable[Any]]:
+        async def wrapper(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            set_principal(await self.authenticate(metadata))
+            return await behaviour(request, context)
+
+        return wrapper
+
+    def _wrap_stream(self, behaviour: Callable[..., Any], metadata: Any) -> Callable[..., AsyncIterator[Any]]:
+        async def wrapper(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
+            set_principal(await self.authenticate(metadata))
+            result = behaviour(request, context)
+            if inspect.isasyncgen(result):
+                async for response in result:
+                    yield response
+            else:  # a coroutine that writes with context.write
+                await result
+
+        return wrapper

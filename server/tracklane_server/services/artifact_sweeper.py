@@ -1,0 +1,83 @@
+"""Removes the unfinished uploads a killed server leaves behind, at start and then hourly.
+
+A server that dies mid-upload cannot abort its multipart upload (or delete its local temporary
+file), so the parts would stay in the object store, unseen but paid for, until a bucket lifecycle
+rule expires them, if there is one. Any replica may sweep: aborting an upload twice is harmless,
+and only uploads older than ``artifact_multipart_max_age_seconds`` (longer than any upload takes)
+are touched, so uploads still under way on other replicas are left alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from tracklane.exceptions import TracklaneError
+from tracklane_server.services.artifact_roots import RunRoots
+from tracklane_server.services.base import BlockingCalls
+from tracklane_server.store import schema as t
+from tracklane_server.store.sql_common import transaction
+
+__all__ = ["SWEEP_INTERVAL_SECONDS", "StaleUploadSweeper", "outermost"]
+
+log = logging.getLogger(__name__)
+
+SWEEP_INTERVAL_SECONDS = 3600.0
+
+
+class StaleUploadSweeper:
+    """Aborts unfinished uploads older than ``max_age_seconds`` under every artifact root in use.
+
+    Args:
+        engine: The backend store's engine (experiments' artifact locations).
+        roots: Opens the stores.
+        default_root: The server's default artifact root.
+        max_age_seconds: Uploads begun longer ago than this are abandoned.
+    """
+
+    def __init__(self, engine: Engine, roots: RunRoots, default_root: str, max_age_seconds: float) -> None:
+        self._engine = engine
+        self._roots = roots
+        self._default_root = default_root
+        self._max_age = timedelta(seconds=max_age_seconds)
+
+    def sweep(self) -> int:
+        """One pass over every root; returns how many uploads were removed. Never raises for a root."""
+        cutoff = datetime.now(UTC) - self._max_age
+        removed = 0
+        for uri in outermost([self._default_root, *self._experiment_roots()]):
+            try:
+                removed += self._roots.store(uri).abort_stale_uploads(cutoff)
+            except TracklaneError as exc:  # an unreachable store: the next pass tries again
+                log.warning("could not sweep unfinished uploads under %s: %s", uri, exc.message)
+        if removed:
+            log.info("removed %d unfinished uploads older than %s", removed, self._max_age)
+        return removed
+
+    async def run(self, blocking: BlockingCalls, interval: float = SWEEP_INTERVAL_SECONDS) -> None:
+        """Sweeps now, then every ``interval`` seconds, until cancelled."""
+        while True:
+            try:
+                await blocking.call(self.sweep)
+            except Exception:  # e.g. the database away: log, keep the server up, try later
+                log.exception("sweeping unfinished uploads failed")
+            await asyncio.sleep(interval)
+
+    def _experiment_roots(self) -> list[str]:
+        with transaction(self._engine) as conn:
+            rows = conn.execute(sa.select(t.experiments.c.artifact_location).distinct())
+            return [str(row.artifact_location) for row in rows if row.artifact_location]
+
+
+def outermost(uris: list[str]) -> list[str]:
+    """The URIs not inside another one of them (sweeping a root covers everything below it)."""
+    unique = sorted(set(u.rstrip("/") for u in uris))
+    kept: list[str] = []
+    for uri in unique:  # sorted: a root comes right before the URIs below it
+        if not any(uri.startswith(root + "/") for root in kept):
+            kept.append(uri)
+    return kept
