@@ -95,7 +95,7 @@ def test_server_killed_mid_tracking_writes(tmp_path: Path, postgres_uri: str) ->
                 raise tracker.error
         assert sum(len(t.failures) for t in trackers) > 0  # the kills hit calls under way
         with tracklane.Client(f"grpc://{bind}") as client:
-            experiments = client.search_experiments(filter_string="name LIKE 'exp-%'")
+            experiments = client.search_experiments(filter_string="name LIKE 'exp-t_-%'")
             assert sorted(e.name for e in experiments) == sorted(
                 f"exp-t{n}-{i}" for n in range(THREADS) for i in range(OPS)
             )  # each once, none half-made

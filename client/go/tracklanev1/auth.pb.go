@@ -88,7 +88,8 @@ type User struct {
 	// versions and registry history.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// May do everything, including managing users.
-	IsAdmin       bool                   `protobuf:"varint,2,opt,name=is_admin,json=isAdmin,proto3" json:"is_admin,omitempty"`
+	IsAdmin bool `protobuf:"varint,2,opt,name=is_admin,json=isAdmin,proto3" json:"is_admin,omitempty"`
+	// When it was created.
 	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -153,7 +154,8 @@ type Token struct {
 	// Whose token it is.
 	UserName string `protobuf:"bytes,2,opt,name=user_name,json=userName,proto3" json:"user_name,omitempty"`
 	// For humans, e.g. `ci` or `laptop`.
-	Name       string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	Name string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	// When it was created.
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// Unset: never expires.
 	ExpireTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
@@ -235,11 +237,15 @@ func (x *Token) GetLastUsedTime() *timestamppb.Timestamp {
 	return nil
 }
 
+// A user's permission on an experiment (and so on its runs, metrics and artifacts).
 type ExperimentPermission struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ExperimentId  string                 `protobuf:"bytes,1,opt,name=experiment_id,json=experimentId,proto3" json:"experiment_id,omitempty"`
-	UserName      string                 `protobuf:"bytes,2,opt,name=user_name,json=userName,proto3" json:"user_name,omitempty"`
-	Permission    Permission             `protobuf:"varint,3,opt,name=permission,proto3,enum=tracklane.v1.Permission" json:"permission,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The experiment's id.
+	ExperimentId string `protobuf:"bytes,1,opt,name=experiment_id,json=experimentId,proto3" json:"experiment_id,omitempty"`
+	// The user's name.
+	UserName string `protobuf:"bytes,2,opt,name=user_name,json=userName,proto3" json:"user_name,omitempty"`
+	// The level granted.
+	Permission    Permission `protobuf:"varint,3,opt,name=permission,proto3,enum=tracklane.v1.Permission" json:"permission,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -295,11 +301,14 @@ func (x *ExperimentPermission) GetPermission() Permission {
 	return Permission_PERMISSION_UNSPECIFIED
 }
 
+// A user's permission on a registered model (and its versions and aliases).
 type RegisteredModelPermission struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The registered model's name.
-	Name          string     `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	UserName      string     `protobuf:"bytes,2,opt,name=user_name,json=userName,proto3" json:"user_name,omitempty"`
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The user's name.
+	UserName string `protobuf:"bytes,2,opt,name=user_name,json=userName,proto3" json:"user_name,omitempty"`
+	// The level granted.
 	Permission    Permission `protobuf:"varint,3,opt,name=permission,proto3,enum=tracklane.v1.Permission" json:"permission,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -356,6 +365,7 @@ func (x *RegisteredModelPermission) GetPermission() Permission {
 	return Permission_PERMISSION_UNSPECIFIED
 }
 
+// No fields: the caller is the token's user.
 type GetCurrentUserRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -392,9 +402,11 @@ func (*GetCurrentUserRequest) Descriptor() ([]byte, []int) {
 	return file_tracklane_v1_auth_proto_rawDescGZIP(), []int{4}
 }
 
+// The caller.
 type GetCurrentUserResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	User          *User                  `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The user.
+	User          *User `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -436,9 +448,11 @@ func (x *GetCurrentUserResponse) GetUser() *User {
 	return nil
 }
 
+// A new user.
 type CreateUserRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	User          *User                  `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The user.
+	User          *User `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -480,9 +494,11 @@ func (x *CreateUserRequest) GetUser() *User {
 	return nil
 }
 
+// The user created.
 type CreateUserResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	User          *User                  `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The user.
+	User          *User `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -524,9 +540,11 @@ func (x *CreateUserResponse) GetUser() *User {
 	return nil
 }
 
+// One user, by name.
 type GetUserRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The user's name.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -568,9 +586,11 @@ func (x *GetUserRequest) GetName() string {
 	return ""
 }
 
+// The user.
 type GetUserResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	User          *User                  `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The user.
+	User          *User `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -612,10 +632,12 @@ func (x *GetUserResponse) GetUser() *User {
 	return nil
 }
 
+// A page of users, by name.
 type ListUsersRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// 0: server default (100); capped at 1000.
-	PageSize      int32  `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// From the previous response's `next_page_token`; empty for the first page.
 	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -665,10 +687,13 @@ func (x *ListUsersRequest) GetPageToken() string {
 	return ""
 }
 
+// A page of users.
 type ListUsersResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Users         []*User                `protobuf:"bytes,1,rep,name=users,proto3" json:"users,omitempty"`
-	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Users, by name.
+	Users []*User `protobuf:"bytes,1,rep,name=users,proto3" json:"users,omitempty"`
+	// For the next page; empty on the last one.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -717,10 +742,12 @@ func (x *ListUsersResponse) GetNextPageToken() string {
 	return ""
 }
 
+// Changes a user's fields named in `update_mask`.
 type UpdateUserRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Found by `user.name`.
-	User          *User                  `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	User *User `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	// Which fields of `user` to change: `is_admin`.
 	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -770,9 +797,11 @@ func (x *UpdateUserRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
 	return nil
 }
 
+// The user as changed.
 type UpdateUserResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	User          *User                  `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The user.
+	User          *User `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -814,9 +843,11 @@ func (x *UpdateUserResponse) GetUser() *User {
 	return nil
 }
 
+// Deletes a user, with their tokens and permissions.
 type DeleteUserRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The user's name.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -858,6 +889,7 @@ func (x *DeleteUserRequest) GetName() string {
 	return ""
 }
 
+// Empty.
 type DeleteUserResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -894,11 +926,13 @@ func (*DeleteUserResponse) Descriptor() ([]byte, []int) {
 	return file_tracklane_v1_auth_proto_rawDescGZIP(), []int{15}
 }
 
+// A new API token.
 type CreateTokenRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Empty: the caller.
 	UserName string `protobuf:"bytes,1,opt,name=user_name,json=userName,proto3" json:"user_name,omitempty"`
-	Name     string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// For humans, e.g. `ci` or `laptop`; need not be unique.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	// Unset: never expires.
 	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -956,9 +990,11 @@ func (x *CreateTokenRequest) GetExpireTime() *timestamppb.Timestamp {
 	return nil
 }
 
+// The token and, this once, its secret.
 type CreateTokenResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	Token *Token                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	// The token.
+	Token *Token `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
 	// The bearer token to send as `authorization: Bearer <secret>`. Shown once.
 	Secret        string `protobuf:"bytes,2,opt,name=secret,proto3" json:"secret,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1009,6 +1045,7 @@ func (x *CreateTokenResponse) GetSecret() string {
 	return ""
 }
 
+// A user's tokens.
 type ListTokensRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Empty: the caller.
@@ -1054,9 +1091,11 @@ func (x *ListTokensRequest) GetUserName() string {
 	return ""
 }
 
+// A user's tokens, without secrets.
 type ListTokensResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Tokens        []*Token               `protobuf:"bytes,1,rep,name=tokens,proto3" json:"tokens,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The tokens, newest first.
+	Tokens        []*Token `protobuf:"bytes,1,rep,name=tokens,proto3" json:"tokens,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1098,9 +1137,11 @@ func (x *ListTokensResponse) GetTokens() []*Token {
 	return nil
 }
 
+// Revokes one token.
 type RevokeTokenRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	TokenId       string                 `protobuf:"bytes,1,opt,name=token_id,json=tokenId,proto3" json:"token_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The token's id, from CreateToken or ListTokens.
+	TokenId       string `protobuf:"bytes,1,opt,name=token_id,json=tokenId,proto3" json:"token_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1142,6 +1183,7 @@ func (x *RevokeTokenRequest) GetTokenId() string {
 	return ""
 }
 
+// Empty.
 type RevokeTokenResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1178,11 +1220,15 @@ func (*RevokeTokenResponse) Descriptor() ([]byte, []int) {
 	return file_tracklane_v1_auth_proto_rawDescGZIP(), []int{21}
 }
 
+// Grants or replaces a user's permission on an experiment.
 type SetExperimentPermissionRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ExperimentId  string                 `protobuf:"bytes,1,opt,name=experiment_id,json=experimentId,proto3" json:"experiment_id,omitempty"`
-	UserName      string                 `protobuf:"bytes,2,opt,name=user_name,json=userName,proto3" json:"user_name,omitempty"`
-	Permission    Permission             `protobuf:"varint,3,opt,name=permission,proto3,enum=tracklane.v1.Permission" json:"permission,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The experiment's id.
+	ExperimentId string `protobuf:"bytes,1,opt,name=experiment_id,json=experimentId,proto3" json:"experiment_id,omitempty"`
+	// The user's name.
+	UserName string `protobuf:"bytes,2,opt,name=user_name,json=userName,proto3" json:"user_name,omitempty"`
+	// The level granted.
+	Permission    Permission `protobuf:"varint,3,opt,name=permission,proto3,enum=tracklane.v1.Permission" json:"permission,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1238,9 +1284,11 @@ func (x *SetExperimentPermissionRequest) GetPermission() Permission {
 	return Permission_PERMISSION_UNSPECIFIED
 }
 
+// The permission as stored.
 type SetExperimentPermissionResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Permission    *ExperimentPermission  `protobuf:"bytes,1,opt,name=permission,proto3" json:"permission,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The level granted.
+	Permission    *ExperimentPermission `protobuf:"bytes,1,opt,name=permission,proto3" json:"permission,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1282,10 +1330,13 @@ func (x *SetExperimentPermissionResponse) GetPermission() *ExperimentPermission 
 	return nil
 }
 
+// Removes a user's permission on an experiment.
 type DeleteExperimentPermissionRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ExperimentId  string                 `protobuf:"bytes,1,opt,name=experiment_id,json=experimentId,proto3" json:"experiment_id,omitempty"`
-	UserName      string                 `protobuf:"bytes,2,opt,name=user_name,json=userName,proto3" json:"user_name,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The experiment's id.
+	ExperimentId string `protobuf:"bytes,1,opt,name=experiment_id,json=experimentId,proto3" json:"experiment_id,omitempty"`
+	// The user's name.
+	UserName      string `protobuf:"bytes,2,opt,name=user_name,json=userName,proto3" json:"user_name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1334,6 +1385,7 @@ func (x *DeleteExperimentPermissionRequest) GetUserName() string {
 	return ""
 }
 
+// Empty.
 type DeleteExperimentPermissionResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1370,9 +1422,11 @@ func (*DeleteExperimentPermissionResponse) Descriptor() ([]byte, []int) {
 	return file_tracklane_v1_auth_proto_rawDescGZIP(), []int{25}
 }
 
+// The permissions granted on one experiment.
 type ListExperimentPermissionsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ExperimentId  string                 `protobuf:"bytes,1,opt,name=experiment_id,json=experimentId,proto3" json:"experiment_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The experiment's id.
+	ExperimentId  string `protobuf:"bytes,1,opt,name=experiment_id,json=experimentId,proto3" json:"experiment_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1414,8 +1468,10 @@ func (x *ListExperimentPermissionsRequest) GetExperimentId() string {
 	return ""
 }
 
+// Every user's permission on the experiment.
 type ListExperimentPermissionsResponse struct {
-	state         protoimpl.MessageState  `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One per user with a grant.
 	Permissions   []*ExperimentPermission `protobuf:"bytes,1,rep,name=permissions,proto3" json:"permissions,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1458,11 +1514,15 @@ func (x *ListExperimentPermissionsResponse) GetPermissions() []*ExperimentPermis
 	return nil
 }
 
+// Grants or replaces a user's permission on a registered model.
 type SetRegisteredModelPermissionRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	UserName      string                 `protobuf:"bytes,2,opt,name=user_name,json=userName,proto3" json:"user_name,omitempty"`
-	Permission    Permission             `protobuf:"varint,3,opt,name=permission,proto3,enum=tracklane.v1.Permission" json:"permission,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The registered model's name.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The user's name.
+	UserName string `protobuf:"bytes,2,opt,name=user_name,json=userName,proto3" json:"user_name,omitempty"`
+	// The level granted.
+	Permission    Permission `protobuf:"varint,3,opt,name=permission,proto3,enum=tracklane.v1.Permission" json:"permission,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1518,8 +1578,10 @@ func (x *SetRegisteredModelPermissionRequest) GetPermission() Permission {
 	return Permission_PERMISSION_UNSPECIFIED
 }
 
+// The permission as stored.
 type SetRegisteredModelPermissionResponse struct {
-	state         protoimpl.MessageState     `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The level granted.
 	Permission    *RegisteredModelPermission `protobuf:"bytes,1,opt,name=permission,proto3" json:"permission,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1562,10 +1624,13 @@ func (x *SetRegisteredModelPermissionResponse) GetPermission() *RegisteredModelP
 	return nil
 }
 
+// Removes a user's permission on a registered model.
 type DeleteRegisteredModelPermissionRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	UserName      string                 `protobuf:"bytes,2,opt,name=user_name,json=userName,proto3" json:"user_name,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The registered model's name.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The user's name.
+	UserName      string `protobuf:"bytes,2,opt,name=user_name,json=userName,proto3" json:"user_name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1614,6 +1679,7 @@ func (x *DeleteRegisteredModelPermissionRequest) GetUserName() string {
 	return ""
 }
 
+// Empty.
 type DeleteRegisteredModelPermissionResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1650,9 +1716,11 @@ func (*DeleteRegisteredModelPermissionResponse) Descriptor() ([]byte, []int) {
 	return file_tracklane_v1_auth_proto_rawDescGZIP(), []int{31}
 }
 
+// The permissions granted on one registered model.
 type ListRegisteredModelPermissionsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The registered model's name.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1694,8 +1762,10 @@ func (x *ListRegisteredModelPermissionsRequest) GetName() string {
 	return ""
 }
 
+// Every user's permission on the registered model.
 type ListRegisteredModelPermissionsResponse struct {
-	state         protoimpl.MessageState       `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One per user with a grant.
 	Permissions   []*RegisteredModelPermission `protobuf:"bytes,1,rep,name=permissions,proto3" json:"permissions,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1738,6 +1808,7 @@ func (x *ListRegisteredModelPermissionsResponse) GetPermissions() []*RegisteredM
 	return nil
 }
 
+// One user's permissions.
 type ListUserPermissionsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Empty: the caller.
@@ -1783,9 +1854,12 @@ func (x *ListUserPermissionsRequest) GetUserName() string {
 	return ""
 }
 
+// One user's explicit grants (the server's default permission is not listed).
 type ListUserPermissionsResponse struct {
-	state                      protoimpl.MessageState       `protogen:"open.v1"`
-	ExperimentPermissions      []*ExperimentPermission      `protobuf:"bytes,1,rep,name=experiment_permissions,json=experimentPermissions,proto3" json:"experiment_permissions,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Grants on experiments.
+	ExperimentPermissions []*ExperimentPermission `protobuf:"bytes,1,rep,name=experiment_permissions,json=experimentPermissions,proto3" json:"experiment_permissions,omitempty"`
+	// Grants on registered models.
 	RegisteredModelPermissions []*RegisteredModelPermission `protobuf:"bytes,2,rep,name=registered_model_permissions,json=registeredModelPermissions,proto3" json:"registered_model_permissions,omitempty"`
 	unknownFields              protoimpl.UnknownFields
 	sizeCache                  protoimpl.SizeCache

@@ -25,7 +25,9 @@ CLIENT_CERT_FILE_ENV = "TRACKLANE_TRACKING_CLIENT_CERT_FILE"
 CLIENT_KEY_FILE_ENV = "TRACKLANE_TRACKING_CLIENT_KEY_FILE"
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
-# Reads are safe to retry on UNAVAILABLE; writes are not (a metric batch would be stored twice).
+# Safe to retry on UNAVAILABLE: reads, and writes that carry a `request_id` (the client sends a fresh
+# one per call, so a retry of a write that did commit gets the first result back). Other writes are
+# not (a metric batch would be stored twice).
 _RETRYABLE_PREFIXES = ("Get", "Search", "List", "BatchGet")
 
 
@@ -58,7 +60,9 @@ def _service_config() -> str:
     for file in (tracking_pb2, artifacts_pb2, registry_pb2):
         for service in file.DESCRIPTOR.services_by_name.values():
             for method in service.methods:
-                if method.name.startswith(_RETRYABLE_PREFIXES) and not method.server_streaming:
+                read = method.name.startswith(_RETRYABLE_PREFIXES)
+                idempotent = "request_id" in method.input_type.fields_by_name
+                if (read or idempotent) and not method.server_streaming:
                     names.append({"service": service.full_name, "method": method.name})
     return json.dumps(
         {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -166,7 +167,7 @@ class Client(ArtifactMethods, RegistryMethods, PermissionMethods):
         parent_run_id: str | None = None,
         description: str = "",
         user_id: str = "",
-        request_id: str = "",
+        request_id: str | None = None,
     ) -> Run:
         """Creates a RUNNING run (name generated when not given).
 
@@ -178,7 +179,9 @@ class Client(ArtifactMethods, RegistryMethods, PermissionMethods):
             parent_run_id: Makes this a nested run.
             description: Free text.
             user_id: Who runs it.
-            request_id: Idempotency key: a retry with the same key returns the same run.
+            request_id: Idempotency key (at most 128 characters): a retry with the same key returns
+                the same run. Default: a fresh one per call, so the client's own retries (on
+                UNAVAILABLE) never create a second run; pass your own to retry across processes.
         """
         request = tracking_pb2.CreateRunRequest(
             experiment_id=experiment_id,
@@ -187,7 +190,7 @@ class Client(ArtifactMethods, RegistryMethods, PermissionMethods):
             parent_run_id=parent_run_id or "",
             description=description,
             user_id=user_id,
-            request_id=request_id,
+            request_id=request_id or uuid.uuid4().hex,
         )
         if start_time is not None:
             request.start_time.FromMilliseconds(start_time)

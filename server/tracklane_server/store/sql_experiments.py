@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 
@@ -36,7 +37,12 @@ class ExperimentStore:
         self.default_artifact_root = default_artifact_root
 
     def ensure_default_experiment(self) -> None:
-        """Creates experiment "0" ("Default") when missing, as MLflow does."""
+        """Creates experiment "0" ("Default") when missing, as MLflow does. Workers starting together
+        may race to create it: the one that loses finds it made."""
+        with contextlib.suppress(sa.exc.IntegrityError):
+            self._insert_default_experiment()
+
+    def _insert_default_experiment(self) -> None:
         with transaction(self.engine) as conn:
             if conn.execute(
                 sa.select(t.experiments.c.experiment_id).where(t.experiments.c.experiment_id == 0)

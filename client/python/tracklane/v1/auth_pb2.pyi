@@ -67,7 +67,9 @@ class User(_message.Message):
     is_admin: _builtins.bool
     """May do everything, including managing users."""
     @_builtins.property
-    def create_time(self) -> _timestamp_pb2.Timestamp: ...
+    def create_time(self) -> _timestamp_pb2.Timestamp:
+        """When it was created."""
+
     def __init__(
         self,
         *,
@@ -102,7 +104,9 @@ class Token(_message.Message):
     name: _builtins.str
     """For humans, e.g. `ci` or `laptop`."""
     @_builtins.property
-    def create_time(self) -> _timestamp_pb2.Timestamp: ...
+    def create_time(self) -> _timestamp_pb2.Timestamp:
+        """When it was created."""
+
     @_builtins.property
     def expire_time(self) -> _timestamp_pb2.Timestamp:
         """Unset: never expires."""
@@ -131,14 +135,19 @@ Global___Token: _TypeAlias = Token  # noqa: Y015
 
 @_typing.final
 class ExperimentPermission(_message.Message):
+    """A user's permission on an experiment (and so on its runs, metrics and artifacts)."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     EXPERIMENT_ID_FIELD_NUMBER: _builtins.int
     USER_NAME_FIELD_NUMBER: _builtins.int
     PERMISSION_FIELD_NUMBER: _builtins.int
     experiment_id: _builtins.str
+    """The experiment's id."""
     user_name: _builtins.str
+    """The user's name."""
     permission: Global___Permission.ValueType
+    """The level granted."""
     def __init__(
         self,
         *,
@@ -156,6 +165,8 @@ Global___ExperimentPermission: _TypeAlias = ExperimentPermission  # noqa: Y015
 
 @_typing.final
 class RegisteredModelPermission(_message.Message):
+    """A user's permission on a registered model (and its versions and aliases)."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     NAME_FIELD_NUMBER: _builtins.int
@@ -164,7 +175,9 @@ class RegisteredModelPermission(_message.Message):
     name: _builtins.str
     """The registered model's name."""
     user_name: _builtins.str
+    """The user's name."""
     permission: Global___Permission.ValueType
+    """The level granted."""
     def __init__(
         self,
         *,
@@ -182,6 +195,8 @@ Global___RegisteredModelPermission: _TypeAlias = RegisteredModelPermission  # no
 
 @_typing.final
 class GetCurrentUserRequest(_message.Message):
+    """No fields: the caller is the token's user."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     def __init__(
@@ -197,11 +212,15 @@ Global___GetCurrentUserRequest: _TypeAlias = GetCurrentUserRequest  # noqa: Y015
 
 @_typing.final
 class GetCurrentUserResponse(_message.Message):
+    """The caller."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     USER_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def user(self) -> Global___User: ...
+    def user(self) -> Global___User:
+        """The user."""
+
     def __init__(
         self,
         *,
@@ -217,11 +236,15 @@ Global___GetCurrentUserResponse: _TypeAlias = GetCurrentUserResponse  # noqa: Y0
 
 @_typing.final
 class CreateUserRequest(_message.Message):
+    """A new user."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     USER_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def user(self) -> Global___User: ...
+    def user(self) -> Global___User:
+        """The user."""
+
     def __init__(
         self,
         *,
@@ -237,11 +260,15 @@ Global___CreateUserRequest: _TypeAlias = CreateUserRequest  # noqa: Y015
 
 @_typing.final
 class CreateUserResponse(_message.Message):
+    """The user created."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     USER_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def user(self) -> Global___User: ...
+    def user(self) -> Global___User:
+        """The user."""
+
     def __init__(
         self,
         *,
@@ -257,10 +284,13 @@ Global___CreateUserResponse: _TypeAlias = CreateUserResponse  # noqa: Y015
 
 @_typing.final
 class GetUserRequest(_message.Message):
+    """One user, by name."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     NAME_FIELD_NUMBER: _builtins.int
     name: _builtins.str
+    """The user's name."""
     def __init__(
         self,
         *,
@@ -276,11 +306,15 @@ Global___GetUserRequest: _TypeAlias = GetUserRequest  # noqa: Y015
 
 @_typing.final
 class GetUserResponse(_message.Message):
+    """The user."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     USER_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def user(self) -> Global___User: ...
+    def user(self) -> Global___User:
+        """The user."""
+
     def __init__(
         self,
         *,
@@ -296,6 +330,8 @@ Global___GetUserResponse: _TypeAlias = GetUserResponse  # noqa: Y015
 
 @_typing.final
 class ListUsersRequest(_message.Message):
+    """A page of users, by name."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
@@ -303,6 +339,7 @@ class ListUsersRequest(_message.Message):
     page_size: _builtins.int
     """0: server default (100); capped at 1000."""
     page_token: _builtins.str
+    """From the previous response's `next_page_token`; empty for the first page."""
     def __init__(
         self,
         *,
@@ -319,13 +356,18 @@ Global___ListUsersRequest: _TypeAlias = ListUsersRequest  # noqa: Y015
 
 @_typing.final
 class ListUsersResponse(_message.Message):
+    """A page of users."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     USERS_FIELD_NUMBER: _builtins.int
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     next_page_token: _builtins.str
+    """For the next page; empty on the last one."""
     @_builtins.property
-    def users(self) -> _containers.RepeatedCompositeFieldContainer[Global___User]: ...
+    def users(self) -> _containers.RepeatedCompositeFieldContainer[Global___User]:
+        """Users, by name."""
+
     def __init__(
         self,
         *,
@@ -342,6 +384,8 @@ Global___ListUsersResponse: _TypeAlias = ListUsersResponse  # noqa: Y015
 
 @_typing.final
 class UpdateUserRequest(_message.Message):
+    """Changes a user's fields named in `update_mask`."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     USER_FIELD_NUMBER: _builtins.int
@@ -351,7 +395,9 @@ class UpdateUserRequest(_message.Message):
         """Found by `user.name`."""
 
     @_builtins.property
-    def update_mask(self) -> _field_mask_pb2.FieldMask: ...
+    def update_mask(self) -> _field_mask_pb2.FieldMask:
+        """Which fields of `user` to change: `is_admin`."""
+
     def __init__(
         self,
         *,
@@ -368,11 +414,15 @@ Global___UpdateUserRequest: _TypeAlias = UpdateUserRequest  # noqa: Y015
 
 @_typing.final
 class UpdateUserResponse(_message.Message):
+    """The user as changed."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     USER_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def user(self) -> Global___User: ...
+    def user(self) -> Global___User:
+        """The user."""
+
     def __init__(
         self,
         *,
@@ -388,10 +438,13 @@ Global___UpdateUserResponse: _TypeAlias = UpdateUserResponse  # noqa: Y015
 
 @_typing.final
 class DeleteUserRequest(_message.Message):
+    """Deletes a user, with their tokens and permissions."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     NAME_FIELD_NUMBER: _builtins.int
     name: _builtins.str
+    """The user's name."""
     def __init__(
         self,
         *,
@@ -407,6 +460,8 @@ Global___DeleteUserRequest: _TypeAlias = DeleteUserRequest  # noqa: Y015
 
 @_typing.final
 class DeleteUserResponse(_message.Message):
+    """Empty."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     def __init__(
@@ -422,6 +477,8 @@ Global___DeleteUserResponse: _TypeAlias = DeleteUserResponse  # noqa: Y015
 
 @_typing.final
 class CreateTokenRequest(_message.Message):
+    """A new API token."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     USER_NAME_FIELD_NUMBER: _builtins.int
@@ -430,6 +487,7 @@ class CreateTokenRequest(_message.Message):
     user_name: _builtins.str
     """Empty: the caller."""
     name: _builtins.str
+    """For humans, e.g. `ci` or `laptop`; need not be unique."""
     @_builtins.property
     def expire_time(self) -> _timestamp_pb2.Timestamp:
         """Unset: never expires."""
@@ -451,6 +509,8 @@ Global___CreateTokenRequest: _TypeAlias = CreateTokenRequest  # noqa: Y015
 
 @_typing.final
 class CreateTokenResponse(_message.Message):
+    """The token and, this once, its secret."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     TOKEN_FIELD_NUMBER: _builtins.int
@@ -458,7 +518,9 @@ class CreateTokenResponse(_message.Message):
     secret: _builtins.str
     """The bearer token to send as `authorization: Bearer <secret>`. Shown once."""
     @_builtins.property
-    def token(self) -> Global___Token: ...
+    def token(self) -> Global___Token:
+        """The token."""
+
     def __init__(
         self,
         *,
@@ -475,6 +537,8 @@ Global___CreateTokenResponse: _TypeAlias = CreateTokenResponse  # noqa: Y015
 
 @_typing.final
 class ListTokensRequest(_message.Message):
+    """A user's tokens."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     USER_NAME_FIELD_NUMBER: _builtins.int
@@ -495,11 +559,15 @@ Global___ListTokensRequest: _TypeAlias = ListTokensRequest  # noqa: Y015
 
 @_typing.final
 class ListTokensResponse(_message.Message):
+    """A user's tokens, without secrets."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     TOKENS_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def tokens(self) -> _containers.RepeatedCompositeFieldContainer[Global___Token]: ...
+    def tokens(self) -> _containers.RepeatedCompositeFieldContainer[Global___Token]:
+        """The tokens, newest first."""
+
     def __init__(
         self,
         *,
@@ -515,10 +583,13 @@ Global___ListTokensResponse: _TypeAlias = ListTokensResponse  # noqa: Y015
 
 @_typing.final
 class RevokeTokenRequest(_message.Message):
+    """Revokes one token."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     TOKEN_ID_FIELD_NUMBER: _builtins.int
     token_id: _builtins.str
+    """The token's id, from CreateToken or ListTokens."""
     def __init__(
         self,
         *,
@@ -534,6 +605,8 @@ Global___RevokeTokenRequest: _TypeAlias = RevokeTokenRequest  # noqa: Y015
 
 @_typing.final
 class RevokeTokenResponse(_message.Message):
+    """Empty."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     def __init__(
@@ -549,14 +622,19 @@ Global___RevokeTokenResponse: _TypeAlias = RevokeTokenResponse  # noqa: Y015
 
 @_typing.final
 class SetExperimentPermissionRequest(_message.Message):
+    """Grants or replaces a user's permission on an experiment."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     EXPERIMENT_ID_FIELD_NUMBER: _builtins.int
     USER_NAME_FIELD_NUMBER: _builtins.int
     PERMISSION_FIELD_NUMBER: _builtins.int
     experiment_id: _builtins.str
+    """The experiment's id."""
     user_name: _builtins.str
+    """The user's name."""
     permission: Global___Permission.ValueType
+    """The level granted."""
     def __init__(
         self,
         *,
@@ -574,11 +652,15 @@ Global___SetExperimentPermissionRequest: _TypeAlias = SetExperimentPermissionReq
 
 @_typing.final
 class SetExperimentPermissionResponse(_message.Message):
+    """The permission as stored."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     PERMISSION_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def permission(self) -> Global___ExperimentPermission: ...
+    def permission(self) -> Global___ExperimentPermission:
+        """The level granted."""
+
     def __init__(
         self,
         *,
@@ -594,12 +676,16 @@ Global___SetExperimentPermissionResponse: _TypeAlias = SetExperimentPermissionRe
 
 @_typing.final
 class DeleteExperimentPermissionRequest(_message.Message):
+    """Removes a user's permission on an experiment."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     EXPERIMENT_ID_FIELD_NUMBER: _builtins.int
     USER_NAME_FIELD_NUMBER: _builtins.int
     experiment_id: _builtins.str
+    """The experiment's id."""
     user_name: _builtins.str
+    """The user's name."""
     def __init__(
         self,
         *,
@@ -616,6 +702,8 @@ Global___DeleteExperimentPermissionRequest: _TypeAlias = DeleteExperimentPermiss
 
 @_typing.final
 class DeleteExperimentPermissionResponse(_message.Message):
+    """Empty."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     def __init__(
@@ -631,10 +719,13 @@ Global___DeleteExperimentPermissionResponse: _TypeAlias = DeleteExperimentPermis
 
 @_typing.final
 class ListExperimentPermissionsRequest(_message.Message):
+    """The permissions granted on one experiment."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     EXPERIMENT_ID_FIELD_NUMBER: _builtins.int
     experiment_id: _builtins.str
+    """The experiment's id."""
     def __init__(
         self,
         *,
@@ -650,11 +741,15 @@ Global___ListExperimentPermissionsRequest: _TypeAlias = ListExperimentPermission
 
 @_typing.final
 class ListExperimentPermissionsResponse(_message.Message):
+    """Every user's permission on the experiment."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     PERMISSIONS_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def permissions(self) -> _containers.RepeatedCompositeFieldContainer[Global___ExperimentPermission]: ...
+    def permissions(self) -> _containers.RepeatedCompositeFieldContainer[Global___ExperimentPermission]:
+        """One per user with a grant."""
+
     def __init__(
         self,
         *,
@@ -670,14 +765,19 @@ Global___ListExperimentPermissionsResponse: _TypeAlias = ListExperimentPermissio
 
 @_typing.final
 class SetRegisteredModelPermissionRequest(_message.Message):
+    """Grants or replaces a user's permission on a registered model."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     NAME_FIELD_NUMBER: _builtins.int
     USER_NAME_FIELD_NUMBER: _builtins.int
     PERMISSION_FIELD_NUMBER: _builtins.int
     name: _builtins.str
+    """The registered model's name."""
     user_name: _builtins.str
+    """The user's name."""
     permission: Global___Permission.ValueType
+    """The level granted."""
     def __init__(
         self,
         *,
@@ -695,11 +795,15 @@ Global___SetRegisteredModelPermissionRequest: _TypeAlias = SetRegisteredModelPer
 
 @_typing.final
 class SetRegisteredModelPermissionResponse(_message.Message):
+    """The permission as stored."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     PERMISSION_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def permission(self) -> Global___RegisteredModelPermission: ...
+    def permission(self) -> Global___RegisteredModelPermission:
+        """The level granted."""
+
     def __init__(
         self,
         *,
@@ -715,12 +819,16 @@ Global___SetRegisteredModelPermissionResponse: _TypeAlias = SetRegisteredModelPe
 
 @_typing.final
 class DeleteRegisteredModelPermissionRequest(_message.Message):
+    """Removes a user's permission on a registered model."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     NAME_FIELD_NUMBER: _builtins.int
     USER_NAME_FIELD_NUMBER: _builtins.int
     name: _builtins.str
+    """The registered model's name."""
     user_name: _builtins.str
+    """The user's name."""
     def __init__(
         self,
         *,
@@ -737,6 +845,8 @@ Global___DeleteRegisteredModelPermissionRequest: _TypeAlias = DeleteRegisteredMo
 
 @_typing.final
 class DeleteRegisteredModelPermissionResponse(_message.Message):
+    """Empty."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     def __init__(
@@ -752,10 +862,13 @@ Global___DeleteRegisteredModelPermissionResponse: _TypeAlias = DeleteRegisteredM
 
 @_typing.final
 class ListRegisteredModelPermissionsRequest(_message.Message):
+    """The permissions granted on one registered model."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     NAME_FIELD_NUMBER: _builtins.int
     name: _builtins.str
+    """The registered model's name."""
     def __init__(
         self,
         *,
@@ -771,11 +884,15 @@ Global___ListRegisteredModelPermissionsRequest: _TypeAlias = ListRegisteredModel
 
 @_typing.final
 class ListRegisteredModelPermissionsResponse(_message.Message):
+    """Every user's permission on the registered model."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     PERMISSIONS_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def permissions(self) -> _containers.RepeatedCompositeFieldContainer[Global___RegisteredModelPermission]: ...
+    def permissions(self) -> _containers.RepeatedCompositeFieldContainer[Global___RegisteredModelPermission]:
+        """One per user with a grant."""
+
     def __init__(
         self,
         *,
@@ -791,6 +908,8 @@ Global___ListRegisteredModelPermissionsResponse: _TypeAlias = ListRegisteredMode
 
 @_typing.final
 class ListUserPermissionsRequest(_message.Message):
+    """One user's permissions."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     USER_NAME_FIELD_NUMBER: _builtins.int
@@ -811,14 +930,20 @@ Global___ListUserPermissionsRequest: _TypeAlias = ListUserPermissionsRequest  # 
 
 @_typing.final
 class ListUserPermissionsResponse(_message.Message):
+    """One user's explicit grants (the server's default permission is not listed)."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     EXPERIMENT_PERMISSIONS_FIELD_NUMBER: _builtins.int
     REGISTERED_MODEL_PERMISSIONS_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def experiment_permissions(self) -> _containers.RepeatedCompositeFieldContainer[Global___ExperimentPermission]: ...
+    def experiment_permissions(self) -> _containers.RepeatedCompositeFieldContainer[Global___ExperimentPermission]:
+        """Grants on experiments."""
+
     @_builtins.property
-    def registered_model_permissions(self) -> _containers.RepeatedCompositeFieldContainer[Global___RegisteredModelPermission]: ...
+    def registered_model_permissions(self) -> _containers.RepeatedCompositeFieldContainer[Global___RegisteredModelPermission]:
+        """Grants on registered models."""
+
     def __init__(
         self,
         *,

@@ -87,6 +87,7 @@ export interface User {
   name: string;
   /** May do everything, including managing users. */
   isAdmin: boolean;
+  /** When it was created. */
   createTime?: Date | undefined;
 }
 
@@ -98,6 +99,7 @@ export interface Token {
   userName: string;
   /** For humans, e.g. `ci` or `laptop`. */
   name: string;
+  /** When it was created. */
   createTime?:
     | Date
     | undefined;
@@ -109,79 +111,115 @@ export interface Token {
   lastUsedTime?: Date | undefined;
 }
 
+/** A user's permission on an experiment (and so on its runs, metrics and artifacts). */
 export interface ExperimentPermission {
+  /** The experiment's id. */
   experimentId: string;
+  /** The user's name. */
   userName: string;
+  /** The level granted. */
   permission: Permission;
 }
 
+/** A user's permission on a registered model (and its versions and aliases). */
 export interface RegisteredModelPermission {
   /** The registered model's name. */
   name: string;
+  /** The user's name. */
   userName: string;
+  /** The level granted. */
   permission: Permission;
 }
 
+/** No fields: the caller is the token's user. */
 export interface GetCurrentUserRequest {
 }
 
+/** The caller. */
 export interface GetCurrentUserResponse {
+  /** The user. */
   user?: User | undefined;
 }
 
+/** A new user. */
 export interface CreateUserRequest {
+  /** The user. */
   user?: User | undefined;
 }
 
+/** The user created. */
 export interface CreateUserResponse {
+  /** The user. */
   user?: User | undefined;
 }
 
+/** One user, by name. */
 export interface GetUserRequest {
+  /** The user's name. */
   name: string;
 }
 
+/** The user. */
 export interface GetUserResponse {
+  /** The user. */
   user?: User | undefined;
 }
 
+/** A page of users, by name. */
 export interface ListUsersRequest {
   /** 0: server default (100); capped at 1000. */
   pageSize: number;
+  /** From the previous response's `next_page_token`; empty for the first page. */
   pageToken: string;
 }
 
+/** A page of users. */
 export interface ListUsersResponse {
+  /** Users, by name. */
   users: User[];
+  /** For the next page; empty on the last one. */
   nextPageToken: string;
 }
 
+/** Changes a user's fields named in `update_mask`. */
 export interface UpdateUserRequest {
   /** Found by `user.name`. */
-  user?: User | undefined;
+  user?:
+    | User
+    | undefined;
+  /** Which fields of `user` to change: `is_admin`. */
   updateMask?: string[] | undefined;
 }
 
+/** The user as changed. */
 export interface UpdateUserResponse {
+  /** The user. */
   user?: User | undefined;
 }
 
+/** Deletes a user, with their tokens and permissions. */
 export interface DeleteUserRequest {
+  /** The user's name. */
   name: string;
 }
 
+/** Empty. */
 export interface DeleteUserResponse {
 }
 
+/** A new API token. */
 export interface CreateTokenRequest {
   /** Empty: the caller. */
   userName: string;
+  /** For humans, e.g. `ci` or `laptop`; need not be unique. */
   name: string;
   /** Unset: never expires. */
   expireTime?: Date | undefined;
 }
 
+/** The token and, this once, its secret. */
 export interface CreateTokenResponse {
+  /** The token. */
   token?:
     | Token
     | undefined;
@@ -189,81 +227,119 @@ export interface CreateTokenResponse {
   secret: string;
 }
 
+/** A user's tokens. */
 export interface ListTokensRequest {
   /** Empty: the caller. */
   userName: string;
 }
 
+/** A user's tokens, without secrets. */
 export interface ListTokensResponse {
+  /** The tokens, newest first. */
   tokens: Token[];
 }
 
+/** Revokes one token. */
 export interface RevokeTokenRequest {
+  /** The token's id, from CreateToken or ListTokens. */
   tokenId: string;
 }
 
+/** Empty. */
 export interface RevokeTokenResponse {
 }
 
+/** Grants or replaces a user's permission on an experiment. */
 export interface SetExperimentPermissionRequest {
+  /** The experiment's id. */
   experimentId: string;
+  /** The user's name. */
   userName: string;
+  /** The level granted. */
   permission: Permission;
 }
 
+/** The permission as stored. */
 export interface SetExperimentPermissionResponse {
+  /** The level granted. */
   permission?: ExperimentPermission | undefined;
 }
 
+/** Removes a user's permission on an experiment. */
 export interface DeleteExperimentPermissionRequest {
+  /** The experiment's id. */
   experimentId: string;
+  /** The user's name. */
   userName: string;
 }
 
+/** Empty. */
 export interface DeleteExperimentPermissionResponse {
 }
 
+/** The permissions granted on one experiment. */
 export interface ListExperimentPermissionsRequest {
+  /** The experiment's id. */
   experimentId: string;
 }
 
+/** Every user's permission on the experiment. */
 export interface ListExperimentPermissionsResponse {
+  /** One per user with a grant. */
   permissions: ExperimentPermission[];
 }
 
+/** Grants or replaces a user's permission on a registered model. */
 export interface SetRegisteredModelPermissionRequest {
+  /** The registered model's name. */
   name: string;
+  /** The user's name. */
   userName: string;
+  /** The level granted. */
   permission: Permission;
 }
 
+/** The permission as stored. */
 export interface SetRegisteredModelPermissionResponse {
+  /** The level granted. */
   permission?: RegisteredModelPermission | undefined;
 }
 
+/** Removes a user's permission on a registered model. */
 export interface DeleteRegisteredModelPermissionRequest {
+  /** The registered model's name. */
   name: string;
+  /** The user's name. */
   userName: string;
 }
 
+/** Empty. */
 export interface DeleteRegisteredModelPermissionResponse {
 }
 
+/** The permissions granted on one registered model. */
 export interface ListRegisteredModelPermissionsRequest {
+  /** The registered model's name. */
   name: string;
 }
 
+/** Every user's permission on the registered model. */
 export interface ListRegisteredModelPermissionsResponse {
+  /** One per user with a grant. */
   permissions: RegisteredModelPermission[];
 }
 
+/** One user's permissions. */
 export interface ListUserPermissionsRequest {
   /** Empty: the caller. */
   userName: string;
 }
 
+/** One user's explicit grants (the server's default permission is not listed). */
 export interface ListUserPermissionsResponse {
+  /** Grants on experiments. */
   experimentPermissions: ExperimentPermission[];
+  /** Grants on registered models. */
   registeredModelPermissions: RegisteredModelPermission[];
 }
 
