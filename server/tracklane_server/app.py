@@ -32,6 +32,7 @@ from tracklane_server.auth.bootstrap import bootstrap_admin
 from tracklane_server.auth.permissions import PermissionStore, parse_default_permission
 from tracklane_server.auth.users_store import UsersStore
 from tracklane_server.interceptors import ErrorInterceptor
+from tracklane_server.memory import limit_malloc_arenas
 from tracklane_server.services.artifact_handlers import add_artifact_service
 from tracklane_server.services.artifact_roots import RunRoots
 from tracklane_server.services.artifact_sweeper import StaleUploadSweeper
@@ -266,6 +267,7 @@ def _check_port_free(host: str, port: int, *, reuse_port: bool) -> None:
 
 async def serve(settings: Settings, *, reuse_port: bool = False) -> None:
     """Runs one server until SIGTERM or SIGINT, then stops gracefully."""
+    limit_malloc_arenas()  # before the store threads exist: keeps RSS flat under artifact load
     server = TracklaneServer(settings, reuse_port=reuse_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
