@@ -42,31 +42,47 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         if handler is None:
             return handler
         method = handler_call_details.method
-        deserializer = _tolerant(handler.request_deserializer)
-        if handler.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(
-                _wrap_unary(handler.unary_unary, method),
+
+        def wrap(behaviour: Callable[..., Any], client_streaming: bool, server_streaming: bool) -> Any:
+            make = _wrap_stream if server_streaming else _wrap_unary
+            return make(behaviour, method, streamed=client_streaming)
+
+        return rewrap_handler(handler, wrap, request_deserializer=_tolerant(handler.request_deserializer))
+
+
+#: A handler behaviour's replacement: wrap(behaviour, client_streaming, server_streaming).
+Wrap = Callable[[Callable[..., Any], bool, bool], Callable[..., Any]]
+_SAME: Any = object()
+
+
+def rewrap_handler(handler: Handler, wrap: Wrap, *, request_deserializer: Any = _SAME) -> Handler:
+    """The same method handler (same call shape and serializers) with its behaviour wrapped: what
+    every interceptor here does, whichever of the four call shapes the method has."""
+    deserializer = handler.request_deserializer if request_deserializer is _SAME else request_deserializer
+    shapes = (
+        (handler.unary_unary, False, False, grpc.unary_unary_rpc_method_handler),
+        (handler.stream_unary, True, False, grpc.stream_unary_rpc_method_handler),
+        (handler.unary_stream, False, True, grpc.unary_stream_rpc_method_handler),
+        (handler.stream_stream, True, True, grpc.stream_stream_rpc_method_handler),
+    )
+    for behaviour, client_streaming, server_streaming, make in shapes:
+        if behaviour is not None:
+            return make(
+                wrap(behaviour, client_streaming, server_streaming),
                 request_deserializer=deserializer,
                 response_serializer=handler.response_serializer,
             )
-        if handler.stream_unary is not None:
-            return grpc.stream_unary_rpc_method_handler(
-                _wrap_unary(handler.stream_unary, method, streamed=True),
-                request_deserializer=deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.unary_stream is not None:
-            return grpc.unary_stream_rpc_method_handler(
-                _wrap_stream(handler.unary_stream, method),
-                request_deserializer=deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        assert handler.stream_stream is not None
-        return grpc.stream_stream_rpc_method_handler(
-            _wrap_stream(handler.stream_stream, method, streamed=True),
-            request_deserializer=deserializer,
-            response_serializer=handler.response_serializer,
-        )
+    raise AssertionError("a method handler without behaviour")
+
+
+async def responses(result: Any) -> AsyncIterator[Any]:
+    """A server-streaming handler's answers: an async generator, or a coroutine that writes them
+    with ``context.write`` (or raises before streaming)."""
+    if inspect.isasyncgen(result):
+        async for response in result:
+            yield response
+    else:
+        await result
 
 
 class _Undecodable:
@@ -130,12 +146,8 @@ def _wrap_stream(
     async def wrapper(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
         started = time.perf_counter()
         try:
-            result = behaviour(_checked(request, streamed), context)
-            if inspect.isasyncgen(result):
-                async for response in result:
-                    yield response
-            else:  # a coroutine that writes with context.write (or raises before streaming)
-                await result
+            async for response in responses(behaviour(_checked(request, streamed), context)):
+                yield response
         except Exception as exc:
             await _abort(exc, context, method, started)
         _log_done(method, "OK", started)

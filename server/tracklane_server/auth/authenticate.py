@@ -10,7 +10,6 @@ Tokens never reach a log line or an error message: messages say only what was wr
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +18,7 @@ import grpc
 from tracklane.exceptions import Unauthenticated
 from tracklane_server.auth.principal import Principal, set_principal
 from tracklane_server.auth.users_store import NotCached, UsersStore
+from tracklane_server.interceptors import responses, rewrap_handler
 from tracklane_server.services.base import BlockingCalls
 
 if TYPE_CHECKING:
@@ -88,30 +88,12 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         if handler is None or handler_call_details.method.startswith(OPEN_SERVICES):
             return handler
         metadata = handler_call_details.invocation_metadata
-        if handler.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(
-                self._wrap_unary(handler.unary_unary, metadata),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.stream_unary is not None:
-            return grpc.stream_unary_rpc_method_handler(
-                self._wrap_unary(handler.stream_unary, metadata),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.unary_stream is not None:
-            return grpc.unary_stream_rpc_method_handler(
-                self._wrap_stream(handler.unary_stream, metadata),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        assert handler.stream_stream is not None
-        return grpc.stream_stream_rpc_method_handler(
-            self._wrap_stream(handler.stream_stream, metadata),
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+
+        def wrap(behaviour: Callable[..., Any], _client_streaming: bool, server_streaming: bool) -> Any:
+            make = self._wrap_stream if server_streaming else self._wrap_unary
+            return make(behaviour, metadata)
+
+        return rewrap_handler(handler, wrap)
 
     def _wrap_unary(self, behaviour: Callable[..., Any], metadata: Any) -> Callable[..., Awaitable[Any]]:
         async def wrapper(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
@@ -123,11 +105,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     def _wrap_stream(self, behaviour: Callable[..., Any], metadata: Any) -> Callable[..., AsyncIterator[Any]]:
         async def wrapper(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
             set_principal(await self.authenticate(metadata))
-            result = behaviour(request, context)
-            if inspect.isasyncgen(result):
-                async for response in result:
-                    yield response
-            else:  # a coroutine that writes with context.write
-                await result
+            async for response in responses(behaviour(request, context)):
+                yield response
 
         return wrapper

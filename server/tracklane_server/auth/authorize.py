@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +21,7 @@ from tracklane.exceptions import PermissionDenied, Unauthenticated
 from tracklane_server.auth.permissions import PermissionStore, denied, set_default_permission
 from tracklane_server.auth.policy import PUBLIC_SERVICES, RULES, Access, Kind, Need, Rule, check_policy
 from tracklane_server.auth.principal import Permission, Principal, current_principal
+from tracklane_server.interceptors import responses, rewrap_handler
 from tracklane_server.services.base import BlockingCalls
 
 if TYPE_CHECKING:
@@ -54,24 +54,13 @@ class AuthorizationInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type
             return handler
         rule = RULES.get(method, _UNKNOWN)
         known = method in RULES
-        args = {
-            "request_deserializer": handler.request_deserializer,
-            "response_serializer": handler.response_serializer,
+        shapes = {
+            (False, False): self._unary,
+            (False, True): self._unary_stream,
+            (True, False): self._stream_unary,
+            (True, True): self._stream_stream,
         }
-        if handler.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(self._unary(handler.unary_unary, rule, known), **args)
-        if handler.unary_stream is not None:
-            return grpc.unary_stream_rpc_method_handler(
-                self._unary_stream(handler.unary_stream, rule, known), **args
-            )
-        if handler.stream_unary is not None:
-            return grpc.stream_unary_rpc_method_handler(
-                self._stream_unary(handler.stream_unary, rule, known), **args
-            )
-        assert handler.stream_stream is not None
-        return grpc.stream_stream_rpc_method_handler(
-            self._stream_stream(handler.stream_stream, rule, known), **args
-        )
+        return rewrap_handler(handler, lambda behaviour, cs, ss: shapes[cs, ss](behaviour, rule, known))
 
     # -- the four call shapes -----------------------------------------------------------------------
 
@@ -89,7 +78,7 @@ class AuthorizationInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type
         async def wrapper(request: Any, context: Any) -> AsyncIterator[Any]:
             principal = self._begin(known)
             await self._check(principal, rule, request)
-            async for response in _responses(behaviour(request, context)):
+            async for response in responses(behaviour(request, context)):
                 yield response
 
         return wrapper
@@ -113,12 +102,12 @@ class AuthorizationInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type
             principal = self._begin(known)
             await self._check(principal, rule, None)
             if not rule.per_message or principal.is_admin:
-                async for response in _responses(behaviour(requests, context)):
+                async for response in responses(behaviour(requests, context)):
                     yield response
                 return
             refused: asyncio.Queue[Any] = asyncio.Queue()
             checked = self._checked(principal, rule, requests, refused=refused if rule.refuse else None)
-            async for response in _merged(_responses(behaviour(checked, context)), refused):
+            async for response in _merged(responses(behaviour(checked, context)), refused):
                 yield response
 
         return wrapper
@@ -201,15 +190,6 @@ class AuthorizationInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type
                     continue
             first = False
             yield request
-
-
-async def _responses(result: Any) -> AsyncIterator[Any]:
-    """A streaming handler's answers: an async generator, or a coroutine writing with context.write."""
-    if inspect.isasyncgen(result):
-        async for response in result:
-            yield response
-    else:
-        await result
 
 
 async def _merged(responses: AsyncIterator[Any], refused: asyncio.Queue[Any]) -> AsyncIterator[Any]:
