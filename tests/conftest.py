@@ -11,6 +11,7 @@ Services come from the environment (.ci/run sets them; see README "Running the t
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -85,9 +86,20 @@ def drop_postgres_database(admin_uri: str, uri: str) -> None:
 
     name = sa.make_url(uri).database
     engine = sa.create_engine(admin_uri, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    engine.dispose()
+    try:
+        for attempt in range(50):
+            try:
+                with engine.connect() as conn:
+                    conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                return
+            except sa.exc.ProgrammingError:
+                # FORCE may not end an autovacuum worker (a superuser's session) that just started on
+                # the new database; it is gone within moments.
+                if attempt == 49:
+                    raise
+                time.sleep(0.1)
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture(scope="session")
