@@ -4,8 +4,12 @@
     eval "$(.ci/services.sh start)"      # or TRACKLANE_TEST_S3_* pointing at a MinIO
     python -m bench.artifacts [--size-mib 1024] [--mlflow-python VENV/bin/python]
 
-Prints MiB/s, ratios to the raw MinIO client, and the growth of peak RSS (VmHWM, reset before each
-transfer through /proc/PID/clear_refs) of the client (this process) and of the Tracklane server.
+Prints MiB/s, ratios to the raw MinIO client, the growth of peak RSS (VmHWM, reset before each
+transfer through /proc/PID/clear_refs) of the client (this process) and of the Tracklane server, and
+the CPU seconds per GiB each of them spent (all threads; for MLflow, its client process and every
+process of its server; for MinIO with ``--minio-pid``). On a shared machine CPU seconds move less
+than MiB/s with other processes' load, but still by +-30% on a busy 2-core VM: compare medians.
+``--only`` picks transfers while iterating.
 Targets: proxied >= 0.7x and direct >= 0.95x the raw client; RSS growth < 64 MiB; faster than MLflow.
 """
 
@@ -26,6 +30,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from minio import Minio
@@ -35,24 +40,34 @@ from bench import _harness
 
 MiB = 1024 * 1024
 TARGETS = {"proxied": 0.7, "direct": 0.95}
+KINDS = ("minio", "proxied", "direct", "mlflow")
 RSS_LIMIT_MIB = 64
 
-MLFLOW_CLIENT = """
-import json, os, sys, time
-import mlflow.artifacts
+# MLflow's own client, one process per direction so that its server's CPU can be read in between.
+MLFLOW_UP = """
+import json, sys, time
 from mlflow.tracking import MlflowClient
 
-uri, path, dst = sys.argv[1:4]
+uri, path = sys.argv[1:3]
 client = MlflowClient(uri)
 run_id = client.create_run(client.create_experiment(f"bench-{time.time()}")).info.run_id
-started = time.perf_counter()
+print("ready", flush=True)
+sys.stdin.readline()
+started, cpu = time.perf_counter(), time.process_time()
 client.log_artifact(run_id, path)
-up = time.perf_counter() - started
-started = time.perf_counter()
-mlflow.artifacts.download_artifacts(
-    run_id=run_id, artifact_path=os.path.basename(path), dst_path=dst, tracking_uri=uri
-)
-print(json.dumps({"up": up, "down": time.perf_counter() - started}))
+seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+print(json.dumps({"run_id": run_id, "seconds": seconds, "cpu": cpu}))
+"""
+MLFLOW_DOWN = """
+import json, sys, time
+import mlflow.artifacts
+
+uri, run_id, name, dst = sys.argv[1:5]
+print("ready", flush=True)
+sys.stdin.readline()
+started, cpu = time.perf_counter(), time.process_time()
+mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=name, dst_path=dst, tracking_uri=uri)
+print(json.dumps({"seconds": time.perf_counter() - started, "cpu": time.process_time() - cpu}))
 """
 
 
@@ -62,6 +77,9 @@ class Result:
     seconds: float
     client_rss_mib: float | None = None
     server_rss_mib: float | None = None
+    client_cpu_s: float | None = None
+    server_cpu_s: float | None = None
+    store_cpu_s: float | None = None
 
 
 class PeakRss:
@@ -86,18 +104,42 @@ class PeakRss:
         self.growth_mib = (self._field("VmHWM") - self._start) / MiB
 
 
-def timed(name: str, fn: Callable[[], object], server_pid: int | None = None) -> Result:
+def cpu_seconds(pid: int | None = None) -> float:
+    """User + system CPU time of a process, all its threads (this one when None)."""
+    if pid is None:
+        times = os.times()
+        return times.user + times.system
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def timed(
+    name: str, fn: Callable[[], object], server_pid: int | None = None, store_pid: int | None = None
+) -> Result:
     client = PeakRss()
     server = PeakRss(server_pid) if server_pid else None
     with client:
         if server is not None:
             server.__enter__()
+        cpu = cpu_seconds(), cpu_seconds(server_pid) if server_pid else 0.0
+        store_before = cpu_seconds(store_pid) if store_pid else 0.0
         started = time.perf_counter()
         fn()
         seconds = time.perf_counter() - started
+        client_cpu = cpu_seconds() - cpu[0]
+        server_cpu = cpu_seconds(server_pid) - cpu[1] if server_pid else None
+        store_cpu = cpu_seconds(store_pid) - store_before if store_pid else None
         if server is not None:
             server.__exit__()
-    return Result(name, seconds, client.growth_mib, server.growth_mib if server else None)
+    return Result(
+        name,
+        seconds,
+        client.growth_mib,
+        server.growth_mib if server else None,
+        client_cpu,
+        server_cpu,
+        store_cpu,
+    )
 
 
 def load() -> str:
@@ -159,7 +201,22 @@ def main() -> None:
     )
     parser.add_argument("--mlflow-python", default=_harness.MLFLOW_PYTHON)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--minio-pid",
+        type=int,
+        default=0,
+        help="the MinIO process, to print its CPU seconds per GiB too (includes anyone else's requests)",
+    )
+    parser.add_argument(
+        "--only",
+        default=",".join(KINDS),
+        help=f"comma-separated transfers to run, among {','.join(KINDS)} (default: all); "
+        "targets are judged only where both sides ran",
+    )
     args = parser.parse_args()
+    kinds = {kind.strip() for kind in args.only.split(",") if kind.strip()}
+    if not kinds <= set(KINDS):
+        sys.exit(f"bench.artifacts: --only takes {','.join(KINDS)}, not {args.only!r}")
     if not args.s3_endpoint_url:
         sys.exit("bench.artifacts: set TRACKLANE_TEST_S3_* or --s3-endpoint-url (a MinIO to write to)")
     size = args.size_mib * MiB
@@ -168,6 +225,7 @@ def main() -> None:
         endpoint.netloc, args.s3_access_key_id, args.s3_secret_access_key, secure=endpoint.scheme == "https"
     )
     results: list[Result] = []
+    store_pid = args.minio_pid or None
     with tempfile.TemporaryDirectory(prefix="bench-artifacts-") as scratch, scratch_bucket(minio) as bucket:
         work = Path(scratch)
         source = work / "file.bin"
@@ -197,7 +255,8 @@ def main() -> None:
             uri = stack.enter_context(_harness.tracklane_server(settings))
             client = stack.enter_context(tracklane.Client(uri, timeout=600))
             server_pid = child_pid("tracklane_server")
-            mlflow_uri = start_mlflow(args, bucket, stack)
+            mlflow_uri = start_mlflow(args, bucket, stack) if "mlflow" in kinds else ""
+            mlflow_pid = child_pid("mlflow") if mlflow_uri else 0
             run_id = client.create_run().info.run_id
             # Warm-up: connections, thread pools, the multipart path (above one 8 MiB part).
             warm = work / "warm.bin"
@@ -210,23 +269,32 @@ def main() -> None:
             # (2 shared cores) hits them alike; each figure is the median over the rounds.
             for number in range(args.rounds):
                 start = len(results)
-                results.append(
-                    timed("minio fput", lambda: minio.fput_object(bucket, "raw/file.bin", str(source)))
-                )
-                results.append(
-                    timed(
-                        "minio fget",
-                        lambda: minio.fget_object(bucket, "raw/file.bin", str(fresh("raw") / "f")),
+                if "minio" in kinds:
+                    results.append(
+                        timed(
+                            "minio fput",
+                            lambda: minio.fput_object(bucket, "raw/file.bin", str(source)),
+                            store_pid=store_pid,
+                        )
                     )
-                )
-                minio.remove_object(bucket, "raw/file.bin")
+                    results.append(
+                        timed(
+                            "minio fget",
+                            lambda: minio.fget_object(bucket, "raw/file.bin", str(fresh("raw") / "f")),
+                            store_pid=store_pid,
+                        )
+                    )
+                    minio.remove_object(bucket, "raw/file.bin")
                 for direct in (False, True):
                     mode = "direct" if direct else "proxied"
+                    if mode not in kinds:
+                        continue
                     results.append(
                         timed(
                             f"tracklane {mode} up",
                             lambda d=direct, m=mode: client.log_artifact(run_id, source, m, direct=d),  # type: ignore[misc]
                             server_pid,
+                            store_pid,
                         )
                     )
                     results.append(
@@ -236,11 +304,14 @@ def main() -> None:
                                 run_id, f"{m}/file.bin", fresh("down"), direct=d
                             ),
                             server_pid,
+                            store_pid,
                         )
                     )
                     client.delete_artifacts(run_id, mode)
                 if mlflow_uri:
-                    results += run_mlflow(args.mlflow_python, mlflow_uri, source, fresh("mlflow"))
+                    results += run_mlflow(
+                        args.mlflow_python, mlflow_uri, source, fresh("mlflow"), mlflow_pid, store_pid
+                    )
                 print(
                     f"round {number + 1} ({load()}): "
                     + ", ".join(f"{r.name} {size / MiB / r.seconds:.0f}" for r in results[start:]),
@@ -248,7 +319,7 @@ def main() -> None:
                 )
             shutil.rmtree(work / "down", ignore_errors=True)
             shutil.rmtree(work / "raw", ignore_errors=True)
-    report(results, args.size_mib)
+    report(results, args.size_mib, size)
     print(load())
 
 
@@ -279,17 +350,63 @@ def start_mlflow(args: argparse.Namespace, bucket: str, stack: contextlib.ExitSt
         return ""
 
 
-def run_mlflow(python: str, uri: str, source: Path, dst: Path) -> list[Result]:
-    """One up and down with MLflow's own client, in its virtualenv (timed inside, without start-up)."""
-    out = subprocess.run(
-        [python, "-c", MLFLOW_CLIENT, uri, str(source), str(dst)], check=True, capture_output=True, text=True
-    )
-    figures = json.loads(out.stdout.strip().splitlines()[-1])
-    return [Result("mlflow proxied up", figures["up"]), Result("mlflow proxied down", figures["down"])]
+def run_mlflow(
+    python: str, uri: str, source: Path, dst: Path, server_pid: int, store_pid: int | None
+) -> list[Result]:
+    """One up and one down with MLflow's own client, in its virtualenv, each timed once its process
+    has started and imported MLflow; the CPU of its server counts every process of the server's tree."""
+
+    def one(name: str, script: str, argv: list[str]) -> tuple[Result, dict[str, Any]]:
+        with subprocess.Popen(
+            [python, "-c", script, *argv], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        ) as proc:
+            assert proc.stdin is not None
+            assert proc.stdout is not None
+            if proc.stdout.readline().strip() != "ready":
+                raise RuntimeError(f"MLflow's client failed before the {name}")
+            server_before = tree_cpu_seconds(server_pid)
+            store_before = cpu_seconds(store_pid) if store_pid else 0.0
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+            out = proc.stdout.read()
+            if proc.wait() != 0:
+                raise RuntimeError(f"MLflow's client failed during the {name}")
+        figures: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+        result = Result(
+            name,
+            figures["seconds"],
+            client_cpu_s=figures["cpu"],
+            server_cpu_s=tree_cpu_seconds(server_pid) - server_before,
+            store_cpu_s=cpu_seconds(store_pid) - store_before if store_pid else None,
+        )
+        return result, figures
+
+    up, figures = one("mlflow proxied up", MLFLOW_UP, [uri, str(source)])
+    down, _ = one("mlflow proxied down", MLFLOW_DOWN, [uri, figures["run_id"], source.name, str(dst)])
+    return [up, down]
 
 
-def report(results: list[Result], size_mib: int) -> None:
-    """Medians per transfer; RSS figures are the worst round."""
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of a process and all its descendants alive now (MLflow's server forks workers)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        with contextlib.suppress(OSError):
+            total += cpu_seconds(current)
+        todo += children.get(current, [])
+    return total
+
+
+def report(results: list[Result], size_mib: int, size: int) -> None:
+    """Medians per transfer (time and CPU); RSS figures are the worst round."""
     names = list(dict.fromkeys(r.name for r in results))
     by_name: dict[str, Result] = {}
     for name in names:
@@ -299,19 +416,34 @@ def report(results: list[Result], size_mib: int) -> None:
             statistics.median(r.seconds for r in mine),
             max((r.client_rss_mib for r in mine if r.client_rss_mib is not None), default=None),
             max((r.server_rss_mib for r in mine if r.server_rss_mib is not None), default=None),
+            _median([r.client_cpu_s for r in mine]),
+            _median([r.server_cpu_s for r in mine]),
+            _median([r.store_cpu_s for r in mine]),
         )
-    print(f"\n{'transfer (median)':<24}{'MiB/s':>9}{'vs minio':>10}{'client RSS+':>13}{'server RSS+':>13}")
+    gib = size / (1024 * MiB)
+    print(
+        f"\n{'transfer (median)':<24}{'MiB/s':>9}{'vs minio':>10}{'client RSS+':>13}{'server RSS+':>13}"
+        f"{'client CPU s/GiB':>18}{'server CPU s/GiB':>18}{'MinIO CPU s/GiB':>17}"
+    )
     for r in by_name.values():
-        anchor = by_name["minio fput" if r.name.endswith(("up", "fput")) else "minio fget"]
-        ratio = anchor.seconds / r.seconds
-        client = (
-            f"{r.client_rss_mib:.0f} MiB" if r.client_rss_mib is not None and "mlflow" not in r.name else "-"
-        )
+        anchor = by_name.get("minio fput" if r.name.endswith(("up", "fput")) else "minio fget")
+        versus = f"{anchor.seconds / r.seconds:.2f}x" if anchor else "-"
+        # MLflow's client runs in its own process: its CPU comes from there, its RSS is not measured.
+        elsewhere = "mlflow" in r.name
+        client = f"{r.client_rss_mib:.0f} MiB" if r.client_rss_mib is not None and not elsewhere else "-"
         server = f"{r.server_rss_mib:.0f} MiB" if r.server_rss_mib is not None else "-"
-        print(f"{r.name:<24}{size_mib / r.seconds:>9.0f}{ratio:>9.2f}x{client:>13}{server:>13}")
+        client_cpu = f"{r.client_cpu_s / gib:.2f}" if r.client_cpu_s is not None else "-"
+        server_cpu = f"{r.server_cpu_s / gib:.2f}" if r.server_cpu_s is not None else "-"
+        store_cpu = f"{r.store_cpu_s / gib:.2f}" if r.store_cpu_s is not None else "-"
+        print(
+            f"{r.name:<24}{size_mib / r.seconds:>9.0f}{versus:>10}{client:>13}{server:>13}"
+            f"{client_cpu:>18}{server_cpu:>18}{store_cpu:>17}"
+        )
     print("\ntargets:")
     for mode, target in TARGETS.items():
         for way, anchor_name in (("up", "minio fput"), ("down", "minio fget")):
+            if anchor_name not in by_name or f"tracklane {mode} {way}" not in by_name:
+                continue
             ratio = by_name[anchor_name].seconds / by_name[f"tracklane {mode} {way}"].seconds
             verdict = "ok" if ratio >= target else "MISSED"
             print(f"  {mode} {way}: {ratio:.2f}x the minio client (target >= {target}x) {verdict}")
@@ -322,9 +454,14 @@ def report(results: list[Result], size_mib: int) -> None:
             print(f"  {r.name}: peak RSS growth {worst:.0f} MiB (limit {RSS_LIMIT_MIB}) {verdict}")
     for way in ("up", "down"):
         mlflow = by_name.get(f"mlflow proxied {way}")
-        if mlflow is not None:
+        if mlflow is not None and f"tracklane proxied {way}" in by_name:
             ratio = mlflow.seconds / by_name[f"tracklane proxied {way}"].seconds
             print(f"  proxied {way}: {ratio:.2f}x MLflow's speed {'ok' if ratio > 1 else 'MISSED'}")
+
+
+def _median(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return statistics.median(known) if known else None
 
 
 if __name__ == "__main__":

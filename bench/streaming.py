@@ -103,6 +103,7 @@ def bench_tracklane(label: str, settings: list[str], steps: int) -> dict[str, di
         server = server_process(uri)
         for form in ("loop", "array"):
             server_cpu = _cpu_seconds(server)
+            database_cpu = _postgres_cpu_seconds()
             out = subprocess.run(
                 [sys.executable, "-m", "bench.streaming", "--client", uri, form, str(steps)],
                 check=True,
@@ -113,6 +114,7 @@ def bench_tracklane(label: str, settings: list[str], steps: int) -> dict[str, di
             r = json.loads(out.stdout.strip().splitlines()[-1])
             # The server's CPU over the whole client process (warm-up and checks too): an upper bound.
             r["server_cpu_s"] = _cpu_seconds(server) - server_cpu
+            r["database_cpu_s"] = _postgres_cpu_seconds() - database_cpu
             results[form] = r
             name = "log_metric loop" if form == "loop" else "log_metric_array"
             print(
@@ -124,8 +126,9 @@ def bench_tracklane(label: str, settings: list[str], steps: int) -> dict[str, di
             per_point = 1e9 / r["points"]
             print(
                 f"  {'':<24} {'':<17} CPU per point: client {r['cpu_s'] * per_point:5.0f} ns, "
-                f"server {r['server_cpu_s'] * per_point:5.0f} ns (whole client run; the load on a "
-                "shared machine slows wall time, not these)"
+                f"server {r['server_cpu_s'] * per_point:5.0f} ns, "
+                f"PostgreSQL {r['database_cpu_s'] * per_point:5.0f} ns "
+                "(whole client run; the load on a shared machine slows wall time, not these)"
             )
     return results
 
@@ -141,6 +144,23 @@ def server_process(uri: str) -> Any:
         if f"127.0.0.1:{port}" in " ".join(proc.info["cmdline"] or ()):
             return proc
     return None
+
+
+def _postgres_cpu_seconds() -> float:
+    """CPU time of the PostgreSQL server processes on this machine (nan without psutil; 0 on SQLite
+    runs apart from other sessions' work)."""
+    try:
+        import psutil
+    except ImportError:
+        return float("nan")
+    total = 0.0
+    for proc in psutil.process_iter(["name"]):
+        if proc.info["name"] == "postgres":
+            try:
+                total += _cpu_seconds(proc)
+            except psutil.Error:  # a backend that ended meanwhile
+                continue
+    return total
 
 
 def _cpu_seconds(proc: Any) -> float:

@@ -23,7 +23,6 @@ from tracklane.v1 import (
     registry_pb2,
     registry_pb2_grpc,
     tracking_pb2,
-    tracking_pb2_grpc,
 )
 from tracklane_server.artifacts import open_store as open_artifact_store
 from tracklane_server.auth.authenticate import AuthInterceptor
@@ -41,9 +40,11 @@ from tracklane_server.services.auth import AuthService
 from tracklane_server.services.base import BlockingCalls
 from tracklane_server.services.points_hub import PointsFeed, PointsHub, points_feed
 from tracklane_server.services.registry import RegistryService
+from tracklane_server.services.service_handlers import add_service
 from tracklane_server.services.tracking import TrackingService
 from tracklane_server.settings import Settings
 from tracklane_server.store.sql_store import SqlStore
+from tracklane_server.store.sql_stream import MetricBatch
 
 log = logging.getLogger("tracklane_server")
 
@@ -134,7 +135,14 @@ class TracklaneServer:
         run_roots = RunRoots(self._store.engine, s)
         artifacts = ArtifactService(run_roots, blocking, max_artifact_bytes=s.max_artifact_bytes)
         registry = RegistryService(self._store.registry, blocking)
-        tracking_pb2_grpc.add_TrackingServiceServicer_to_server(tracking, server)
+        # StreamMetrics batches decode straight into numpy columns (see MetricBatch.from_bytes).
+        add_service(
+            tracking,
+            server,
+            tracking_pb2,
+            "TrackingService",
+            request_deserializers={"StreamMetrics": MetricBatch.from_bytes},
+        )
         add_artifact_service(artifacts, server)
         registry_pb2_grpc.add_RegistryServiceServicer_to_server(registry, server)
         auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthService(users, blocking, enabled=s.auth), server)

@@ -220,6 +220,7 @@ NO_RUN = "0" * 32
         ({"key_indices": [0, 0, 2]}, grpc.StatusCode.INVALID_ARGUMENT, "key_indices[2]"),
         ({"steps": [1, 2]}, grpc.StatusCode.INVALID_ARGUMENT, "steps"),
         ({"timestamps_ms": [1, 2, 3, 4]}, grpc.StatusCode.INVALID_ARGUMENT, "timestamps_ms"),
+        ({"timestamps_ms": [1, 2]}, grpc.StatusCode.INVALID_ARGUMENT, "timestamps_ms"),
     ],
 )
 def test_bad_input_is_refused_naming_the_field_and_nothing_is_stored(
@@ -287,6 +288,15 @@ def test_zero_timestamps_mean_now(client: tracklane.Client, stream: Stream) -> N
     assert_ok(ack, 1, 1)
     [(_, _, stamp)] = history(client, run_id, "m")
     assert stamp > 1_600_000_000_000
+
+
+def test_one_timestamp_stands_for_every_point_of_the_batch(client: tracklane.Client, stream: Stream) -> None:
+    run_id = client.create_run().info.run_id
+    points = {"a": [(1, 1.0), (2, 2.0)], "b": [(1, 3.0)]}
+    ack = stream.roundtrip(batch(run_id, writer(), 1, points, {"timestamps_ms": [1_700_000_000_123]}))
+    assert_ok(ack, 1, 3)
+    assert history(client, run_id, "a") == [(1, 1.0, 1_700_000_000_123), (2, 2.0, 1_700_000_000_123)]
+    assert history(client, run_id, "b") == [(1, 3.0, 1_700_000_000_123)]
 
 
 def test_streamed_points_merge_with_logbatch_points(client: tracklane.Client, stream: Stream) -> None:

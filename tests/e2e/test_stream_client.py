@@ -130,14 +130,14 @@ def test_refusals_are_raised_from_flush(fl: Any, client: tracklane.Client) -> No
     assert history(client, run.info.run_id, ["m"]) == {"m": ([0], [1.0])}
 
 
-def test_a_bad_step_is_reported_and_the_rest_stored(fl: Any, client: tracklane.Client) -> None:
+def test_a_bad_step_is_refused_at_the_call_and_the_rest_stored(fl: Any, client: tracklane.Client) -> None:
     with fl.start_run() as run:
         fl.log_metric("m", 1.0, step=1)
-        fl.log_metric("m", 2.0, step="two")
-        fl.log_metric("m", 3.0, step=3)
         with pytest.raises(InvalidArgument) as info:
-            fl.flush()
+            fl.log_metric("m", 2.0, step="two")
         assert info.value.field == "step"
+        fl.log_metric("m", 3.0, step=3)
+        fl.flush()
     assert history(client, run.info.run_id, ["m"]) == {"m": ([1, 3], [1.0, 3.0])}
 
 

@@ -3110,7 +3110,10 @@ type StreamMetricsRequest struct {
 	Values []float64 `protobuf:"fixed64,6,rep,packed,name=values,proto3" json:"values,omitempty"`
 	// Per point: the step.
 	Steps []int64 `protobuf:"varint,7,rep,packed,name=steps,proto3" json:"steps,omitempty"`
-	// Per point: milliseconds since the Unix epoch.
+	// Per point: milliseconds since the Unix epoch (0: the server's clock when it stores the batch).
+	// A single value stands for every point of the batch: points logged together (an array, a
+	// dict of metrics) share their time, and one varint instead of one per point is a third less
+	// to encode, send and decode.
 	TimestampsMs  []int64 `protobuf:"varint,8,rep,packed,name=timestamps_ms,json=timestampsMs,proto3" json:"timestamps_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -248,7 +248,7 @@ class MetricSender:
         self._event.set()
         # Bounded memory: a producer faster than the sender can encode waits for it here.
         limit = max(2, self.config.max_memory_points // max(1, self.config.flush_points))
-        while len(buffer.sealed) > limit and not self._closed and self._thread.is_alive():
+        while buffer.sealed_count > limit and not self._closed and self._thread.is_alive():
             self._event.set()
             time.sleep(0.002)
 
@@ -357,20 +357,18 @@ class MetricSender:
         """
         if len(self._stream) + len(self._outbox) < BEHIND_BATCHES:
             return False
-        sealed = sum(len(buffer.sealed) for buffer in self._buffers)
+        sealed = sum(buffer.sealed_count for buffer in self._buffers)
         return sealed * self.config.flush_points < self.config.max_batch_points
 
     def _cut(self, *, everything: bool) -> None:
         """Turns buffered points into encoded batches (sealed segments only, unless ``everything``)."""
         kept: list[MetricBuffer] = []
         for buffer in self._buffers:
-            if everything or buffer.sealed:
+            if everything or buffer.sealed_count:
                 chunks = buffer.take(sealed_only=not everything)
                 chunks = [c for c in chunks if len(c)]
                 if chunks:
                     self._enqueue(buffer, chunks)
-                while buffer.errors:
-                    self._record(buffer.errors.pop())
             if not (buffer.closed and not buffer.pending()):
                 kept.append(buffer)
         self._buffers = kept
@@ -379,8 +377,7 @@ class MetricSender:
         keys = np.concatenate([c.keys for c in chunks]) if len(chunks) > 1 else chunks[0].keys
         values = np.concatenate([c.values for c in chunks]) if len(chunks) > 1 else chunks[0].values
         steps = np.concatenate([c.steps for c in chunks]) if len(chunks) > 1 else chunks[0].steps
-        stamps = np.concatenate([c.stamps for c in chunks]) if len(chunks) > 1 else chunks[0].stamps
-        stamps_ms = np.rint(stamps * 1000.0).astype(np.int64)
+        stamps_ms = np.concatenate([c.stamps for c in chunks]) if len(chunks) > 1 else chunks[0].stamps
         names = list(buffer.key_names)  # after the points: every index in them is already named
         size = self.config.max_batch_points
         for lo in range(0, keys.shape[0], size):

@@ -1,51 +1,33 @@
-"""StreamMetricsRequest bytes straight from numpy columns, without a protobuf object per batch.
+"""StreamMetricsRequest bytes straight from numpy columns and back, without a protobuf object per batch.
 
 Filling repeated fields through the protobuf runtime converts every element to a Python object
-(~100 ns per point over four columns); writing the packed fields ourselves is a few vectorised numpy
-passes. The header (run, writer, sequence, key table) still goes through protobuf, and protobuf's
-parser merges concatenated fields, so the result is an ordinary, valid message.
+(~100 ns per point over four columns); writing the packed fields ourselves is a memory copy for the
+values and one C pass per varint column (``_metric_native.encode_varints``: ~10 ns a timestamp).
+The header (run, writer, sequence, key table) still goes through protobuf, and protobuf's parser
+merges concatenated fields, so the result is an ordinary, valid message.
 """
 
 from __future__ import annotations
 
+from typing import Any, NamedTuple
+
 import numpy as np
 import numpy.typing as npt
+from google.protobuf.message import DecodeError
 
+from tracklane._metric_native import decode_varints, encode_varints
 from tracklane.v1 import tracking_pb2
 
-__all__ = ["encode_batch", "encode_series", "varint"]
+__all__ = ["BatchColumns", "decode_batch", "encode_batch", "encode_series", "varint"]
 
 _WIRE_LEN = 2
 # Field numbers of StreamMetricsRequest's point columns.
 _KEY_INDICES, _VALUES, _STEPS, _TIMESTAMPS = 5, 6, 7, 8
-_SEVEN = np.uint64(7)
-_LOW7 = np.uint64(0x7F)
 
 
-def varint(values: npt.NDArray[np.uint64]) -> bytes:
-    """Protobuf base-128 varints of unsigned 64-bit values (int64 negatives as their two's complement)."""
-    n = values.shape[0]
-    if n == 0:
-        return b""
-    width = max(1, (int(values.max()).bit_length() + 6) // 7)
-    if width == 1:
-        return values.astype(np.uint8).tobytes()
-    # One byte plane per 7 bits, high bit set while more bits remain; then drop the unused planes.
-    out = np.empty((n, width), np.uint8)
-    rest = values.copy()
-    for plane in range(width):
-        low = (rest & _LOW7).astype(np.uint8)
-        rest >>= _SEVEN
-        if plane < width - 1:
-            low |= (rest != 0).view(np.uint8) << np.uint8(7)
-        out[:, plane] = low
-    more = out[:, :-1] >= 0x80
-    if more[:, -1].all():  # every value uses all planes (e.g. timestamps): nothing to squeeze out
-        return out.tobytes()
-    present = np.empty((n, width), np.bool_)
-    present[:, 0] = True
-    present[:, 1:] = more
-    return out[present].tobytes()
+def varint(values: npt.NDArray[np.uint64] | npt.NDArray[np.int64] | npt.NDArray[np.uint32]) -> bytes:
+    """Protobuf base-128 varints (int64 negatives as their two's complement, as protobuf does)."""
+    return encode_varints(np.ascontiguousarray(values))
 
 
 def _tag_and_length(field: int, payload_len: int) -> bytes:
@@ -66,17 +48,22 @@ def encode_batch(
     steps: npt.NDArray[np.int64],
     timestamps_ms: npt.NDArray[np.int64],
 ) -> bytes:
-    """A serialized StreamMetricsRequest; the columns must have one entry per point."""
+    """A serialized StreamMetricsRequest; the columns must have one entry per point (a single
+    timestamp goes out when all are the same)."""
+    # The first and last compared first: a batch of many times is told apart without a pass.
+    first = timestamps_ms[:1]
+    if timestamps_ms.shape[0] > 1 and first[0] == timestamps_ms[-1] and (timestamps_ms == first[0]).all():
+        timestamps_ms = first
     header = tracking_pb2.StreamMetricsRequest(
         run_id=run_id, writer_id=writer_id, sequence=sequence, keys=keys
     ).SerializeToString()
     return b"".join(
         (
             header,
-            _packed(_KEY_INDICES, varint(key_indices.astype(np.uint64))),
+            _packed(_KEY_INDICES, varint(key_indices.astype(np.uint32, copy=False))),
             _packed(_VALUES, values.astype("<f8", copy=False).tobytes()),
-            _packed(_STEPS, varint(steps.astype(np.int64, copy=False).view(np.uint64))),
-            _packed(_TIMESTAMPS, varint(timestamps_ms.astype(np.int64, copy=False).view(np.uint64))),
+            _packed(_STEPS, varint(steps.astype(np.int64, copy=False))),
+            _packed(_TIMESTAMPS, varint(timestamps_ms.astype(np.int64, copy=False))),
         )
     )
 
@@ -96,13 +83,113 @@ def encode_series(
     return b"".join(
         (
             header,
-            _packed(
-                _SERIES_FIELDS["steps"].number, varint(steps.astype(np.int64, copy=False).view(np.uint64))
-            ),
+            _packed(_SERIES_FIELDS["steps"].number, varint(steps.astype(np.int64, copy=False))),
             _packed(_SERIES_FIELDS["values"].number, values.astype("<f8", copy=False).tobytes()),
             _packed(
                 _SERIES_FIELDS["timestamps_ms"].number,
-                varint(timestamps_ms.astype(np.int64, copy=False).view(np.uint64)),
+                varint(timestamps_ms.astype(np.int64, copy=False)),
             ),
         )
     )
+
+
+class BatchColumns(NamedTuple):
+    """A StreamMetricsRequest as its header message (no point columns) and numpy point columns."""
+
+    header: tracking_pb2.StreamMetricsRequest
+    key_indices: npt.NDArray[np.uint32]
+    values: npt.NDArray[np.float64]
+    steps: npt.NDArray[np.int64]
+    timestamps_ms: npt.NDArray[np.int64]
+
+
+def decode_batch(data: bytes) -> BatchColumns:
+    """The inverse of ``encode_batch``, for any valid serialized StreamMetricsRequest.
+
+    The point columns are cut out of the bytes and decoded in C (~15 ns a point, against ~85 for
+    protobuf's parser filling repeated fields and numpy copying them out); the rest parses as usual.
+    A column sent unpacked (legal, though no protobuf library writes it) takes the general parser.
+
+    Raises:
+        DecodeError: the bytes are not a valid StreamMetricsRequest.
+    """
+    view = memoryview(data)
+    columns: dict[int, list[memoryview]] = {field: [] for field in _COLUMN_FIELDS}
+    header: list[memoryview] = []
+    kept_from = pos = 0
+    end = len(data)
+    try:
+        while pos < end:
+            start = pos
+            tag, pos = _read_varint(data, pos)
+            field, wire = tag >> 3, tag & 7
+            if wire == 0:
+                _, pos = _read_varint(data, pos)
+            elif wire == 1:
+                pos += 8
+            elif wire == _WIRE_LEN:
+                length, pos = _read_varint(data, pos)
+                if field in columns:
+                    columns[field].append(view[pos : pos + length])
+                    header.append(view[kept_from:start])
+                    kept_from = pos + length
+                pos += length
+            elif wire == 5:
+                pos += 4
+            else:
+                raise DecodeError(f"wire type {wire} of field {field} is not valid here")
+            if field in columns and wire != _WIRE_LEN:
+                return _decode_general(data)
+        if pos != end:
+            raise DecodeError("truncated message")
+        header.append(view[kept_from:end])
+        message = tracking_pb2.StreamMetricsRequest.FromString(b"".join(header))
+        raw_values = b"".join(columns[_VALUES])
+        if len(raw_values) % 8:
+            raise DecodeError("values: packed doubles must be a multiple of 8 bytes")
+        return BatchColumns(
+            message,
+            _varints(columns[_KEY_INDICES], np.uint64).astype(np.uint32),
+            np.frombuffer(raw_values, "<f8"),
+            _varints(columns[_STEPS], np.int64),
+            _varints(columns[_TIMESTAMPS], np.int64),
+        )
+    except (ValueError, IndexError) as exc:
+        raise DecodeError(str(exc)) from None
+
+
+_COLUMN_FIELDS = (_KEY_INDICES, _VALUES, _STEPS, _TIMESTAMPS)
+
+
+def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
+    """A varint of the message's own fields (tags, lengths, the sequence): few per message."""
+    value = shift = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, pos
+        shift += 7
+        if shift > 63:
+            raise DecodeError("varint longer than 64 bits")
+
+
+def _varints(parts: list[memoryview], dtype: type[np.integer[Any]]) -> npt.NDArray[Any]:
+    if not parts:
+        return np.empty(0, dtype)
+    return np.frombuffer(decode_varints(parts[0] if len(parts) == 1 else b"".join(parts)), dtype)
+
+
+def _decode_general(data: bytes) -> BatchColumns:
+    message = tracking_pb2.StreamMetricsRequest.FromString(data)
+    columns = BatchColumns(
+        message,
+        np.array(message.key_indices, np.uint32),
+        np.array(message.values, np.float64),
+        np.array(message.steps, np.int64),
+        np.array(message.timestamps_ms, np.int64),
+    )
+    for name in ("key_indices", "values", "steps", "timestamps_ms"):
+        message.ClearField(name)
+    return columns

@@ -22,6 +22,7 @@ Environment (keyword arguments win):
 from __future__ import annotations
 
 import atexit
+import functools
 import getpass
 import importlib
 import logging
@@ -33,6 +34,7 @@ from typing import Any, ClassVar, Literal
 
 from tracklane import _channel, _metric_sender, system_metrics
 from tracklane._metric_buffer import MetricBuffer, array_columns
+from tracklane._metric_native import MetricLogger
 from tracklane.client import Client
 from tracklane.data import Dataset as DataDataset
 from tracklane.entities import (
@@ -548,7 +550,7 @@ def log_params(params: Mapping[str, Any]) -> None:
     _client().log_batch(_run_id(), params=[Param(k, str(v)) for k, v in params.items()])
 
 
-def log_metric(
+def _log_metric(
     key: str,
     value: float,
     step: int | None = None,
@@ -569,16 +571,17 @@ def log_metric(
         run_id: Log to this run instead of the active one (e.g. from a background thread).
 
     Raises:
-        InvalidArgument: a bad key (checked on its first use in the run) or a value that is not a number.
+        InvalidArgument: a bad key (checked on its first use in the run), or a value, step or
+            timestamp that is not a number of the right kind.
     """
-    if run_id is None:
-        stack = _state.thread.stack
-        if stack:
-            buffer = stack[-1]._metrics
-            if buffer is not None:
-                buffer.log(key, value, step, timestamp)
-                return
     _metric_buffer(run_id).log(key, value, step, timestamp)
+
+
+# The common call (this thread's active run already has its buffer, plain arguments) runs in C
+# without a Python frame, reading the same state as _metric_buffer (see _metric_native.c); every
+# other call goes to _log_metric above.
+log_metric = functools.update_wrapper(MetricLogger(globals(), _log_metric), _log_metric)
+log_metric.__name__ = log_metric.__qualname__ = "log_metric"
 
 
 def log_metrics(

@@ -13,31 +13,21 @@ from typing import Any
 import grpc
 
 from tracklane.v1 import artifacts_pb2
+from tracklane_server.services.service_handlers import add_service
 
 __all__ = ["RAW_REQUESTS", "RAW_RESPONSES", "add_artifact_service"]
 
-_SERVICE = artifacts_pb2.DESCRIPTOR.services_by_name["ArtifactService"]
 RAW_REQUESTS = frozenset({"UploadArtifact"})
 RAW_RESPONSES = frozenset({"DownloadArtifact"})
 
 
 def add_artifact_service(servicer: Any, server: grpc.aio.Server) -> None:
     """Like the generated ``add_ArtifactServiceServicer_to_server``, with raw bytes where named above."""
-    handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
-    for method in _SERVICE.methods:
-        request = getattr(artifacts_pb2, method.input_type.name)
-        response = getattr(artifacts_pb2, method.output_type.name)
-        kinds = {
-            (False, False): grpc.unary_unary_rpc_method_handler,
-            (True, False): grpc.stream_unary_rpc_method_handler,
-            (False, True): grpc.unary_stream_rpc_method_handler,
-            (True, True): grpc.stream_stream_rpc_method_handler,
-        }
-        make: Any = kinds[(method.client_streaming, method.server_streaming)]
-        handlers[method.name] = make(
-            getattr(servicer, method.name),
-            request_deserializer=None if method.name in RAW_REQUESTS else request.FromString,
-            response_serializer=None if method.name in RAW_RESPONSES else response.SerializeToString,
-        )
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(_SERVICE.full_name, handlers),))
-    server.add_registered_method_handlers(_SERVICE.full_name, handlers)  # type: ignore[attr-defined]
+    add_service(
+        servicer,
+        server,
+        artifacts_pb2,
+        "ArtifactService",
+        request_deserializers=dict.fromkeys(RAW_REQUESTS),
+        raw_responses=RAW_RESPONSES,
+    )

@@ -83,7 +83,7 @@ class MetricStreams:
             self.hub.notify(run_id)
 
     async def stream_metrics(
-        self, requests: AsyncIterator[tracking_pb2.StreamMetricsRequest], context: Any
+        self, requests: AsyncIterator[MetricBatch], context: Any
     ) -> AsyncIterator[tracking_pb2.StreamMetricsResponse]:
         client = client_key(context)
         open_now = self._open_streams.get(client, 0)
@@ -105,7 +105,7 @@ class MetricStreams:
                 self._open_streams[client] = left
 
     async def _stream_metrics(
-        self, requests: AsyncIterator[tracking_pb2.StreamMetricsRequest]
+        self, requests: AsyncIterator[MetricBatch]
     ) -> AsyncGenerator[tracking_pb2.StreamMetricsResponse, None]:
         queue: asyncio.Queue[Any] = asyncio.Queue(READ_AHEAD)
         reader = asyncio.create_task(_read_batches(requests, queue))
@@ -203,13 +203,12 @@ def client_key(context: Any) -> str:
     return f"peer:{context.peer()}"
 
 
-async def _read_batches(
-    requests: AsyncIterator[tracking_pb2.StreamMetricsRequest], queue: asyncio.Queue[Any]
-) -> None:
-    """Decodes requests into ``queue`` (bounded: a full queue stops the reading)."""
+async def _read_batches(requests: AsyncIterator[MetricBatch], queue: asyncio.Queue[Any]) -> None:
+    """Moves batches (decoded by the request deserializer) into ``queue`` (bounded: a full queue
+    stops the reading)."""
     try:
         async for request in requests:
-            await queue.put(MetricBatch.from_proto(request))
+            await queue.put(request)
     except Exception as exc:  # a transport error: hand it to the handler to end the call
         await queue.put(exc)
         return

@@ -17,7 +17,7 @@ from tracklane_server.services.request_checks import checked_requests
 from tracklane_server.store.metric_watch import MetricWatch
 from tracklane_server.store.sql_metrics import Points
 from tracklane_server.store.sql_store import SqlStore
-from tracklane_server.store.sql_stream import StreamStore
+from tracklane_server.store.sql_stream import MetricBatch, StreamStore
 from tracklane_server.store.validation import SEARCH_EXPERIMENT_IDS_MAX, check_count
 
 Context = Any  # grpc.aio.ServicerContext; the interceptor turns TracklaneError into its status
@@ -112,8 +112,8 @@ class TrackingService(tracking_pb2_grpc.TrackingServiceServicer):
             self.streams.points_committed(request.run_id)
         return tracking_pb2.LogBatchResponse()
 
-    async def StreamMetrics(
-        self, request_iterator: AsyncIterator[tracking_pb2.StreamMetricsRequest], context: Context
+    async def StreamMetrics(  # type: ignore[override]  # requests arrive decoded by MetricBatch.from_bytes
+        self, request_iterator: AsyncIterator[MetricBatch], context: Context
     ) -> AsyncIterator[tracking_pb2.StreamMetricsResponse]:
         async for ack in self.streams.stream_metrics(request_iterator, context):
             yield ack

@@ -16,9 +16,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from tracklane_server.store import schema as t
+from tracklane_server.store.chunk_codec import decode_ints
 from tracklane_server.store.chunk_io import fetch_rows
 from tracklane_server.store.sql_common import transaction
-from tracklane_server.store.sql_metrics import F64, I64, Points
+from tracklane_server.store.sql_metrics import F64, Points
 from tracklane_server.store.sql_runs import RunStore
 from tracklane_server.store.validation import check_key
 
@@ -80,7 +81,7 @@ def _read(
     if not changed:
         return []
     mc = t.metric_chunks
-    query = sa.select(mc.c.key, mc.c.seq, mc.c.steps, mc.c["values"], mc.c.timestamps).where(
+    query = sa.select(mc.c.key, mc.c.seq, mc.c.steps, mc.c["values"], mc.c.timestamps, mc.c.count).where(
         mc.c.run_id == cursor.run_id,
         mc.c.key.in_(sorted(changed)),
         mc.c.seq > min(cursor.sent.get(key, 0) for key in changed),
@@ -88,10 +89,10 @@ def _read(
     if cursor.start_step is not None:
         query = query.where(mc.c.last_step >= cursor.start_step)
     parts: dict[str, list[Points]] = {}
-    for key, seq, steps, values, stamps in fetch_rows(conn, query.order_by(mc.c.key, mc.c.seq)):
+    for key, seq, steps, values, stamps, count in fetch_rows(conn, query.order_by(mc.c.key, mc.c.seq)):
         if cursor.sent.get(key, 0) < seq <= changed[key]:
             parts.setdefault(key, []).append(
-                Points(np.frombuffer(steps, I64), np.frombuffer(values, F64), np.frombuffer(stamps, I64))
+                Points(decode_ints(steps, count), np.frombuffer(values, F64), decode_ints(stamps, count))
             )
     cursor.sent.update(changed)
     found: list[tuple[str, Points]] = []

@@ -1607,7 +1607,11 @@ class StreamMetricsRequest(_message.Message):
 
     @_builtins.property
     def timestamps_ms(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
-        """Per point: milliseconds since the Unix epoch."""
+        """Per point: milliseconds since the Unix epoch (0: the server's clock when it stores the batch).
+        A single value stands for every point of the batch: points logged together (an array, a
+        dict of metrics) share their time, and one varint instead of one per point is a third less
+        to encode, send and decode.
+        """
 
     def __init__(
         self,
