@@ -199,6 +199,20 @@ def test_varint_decoding_round_trips_and_refuses_malformed_input() -> None:
             decode_varints(malformed)
 
 
+def test_big_segments_grow_as_points_come_and_keep_every_point() -> None:
+    sink = CountingSink()
+    buffer = MetricBuffer("run", sink, segment_points=50_000)  # columns start at 4,096 points
+    for i in range(120_000):
+        buffer.log("k", i * 0.5, i, 1_700_000_000_000 + i)
+    assert sink.seals == 2
+    chunks = buffer.take()
+    assert [len(c) for c in chunks] == [50_000, 50_000, 20_000]
+    _, values, steps, stamps = collect(chunks)
+    assert steps == list(range(120_000))
+    assert values == [i * 0.5 for i in range(120_000)]
+    assert stamps == [1_700_000_000_000 + i for i in range(120_000)]
+
+
 def test_take_sealed_only_leaves_the_current_segment() -> None:
     buffer = MetricBuffer("run", CountingSink(), segment_points=3)
     for i in range(5):

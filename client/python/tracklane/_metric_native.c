@@ -22,8 +22,9 @@ typedef struct {
     PyObject_HEAD
     PyObject *key_ids; /* dict: key -> index in the key table (filled by the subclass's intern) */
     PyObject *sealed;  /* list: sealed segments (tuples of 4 bytes) and pushed items, oldest first */
-    Py_ssize_t cap;    /* points per segment */
-    Py_ssize_t len;    /* points in the current segment */
+    Py_ssize_t segment; /* points per segment: sealed when this many */
+    Py_ssize_t room;    /* points the columns have room for (grown up to `segment`) */
+    Py_ssize_t len;     /* points in the current segment */
     uint32_t *keys;
     double *values;
     int64_t *steps;
@@ -50,26 +51,39 @@ static void free_columns(PointBuffer *self) {
     self->stamps = NULL;
 }
 
-static int PB_init(PointBuffer *self, PyObject *args, PyObject *kwds) {
-    static char *kwlist[] = {"segment_points", NULL};
-    Py_ssize_t cap;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "n", kwlist, &cap)) return -1;
-    if (cap < 1) cap = 1;
-    free_columns(self);
-    Py_XSETREF(self->key_ids, PyDict_New());
-    Py_XSETREF(self->sealed, PyList_New(0));
-    self->keys = PyMem_Malloc(cap * sizeof(uint32_t));
-    self->values = PyMem_Malloc(cap * sizeof(double));
-    self->steps = PyMem_Malloc(cap * sizeof(int64_t));
-    self->stamps = PyMem_Malloc(cap * sizeof(int64_t));
-    if (!self->key_ids || !self->sealed || !self->keys || !self->values || !self->steps || !self->stamps) {
-        free_columns(self);
-        PyErr_NoMemory();
+/* Columns start this small and double up to the segment size: a large flush_points costs memory
+ * only in the threads that log that much. */
+#define FIRST_ROOM 4096
+
+static int resize_columns(PointBuffer *self, Py_ssize_t room) {
+    void *keys = PyMem_Realloc(self->keys, room * sizeof(uint32_t));
+    if (keys) self->keys = keys;
+    void *values = PyMem_Realloc(self->values, room * sizeof(double));
+    if (values) self->values = values;
+    void *steps = PyMem_Realloc(self->steps, room * sizeof(int64_t));
+    if (steps) self->steps = steps;
+    void *stamps = PyMem_Realloc(self->stamps, room * sizeof(int64_t));
+    if (stamps) self->stamps = stamps;
+    if (!keys || !values || !steps || !stamps) {
+        PyErr_NoMemory(); /* the columns that grew are only bigger: nothing is lost */
         return -1;
     }
-    self->cap = cap;
-    self->len = 0;
+    self->room = room;
     return 0;
+}
+
+static int PB_init(PointBuffer *self, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"segment_points", NULL};
+    Py_ssize_t segment;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "n", kwlist, &segment)) return -1;
+    if (segment < 1) segment = 1;
+    free_columns(self);
+    self->len = self->room = 0;
+    Py_XSETREF(self->key_ids, PyDict_New());
+    Py_XSETREF(self->sealed, PyList_New(0));
+    if (!self->key_ids || !self->sealed) return -1;
+    self->segment = segment;
+    return resize_columns(self, segment < FIRST_ROOM ? segment : FIRST_ROOM);
 }
 
 static int PB_traverse(PointBuffer *self, visitproc visit, void *arg) {
@@ -117,13 +131,14 @@ static int seal_current(PointBuffer *self) {
 
 /* Appends one converted point; seals and tells the subclass (_on_seal) when the segment is full. */
 static PyObject *put(PointBuffer *self, uint32_t key, double value, int64_t step, int64_t stamp) {
+    if (self->len == self->room && resize_columns(self, Py_MIN(2 * self->room, self->segment)) < 0) return NULL;
     Py_ssize_t i = self->len;
     self->keys[i] = key;
     self->values[i] = value;
     self->steps[i] = step;
     self->stamps[i] = stamp;
     self->len = i + 1;
-    if (self->len < self->cap) Py_RETURN_NONE;
+    if (self->len < self->segment) Py_RETURN_NONE;
     if (seal_current(self) < 0) return NULL;
     return PyObject_CallMethodNoArgs((PyObject *)self, str_on_seal);
 }
