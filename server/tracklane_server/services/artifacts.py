@@ -47,6 +47,11 @@ MAX_CHUNK_BYTES = 4 * 1024 * 1024
 # Download chunks: big enough to keep per-message costs low, small enough for gRPC clients' default
 # 4 MiB receive limit (a 4 MiB chunk plus the message framing would exceed it).
 DOWNLOAD_CHUNK_BYTES = 2 * 1024 * 1024
+# gRPC's asyncio server ends the request iterator the same way whether the client finished its
+# upload or cancelled it; the cancellation lands a moment later, as CancelledError in the handler.
+# An upload without a declared size has nothing else to tell the two apart, so before committing
+# one it waits this long for a cancellation (a declared size already catches a cut-off stream).
+UNSIZED_COMMIT_GRACE_SECONDS = 0.25
 LIST_PAGE_DEFAULT = 1000
 LIST_PAGE_MAX = 10_000
 
@@ -88,10 +93,12 @@ class ArtifactService:
         self._check_declared_size(size)
         run = await self.blocking.call(self.roots.for_write, header.run_id)
         writer = await self.blocking.call(run.store.open_writer, header.path, size=size, sha256=header.sha256)
-        stat = await self._receive(writer, request_iterator)
+        stat = await self._receive(writer, request_iterator, sized=size is not None)
         return artifacts_pb2.UploadArtifactResponse(file=_file_info(stat))
 
-    async def _receive(self, writer: ArtifactWriter, messages: AsyncIterator[bytes]) -> ArtifactStat:
+    async def _receive(
+        self, writer: ArtifactWriter, messages: AsyncIterator[bytes], *, sized: bool
+    ) -> ArtifactStat:
         """Writes every chunk, one in the thread pool while the next arrives; commits or aborts."""
         pending: asyncio.Future[None] | None = None
         received = 0
@@ -118,6 +125,8 @@ class ArtifactService:
             if pending is not None:
                 await pending
                 pending = None
+            if not sized:
+                await asyncio.sleep(UNSIZED_COMMIT_GRACE_SECONDS)  # a cancellation raises here
             return await self.blocking.call(writer.commit)
         except BaseException:
             # Also on cancellation (the client went away): the write in flight finishes first, so
