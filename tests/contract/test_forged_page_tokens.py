@@ -19,9 +19,8 @@ from typing import Any
 import grpc
 import pytest
 
-from tests.contract.hostile import Stubs, open_stubs, serving, tag
+from tests.contract.hostile import Stubs, serving, tag
 from tracklane import exceptions
-from tracklane.testing import LocalServer
 from tracklane.v1 import artifacts_pb2, registry_pb2, tracking_pb2
 from tracklane_server.store.page_tokens import encode_page_token
 
@@ -61,11 +60,6 @@ def read_token(token: str) -> tuple[str, dict[str, Any]]:
     raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
     body = json.loads(raw[9:])
     return body["q"], body["p"]
-
-
-@pytest.fixture(scope="module")
-def stubs(tracking_server: LocalServer) -> Iterator[Stubs]:
-    yield from open_stubs(tracking_server)
 
 
 Paged = Callable[[str], Any]  # page_token -> response

@@ -28,12 +28,10 @@ from tests.contract.hostile import (
     Bystander,
     Stubs,
     make_bystander,
-    open_stubs,
     serving,
     snapshot,
 )
 from tracklane import exceptions
-from tracklane.testing import LocalServer
 from tracklane.v1 import artifacts_pb2, registry_pb2, tracking_pb2
 
 # Long-lived streams are the streaming suite's: WatchRun on a valid run never ends by itself.
@@ -117,17 +115,6 @@ def _cases() -> list[Hostile]:
 
 
 CASES = [pytest.param(c, id=c.id) for c in _cases()]
-
-
-@pytest.fixture(scope="module")
-def stubs(tracking_server: LocalServer) -> Iterator[Stubs]:
-    yield from open_stubs(tracking_server)
-
-
-@pytest.fixture(scope="module")
-def bystander(stubs: Stubs) -> tuple[Bystander, list[bytes]]:
-    b = make_bystander(stubs, uuid.uuid4().hex[:10])
-    return b, snapshot(stubs, b)
 
 
 @pytest.fixture(scope="module")

@@ -7,43 +7,20 @@ the field; after each test the server still answers and the bystander's data is 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import grpc
 import pytest
 
 from tests.contract.hostile import (
     HOSTILE_TEXT,
-    Bystander,
     Stubs,
     invalid,
-    make_bystander,
-    open_stubs,
-    serving,
-    snapshot,
     tag,
 )
-from tracklane.testing import LocalServer
 from tracklane.v1 import artifacts_pb2, registry_pb2, tracking_pb2
 
-
-@pytest.fixture(scope="module")
-def stubs(tracking_server: LocalServer) -> Iterator[Stubs]:
-    yield from open_stubs(tracking_server)
-
-
-@pytest.fixture(scope="module")
-def bystander(stubs: Stubs) -> tuple[Bystander, list[bytes]]:
-    b = make_bystander(stubs, uuid.uuid4().hex[:10])
-    return b, snapshot(stubs, b)
-
-
-@pytest.fixture(autouse=True)
-def server_survives(stubs: Stubs, bystander: tuple[Bystander, list[bytes]]) -> Iterator[None]:
-    yield
-    assert serving(stubs)
-    b, before = bystander
-    assert snapshot(stubs, b) == before
+# Every test ends by checking the server still answers and the bystander is untouched.
+pytestmark = pytest.mark.usefixtures("server_survives")
 
 
 def quoted(text: str) -> str:

@@ -21,11 +21,9 @@ from tests.contract.hostile import (
     Stubs,
     bits,
     invalid,
-    make_bystander,
     open_stubs,
     refused,
     serving,
-    snapshot,
     tag,
 )
 from tracklane.testing import LocalServer
@@ -33,24 +31,8 @@ from tracklane.v1 import registry_pb2, tracking_pb2
 from tracklane_server.store import validation as v
 from tracklane_server.store.registry_checks import SOURCE_MAX, TAGS_MAX
 
-
-@pytest.fixture(scope="module")
-def stubs(tracking_server: LocalServer) -> Iterator[Stubs]:
-    yield from open_stubs(tracking_server)
-
-
-@pytest.fixture(scope="module")
-def bystander(stubs: Stubs) -> tuple[Bystander, list[bytes]]:
-    b = make_bystander(stubs, uuid.uuid4().hex[:10])
-    return b, snapshot(stubs, b)
-
-
-@pytest.fixture(autouse=True)
-def server_survives(stubs: Stubs, bystander: tuple[Bystander, list[bytes]]) -> Iterator[None]:
-    yield
-    assert serving(stubs)
-    b, before = bystander
-    assert snapshot(stubs, b) == before
+# Every test ends by checking the server still answers and the bystander is untouched.
+pytestmark = pytest.mark.usefixtures("server_survives")
 
 
 @pytest.fixture

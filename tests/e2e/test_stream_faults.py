@@ -294,28 +294,36 @@ _TRAINING = textwrap.dedent(
 )
 
 
-def test_training_killed_then_tracklane_sync(tmp_path: Path, database: str) -> None:
-    server = serve(tmp_path, database)
-    spool = tmp_path / "spool"
+def _trainer_killed_after_spooling(server: ServerProcess, spool: Path) -> str:
+    """Runs _TRAINING against ``server`` until its first 20,000 points are acknowledged, kills the
+    server, lets the trainer spool the other 40,000, then kills the trainer; returns the run id."""
     env = clean_env({"TRACKLANE_TRACKING_URI": f"grpc://{server.address}"})
-    training = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-c", _TRAINING, server.address, str(spool)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         env=env,
         text=True,
-    )
-    assert training.stdin is not None
-    assert training.stdout is not None
+    ) as training:
+        assert training.stdin is not None
+        assert training.stdout is not None
+        try:
+            run_id = training.stdout.readline().strip()
+            assert training.stdout.readline().strip() == "acked"
+            server.kill()
+            training.stdin.write("go\n")
+            training.stdin.flush()
+            assert training.stdout.readline().strip() == "spooled"
+        finally:
+            training.kill()
+    return run_id
+
+
+def test_training_killed_then_tracklane_sync(tmp_path: Path, database: str) -> None:
+    server = serve(tmp_path, database)
+    spool = tmp_path / "spool"
     try:
-        run_id = training.stdout.readline().strip()
-        assert training.stdout.readline().strip() == "acked"
-        server.kill()
-        training.stdin.write("go\n")
-        training.stdin.flush()
-        assert training.stdout.readline().strip() == "spooled"
-        training.kill()
-        training.wait(30)
+        run_id = _trainer_killed_after_spooling(server, spool)
         assert list(spool.glob("*.tlspool"))
         server = serve(tmp_path, database)
         sync = [tracklane_executable(), "sync", "--tracking-uri", f"grpc://{server.address}"]
@@ -337,11 +345,6 @@ def test_training_killed_then_tracklane_sync(tmp_path: Path, database: str) -> N
         assert again.returncode == 0, again.stderr
         assert stored(server.address, run_id, "m") == expected
     finally:
-        if training.poll() is None:
-            training.kill()
-        training.wait(30)
-        training.stdin.close()
-        training.stdout.close()
         server.kill()
 
 
@@ -368,27 +371,11 @@ def test_training_killed_then_the_next_training_replays_its_spool(tmp_path: Path
     elsewhere.close(0.5)  # nothing listens there: left in the spool
     foreign = sorted(p.name for p in spool.glob("*.tlspool"))
     assert foreign
-    env = clean_env({"TRACKLANE_TRACKING_URI": f"grpc://{server.address}"})
-    training = subprocess.Popen(
-        [sys.executable, "-c", _TRAINING, server.address, str(spool)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        env=env,
-        text=True,
-    )
-    assert training.stdin is not None
-    assert training.stdout is not None
     try:
-        run_id = training.stdout.readline().strip()
-        assert training.stdout.readline().strip() == "acked"
-        server.kill()
-        training.stdin.write("go\n")
-        training.stdin.flush()
-        assert training.stdout.readline().strip() == "spooled"
-        training.kill()
-        training.wait(30)
+        run_id = _trainer_killed_after_spooling(server, spool)
         assert len(list(spool.glob("*.tlspool"))) > len(foreign)
         server = serve(tmp_path, database, bind=server.bind)  # the same tracking URI
+        env = clean_env({"TRACKLANE_TRACKING_URI": f"grpc://{server.address}"})
         expected = (list(range(60_000)), [s * 2.0 for s in range(60_000)])
         for _ in range(2):  # the second finds nothing left: nothing is stored twice
             nxt = subprocess.run(
@@ -407,9 +394,4 @@ def test_training_killed_then_the_next_training_replays_its_spool(tmp_path: Path
             )
             assert sorted(p.name for p in spool.glob("*.tlspool")) == foreign
     finally:
-        if training.poll() is None:
-            training.kill()
-        training.wait(30)
-        training.stdin.close()
-        training.stdout.close()
         server.kill()

@@ -365,8 +365,7 @@ class MetricSender:
         kept: list[MetricBuffer] = []
         for buffer in self._buffers:
             if everything or buffer.sealed_count:
-                chunks = buffer.take(sealed_only=not everything)
-                chunks = [c for c in chunks if len(c)]
+                chunks = buffer.take(sealed_only=not everything)  # never an empty one
                 if chunks:
                     self._enqueue(buffer, chunks)
             if not (buffer.closed and not buffer.pending()):

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
+from google.protobuf.internal.decoder import _DecodeVarint  # type: ignore[attr-defined]
 from google.protobuf.message import DecodeError
 
 from tracklane._metric_native import decode_varints, encode_varints
@@ -121,14 +122,14 @@ def decode_batch(data: bytes) -> BatchColumns:
     try:
         while pos < end:
             start = pos
-            tag, pos = _read_varint(data, pos)
+            tag, pos = _DecodeVarint(data, pos)
             field, wire = tag >> 3, tag & 7
             if wire == 0:
-                _, pos = _read_varint(data, pos)
+                _, pos = _DecodeVarint(data, pos)
             elif wire == 1:
                 pos += 8
             elif wire == _WIRE_LEN:
-                length, pos = _read_varint(data, pos)
+                length, pos = _DecodeVarint(data, pos)
                 if field in columns:
                     columns[field].append(view[pos : pos + length])
                     header.append(view[kept_from:start])
@@ -159,20 +160,6 @@ def decode_batch(data: bytes) -> BatchColumns:
 
 
 _COLUMN_FIELDS = (_KEY_INDICES, _VALUES, _STEPS, _TIMESTAMPS)
-
-
-def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
-    """A varint of the message's own fields (tags, lengths, the sequence): few per message."""
-    value = shift = 0
-    while True:
-        byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return value, pos
-        shift += 7
-        if shift > 63:
-            raise DecodeError("varint longer than 64 bits")
 
 
 def _varints(parts: list[memoryview], dtype: type[np.integer[Any]]) -> npt.NDArray[Any]:

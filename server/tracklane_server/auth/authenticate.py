@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 
 from tracklane.exceptions import Unauthenticated
+from tracklane_server.auth.policy import is_public
 from tracklane_server.auth.principal import Principal, set_principal
 from tracklane_server.auth.users_store import NotCached, UsersStore
 from tracklane_server.interceptors import responses, rewrap_handler
@@ -24,14 +25,7 @@ from tracklane_server.services.base import BlockingCalls
 if TYPE_CHECKING:
     Handler = grpc.RpcMethodHandler[Any, Any]
 
-__all__ = ["OPEN_SERVICES", "AuthInterceptor", "bearer_token"]
-
-#: Services callable without a token.
-OPEN_SERVICES = (
-    "/grpc.health.v1.Health/",
-    "/grpc.reflection.v1alpha.ServerReflection/",
-    "/grpc.reflection.v1.ServerReflection/",
-)
+__all__ = ["AuthInterceptor", "bearer_token"]
 _MISSING = (
     "this server requires a token: send `authorization: Bearer <token>` metadata "
     "(the Python client: token= or TRACKLANE_TRACKING_TOKEN)"
@@ -85,7 +79,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         handler_call_details: grpc.HandlerCallDetails,
     ) -> Handler:
         handler = await continuation(handler_call_details)
-        if handler is None or handler_call_details.method.startswith(OPEN_SERVICES):
+        if handler is None or is_public(handler_call_details.method):  # callable without a token
             return handler
         metadata = handler_call_details.invocation_metadata
 

@@ -19,7 +19,7 @@ import grpc
 
 from tracklane.exceptions import PermissionDenied, Unauthenticated
 from tracklane_server.auth.permissions import PermissionStore, denied, set_default_permission
-from tracklane_server.auth.policy import PUBLIC_SERVICES, RULES, Access, Kind, Need, Rule, check_policy
+from tracklane_server.auth.policy import RULES, Access, Kind, Need, Rule, check_policy, is_public
 from tracklane_server.auth.principal import Permission, Principal, current_principal
 from tracklane_server.interceptors import responses, rewrap_handler
 from tracklane_server.services.base import BlockingCalls
@@ -50,7 +50,7 @@ class AuthorizationInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type
     ) -> Handler:
         handler = await continuation(handler_call_details)
         method = handler_call_details.method
-        if handler is None or method.lstrip("/").split("/", 1)[0] in PUBLIC_SERVICES:
+        if handler is None or is_public(method):
             return handler
         rule = RULES.get(method, _UNKNOWN)
         known = method in RULES

@@ -33,6 +33,7 @@ __all__ = [
     "Need",
     "Rule",
     "check_policy",
+    "is_public",
 ]
 
 READ, EDIT, MANAGE = Permission.READ, Permission.EDIT, Permission.MANAGE
@@ -251,6 +252,11 @@ PUBLIC_SERVICES = frozenset(
         "grpc.reflection.v1.ServerReflection",
     }
 )
+
+
+def is_public(method: str) -> bool:
+    """Whether ``method`` (``/package.Service/Method``) belongs to one of PUBLIC_SERVICES."""
+    return method.lstrip("/").split("/", 1)[0] in PUBLIC_SERVICES
 
 
 def check_policy(rules: Mapping[str, Rule] = RULES, services: Sequence[ServiceDescriptor] = SERVICES) -> None:
