@@ -130,9 +130,9 @@ class TracklaneServer:
                 ("grpc.http2.lookahead_bytes", 8 * 1024 * 1024),
             ],
         )
-        tracking = TrackingService(self._store, blocking, self._points_hub)
-        tracking.streams.max_streams_per_client = s.max_streams_per_client
         run_roots = RunRoots(self._store.engine, s)
+        tracking = TrackingService(self._store, blocking, self._points_hub, allowed_roots=run_roots.allowed)
+        tracking.streams.max_streams_per_client = s.max_streams_per_client
         artifacts = ArtifactService(run_roots, blocking, max_artifact_bytes=s.max_artifact_bytes)
         registry = RegistryService(self._store.registry, blocking)
         # StreamMetrics batches decode straight into numpy columns (see MetricBatch.from_bytes).
@@ -169,9 +169,7 @@ class TracklaneServer:
             raise OSError(f"cannot listen on {s.bind}: the address is in use or not available here")
         await server.start()
         self._server = server
-        sweeper = StaleUploadSweeper(
-            self._store.engine, run_roots, s.resolved_artifact_root, s.artifact_multipart_max_age_seconds
-        )
+        sweeper = StaleUploadSweeper(run_roots, s.artifact_multipart_max_age_seconds)
         self._upload_sweeper = asyncio.create_task(sweeper.run(blocking))
         log.info(
             "listening on %s:%d (%s, auth %s)",
