@@ -759,6 +759,18 @@ def test_a_link_on_the_way_to_the_root_is_refused(tmp_path: Path) -> None:
     assert sorted(p.name for p in (outside / "artifacts").iterdir()) == ["secret"]
 
 
+def test_links_in_the_configured_root_itself_are_the_operators(tmp_path: Path) -> None:
+    # /data -> /mnt/disk is how operators place data: the configured root's own path may use links.
+    (tmp_path / "disk").mkdir()
+    (tmp_path / "data").symlink_to(tmp_path / "disk", target_is_directory=True)
+    base = tmp_path / "data" / "artifacts"
+    store = open_store((base / "1" / "run" / "artifacts").as_uri(), local_base=str(base))
+    store.ensure_ready()
+    put(store, "a/b.txt", b"x")
+    assert get(store, "a/b.txt") == b"x"
+    assert (tmp_path / "disk" / "artifacts" / "1" / "run" / "artifacts" / "a" / "b.txt").read_bytes() == b"x"
+
+
 def test_local_paths_that_cannot_be_files(tmp_path: Path) -> None:
     store = open_store(tmp_path.as_uri())
     put(store, "file", b"x")

@@ -115,7 +115,12 @@ class LocalArtifactStore:
         except OSError as exc:
             raise_os_error(exc, rel)
         assert folder is not None  # created when missing
-        existing = lstat_at(folder.fd, name)
+        try:
+            existing = lstat_at(folder.fd, name)
+        except OSError as exc:
+            folder.remove_created()
+            folder.close()
+            raise_os_error(exc, rel)
         if existing is not None and not stat_mode.S_ISREG(existing.st_mode):
             folder.close()
             if stat_mode.S_ISLNK(existing.st_mode):
