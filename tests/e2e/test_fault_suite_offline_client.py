@@ -25,7 +25,7 @@ import pytest
 import tracklane
 from tests.conftest import create_postgres_database, drop_postgres_database
 from tests.e2e._fault_helpers import fixed_bind, serve
-from tests.e2e._server_process import ServerProcess, clean_env, tracklane_executable
+from tests.e2e._server_process import ServerProcess, clean_env, tracklane_sync
 from tests.e2e.test_stream_faults import stored
 from tracklane._cli_sync import sync_spool
 from tracklane._metric_sender import MetricsConfig, MetricSender
@@ -116,6 +116,7 @@ class Trainer:
         """The trainer's clock (epoch ms) just before and after it ended its run."""
         line = self.read()
         if line.startswith("raised"):
+            assert line == "raised Unavailable", line  # told, not silently RUNNING
             line = self.read()
         word, before, after = line.split()
         assert word == "ending", line
@@ -130,30 +131,29 @@ def run_state(server: ServerProcess, run_id: str) -> tuple[str, int | None, int]
 
 
 def sync(server: ServerProcess, spool: Path) -> dict[str, int]:
-    command = [tracklane_executable(), "sync", "--tracking-uri", f"grpc://{server.address}"]
-    result = subprocess.run(
-        [*command, "--spool-dir", str(spool), "--output", "json"],
-        capture_output=True,
-        text=True,
-        env=clean_env(),
-        timeout=120,
-    )
+    result = tracklane_sync(server.address, spool)
     assert result.returncode == 0, result.stderr
     report: dict[str, int] = json.loads(result.stdout)
     return report
+
+
+def ended_offline(tmp_path: Path, store_args: list[str], bind: str) -> tuple[Trainer, int, int]:
+    """A trainer whose server was killed before it ended its run: (trainer, end_run's clock span)."""
+    server = serve(tmp_path, *store_args, bind=bind)
+    trainer = Trainer(server, tmp_path / "spool", "end_run")
+    server.kill()
+    trainer.say("go")
+    before, after = trainer.ended()
+    return trainer, before, after
 
 
 def test_a_run_ended_while_the_server_is_down_is_finished_by_sync(
     tmp_path: Path, store_args: list[str]
 ) -> None:
     spool = tmp_path / "spool"
-    server = serve(tmp_path, *store_args)
-    trainer = Trainer(server, spool, "end_run")
+    trainer, before, after = ended_offline(tmp_path, store_args, "127.0.0.1:0")
+    server: ServerProcess | None = None
     try:
-        server.kill()
-        trainer.say("go")
-        assert trainer.read() == "raised Unavailable"  # told, not silently RUNNING
-        before, after = trainer.ended()
         trainer.say("exit")
         assert trainer.proc.wait(30) == 0
         server = serve(tmp_path, *store_args)
@@ -168,7 +168,8 @@ def test_a_run_ended_while_the_server_is_down_is_finished_by_sync(
         assert sync(server, spool)["runs_ended"] == 0  # nothing left: a second sync does nothing
     finally:
         trainer.close()
-        server.kill()
+        if server is not None:
+            server.kill()
 
 
 _NEXT_TRAINING = textwrap.dedent(
@@ -185,12 +186,9 @@ _NEXT_TRAINING = textwrap.dedent(
 def test_the_next_training_process_finishes_the_run(tmp_path: Path, store_args: list[str]) -> None:
     spool = tmp_path / "spool"
     bind = fixed_bind()
-    server = serve(tmp_path, *store_args, bind=bind)
-    trainer = Trainer(server, spool, "end_run")
+    trainer, _, _ = ended_offline(tmp_path, store_args, bind)
+    server: ServerProcess | None = None
     try:
-        server.kill()
-        trainer.say("go")
-        trainer.ended()
         trainer.say("exit")
         assert trainer.proc.wait(30) == 0
         server = serve(tmp_path, *store_args, bind=bind)  # the same tracking URI
@@ -208,7 +206,8 @@ def test_the_next_training_process_finishes_the_run(tmp_path: Path, store_args: 
         assert list(spool.glob("*.tlspool")) == []
     finally:
         trainer.close()
-        server.kill()
+        if server is not None:
+            server.kill()
 
 
 def test_the_process_itself_finishes_the_run_when_the_server_returns(
@@ -216,12 +215,9 @@ def test_the_process_itself_finishes_the_run_when_the_server_returns(
 ) -> None:
     spool = tmp_path / "spool"
     bind = fixed_bind()
-    server = serve(tmp_path, *store_args, bind=bind)
-    trainer = Trainer(server, spool, "end_run")
+    trainer, before, after = ended_offline(tmp_path, store_args, bind)
+    server: ServerProcess | None = None
     try:
-        server.kill()
-        trainer.say("go")
-        before, after = trainer.ended()
         trainer.say("wait")
         server = serve(tmp_path, *store_args, bind=bind)
         deadline = time.monotonic() + 60
@@ -237,7 +233,8 @@ def test_the_process_itself_finishes_the_run_when_the_server_returns(
         assert list(spool.glob("*.tlspool")) == []  # delivered: nothing left for a sync
     finally:
         trainer.close()
-        server.kill()
+        if server is not None:
+            server.kill()
 
 
 def test_exit_with_the_server_down_waits_one_flush_timeout_in_all(tmp_path: Path) -> None:
