@@ -25,14 +25,6 @@ from tracklane.v1 import tracking_pb2
 pytestmark = pytest.mark.usefixtures("server_survives")
 
 
-def default_root(stubs: Stubs) -> str:
-    """The server's artifact root: experiment 0 lives at ``<root>/0``."""
-    location = stubs.tracking.GetExperiment(tracking_pb2.GetExperimentRequest(experiment_id="0"))
-    root, _, last = location.experiment.artifact_location.rpartition("/")
-    assert last == "0"
-    return root
-
-
 def hostile_locations(root: str) -> list[str]:
     scheme = urlsplit(root).scheme
     bucket_or_empty = urlsplit(root).netloc
@@ -70,8 +62,10 @@ def hostile_locations(root: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def root(stubs: Stubs) -> str:
-    return default_root(stubs)
+def root(tracking_server: LocalServer) -> str:
+    """The server's own artifact root (experiment 0 may have been made by another server on the
+    session's database, with another root)."""
+    return tracking_server.settings.resolved_artifact_root.rstrip("/")
 
 
 @pytest.mark.parametrize("index", range(29))
