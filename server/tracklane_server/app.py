@@ -30,6 +30,7 @@ from tracklane_server.auth.authorize import AuthorizationInterceptor
 from tracklane_server.auth.bootstrap import bootstrap_admin
 from tracklane_server.auth.permissions import PermissionStore, parse_default_permission
 from tracklane_server.auth.users_store import UsersStore
+from tracklane_server.data_dir import prepare_data_dir
 from tracklane_server.interceptors import ErrorInterceptor
 from tracklane_server.memory import limit_malloc_arenas
 from tracklane_server.services.artifact_handlers import add_artifact_service
@@ -84,12 +85,14 @@ class TracklaneServer:
         _check_port_free(host, port, reuse_port=self.reuse_port)  # before the slow part: fail fast
         credentials = server_credentials(s)
         blocking = BlockingCalls(self._executor)
+        prepare_data_dir(s)
         artifact_root = open_artifact_store(
             s.resolved_artifact_root,
             s3_endpoint_url=s.s3_endpoint_url,
             s3_access_key_id=s.s3_access_key_id,
             s3_secret_access_key=s.s3_secret_access_key,
             s3_region=s.s3_region,
+            private=s.auth,
         )
         await blocking.call(artifact_root.ensure_ready)
         self._store = await blocking.call(
@@ -130,9 +133,9 @@ class TracklaneServer:
                 ("grpc.http2.lookahead_bytes", 8 * 1024 * 1024),
             ],
         )
-        tracking = TrackingService(self._store, blocking, self._points_hub)
-        tracking.streams.max_streams_per_client = s.max_streams_per_client
         run_roots = RunRoots(self._store.engine, s)
+        tracking = TrackingService(self._store, blocking, self._points_hub, allowed_roots=run_roots.allowed)
+        tracking.streams.max_streams_per_client = s.max_streams_per_client
         artifacts = ArtifactService(run_roots, blocking, max_artifact_bytes=s.max_artifact_bytes)
         registry = RegistryService(self._store.registry, blocking)
         # StreamMetrics batches decode straight into numpy columns (see MetricBatch.from_bytes).
@@ -169,9 +172,7 @@ class TracklaneServer:
             raise OSError(f"cannot listen on {s.bind}: the address is in use or not available here")
         await server.start()
         self._server = server
-        sweeper = StaleUploadSweeper(
-            self._store.engine, run_roots, s.resolved_artifact_root, s.artifact_multipart_max_age_seconds
-        )
+        sweeper = StaleUploadSweeper(run_roots, s.artifact_multipart_max_age_seconds)
         self._upload_sweeper = asyncio.create_task(sweeper.run(blocking))
         log.info(
             "listening on %s:%d (%s, auth %s)",

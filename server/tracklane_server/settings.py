@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tracklane.exceptions import InvalidArgument
+from tracklane_server.artifacts.allowed_roots import AllowedRoots
 from tracklane_server.auth.principal import Permission
 
 __all__ = ["SETTINGS", "Setting", "Settings", "add_arguments", "default_data_dir", "load"]
@@ -36,6 +37,7 @@ class Settings:
     data_dir: Path = dataclasses.field(default_factory=default_data_dir)
     backend_store_uri: str = ""
     artifact_root: str = ""
+    allowed_artifact_roots: tuple[str, ...] = ()
     bind: str = "127.0.0.1:50051"
     workers: int = 1
     threads: int = 16
@@ -103,6 +105,10 @@ def _bool(text: str) -> bool:
     raise ValueError(f"expected true or false, got {text!r}")
 
 
+def _uri_list(text: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
 def _permission_name(text: str) -> str:
     name = text.strip().upper()
     if name != "NONE" and name not in Permission.__members__:
@@ -126,6 +132,13 @@ SETTINGS: tuple[Setting, ...] = (
         "artifact_root",
         "Default artifact root for new experiments: file:///PATH or "
         "s3://BUCKET/PREFIX. Default: the data folder's artifacts/.",
+    ),
+    Setting(
+        "allowed_artifact_roots",
+        "Other roots (comma-separated file:///PATH or s3://BUCKET/PREFIX) that experiments may name "
+        "as their artifact_location; anything outside them and --artifact-root is refused. "
+        "Default: none.",
+        _uri_list,
     ),
     Setting("bind", "Address to listen on, HOST:PORT. Default: 127.0.0.1:50051."),
     Setting("workers", "Server processes sharing the port (SO_REUSEPORT). Default: 1.", int),
@@ -270,6 +283,7 @@ def _validate(settings: Settings) -> None:
             f"--artifact-root: unsupported URI {settings.resolved_artifact_root!r}; use file:/// or s3://",
             field="artifact_root",
         )
+    AllowedRoots(settings.resolved_artifact_root, settings.allowed_artifact_roots)  # each must parse
     public = urlsplit(settings.s3_public_endpoint_url)
     if settings.s3_public_endpoint_url and (public.scheme not in {"http", "https"} or not public.hostname):
         raise InvalidArgument(

@@ -242,3 +242,15 @@ def start_server(
             server.kill()
         raise
     return server
+
+
+def tracklane_sync(address: str, spool: Path) -> subprocess.CompletedProcess[str]:
+    """``tracklane sync`` of ``spool`` to the server at ``address``, its report as JSON on stdout."""
+    command = [tracklane_executable(), "sync", "--tracking-uri", f"grpc://{address}"]
+    return subprocess.run(
+        [*command, "--spool-dir", str(spool), "--output", "json"],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=120,
+    )

@@ -875,9 +875,11 @@ func (x *MetricSeries) GetTimestampsMs() []int64 {
 // Request for CreateExperiment.
 type CreateExperimentRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// 1-500 characters, unique.
+	// 1-500 characters of visible text (no control or format characters), unique; stored in NFC.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// Artifact root; empty for `<server artifact root>/<experiment_id>`.
+	// Artifact root; empty for `<server artifact root>/<experiment_id>`. Else `file:///FOLDER` or
+	// `s3://BUCKET/PREFIX` under a root the operator allows (`--artifact-root`,
+	// `--allowed-artifact-roots`); anything else is INVALID_ARGUMENT.
 	ArtifactLocation string `protobuf:"bytes,2,opt,name=artifact_location,json=artifactLocation,proto3" json:"artifact_location,omitempty"`
 	// Initial tags.
 	Tags []*Tag `protobuf:"bytes,3,rep,name=tags,proto3" json:"tags,omitempty"`

@@ -141,13 +141,14 @@ class MetricStreams:
     async def _apply(self, group: list[MetricBatch]) -> list[tracking_pb2.StreamMetricsResponse]:
         """Commits a group of batches (one transaction) and returns their acks, in order.
 
-        The database being away refuses each batch with UNAVAILABLE (retryable: nothing was
-        stored); the stream goes on.
+        The database being away refuses each batch with UNAVAILABLE, its disk being full with
+        RESOURCE_EXHAUSTED (nothing was stored; clients keep the batches and send them again);
+        the stream goes on.
         """
         results: list[BatchResult | TracklaneError]
         try:
             results = await self.commits.submit(group)
-        except Unavailable as exc:
+        except (Unavailable, ResourceExhausted) as exc:
             results = [exc] * len(group)
         acks = []
         for batch, result in zip(group, results, strict=True):

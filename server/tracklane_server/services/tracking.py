@@ -8,6 +8,7 @@ from typing import Any
 from tracklane.entities import DatasetInput, LifecycleStage, Metric, RunStatus, ViewType
 from tracklane.exceptions import InvalidArgument
 from tracklane.v1 import tracking_pb2, tracking_pb2_grpc
+from tracklane_server.artifacts.allowed_roots import AllowedRoots
 from tracklane_server.auth.principal import current_principal
 from tracklane_server.services.base import BlockingCalls
 from tracklane_server.services.masks import update_fields
@@ -33,9 +34,18 @@ def _run_user(claimed: str) -> str:
 class TrackingService(tracking_pb2_grpc.TrackingServiceServicer):
     """Experiments, runs, params, metrics and tags."""
 
-    def __init__(self, store: SqlStore, blocking: BlockingCalls, hub: PointsHub | None = None) -> None:
+    def __init__(
+        self,
+        store: SqlStore,
+        blocking: BlockingCalls,
+        hub: PointsHub | None = None,
+        *,
+        allowed_roots: AllowedRoots | None = None,
+    ) -> None:
         self.store = store
         self.blocking = blocking
+        # Where experiments may put artifacts; by default only under the server's own root.
+        self.allowed_roots = allowed_roots or AllowedRoots(store.experiments.default_artifact_root)
         self.streams = MetricStreams(
             StreamStore(store.engine, store.runs),
             MetricWatch(store.engine, store.runs),
@@ -49,10 +59,11 @@ class TrackingService(tracking_pb2_grpc.TrackingServiceServicer):
     async def CreateExperiment(
         self, request: tracking_pb2.CreateExperimentRequest, context: Context
     ) -> tracking_pb2.CreateExperimentResponse:
+        location = request.artifact_location
         experiment = await self.blocking.call(
             self.store.experiments.create_experiment,
             request.name,
-            artifact_location=request.artifact_location,
+            artifact_location=self.allowed_roots.check_location(location) if location else "",
             tags={t.key: t.value for t in request.tags},
             description=request.description,
         )

@@ -38,6 +38,7 @@ from tracklane_server.store.validation import (
     TAG_VALUE_MAX,
     check_count,
     check_key,
+    check_name,
     check_text,
 )
 
@@ -73,7 +74,7 @@ class RunStore:
         request_id: str = "",
     ) -> Run:
         experiment_id = experiment_id or DEFAULT_EXPERIMENT_ID
-        check_text(run_name, "run_name", RUN_NAME_MAX)
+        run_name = check_name(run_name, "run_name", RUN_NAME_MAX, required=False)
         check_text(description, "description", DESCRIPTION_MAX)
         if status not in (RunStatus.RUNNING, RunStatus.SCHEDULED):
             raise InvalidArgument("status: a new run is RUNNING or SCHEDULED", field="status")
@@ -283,7 +284,7 @@ class RunLifecycle:
         if end_time is not None:
             values["end_time"] = end_time
         if run_name is not None:
-            values["run_name"] = check_text(run_name, "run_name", RUN_NAME_MAX, required=True)
+            values["run_name"] = check_name(run_name, "run_name", RUN_NAME_MAX)
         if description is not None:
             values["description"] = check_text(description, "description", DESCRIPTION_MAX)
         with transaction(self.engine) as conn:

@@ -467,9 +467,12 @@ class CreateExperimentRequest(_message.Message):
     TAGS_FIELD_NUMBER: _builtins.int
     DESCRIPTION_FIELD_NUMBER: _builtins.int
     name: _builtins.str
-    """1-500 characters, unique."""
+    """1-500 characters of visible text (no control or format characters), unique; stored in NFC."""
     artifact_location: _builtins.str
-    """Artifact root; empty for `<server artifact root>/<experiment_id>`."""
+    """Artifact root; empty for `<server artifact root>/<experiment_id>`. Else `file:///FOLDER` or
+    `s3://BUCKET/PREFIX` under a root the operator allows (`--artifact-root`,
+    `--allowed-artifact-roots`); anything else is INVALID_ARGUMENT.
+    """
     description: _builtins.str
     """Free text."""
     @_builtins.property

@@ -251,9 +251,13 @@ export interface MetricSeries {
 
 /** Request for CreateExperiment. */
 export interface CreateExperimentRequest {
-  /** 1-500 characters, unique. */
+  /** 1-500 characters of visible text (no control or format characters), unique; stored in NFC. */
   name: string;
-  /** Artifact root; empty for `<server artifact root>/<experiment_id>`. */
+  /**
+   * Artifact root; empty for `<server artifact root>/<experiment_id>`. Else `file:///FOLDER` or
+   * `s3://BUCKET/PREFIX` under a root the operator allows (`--artifact-root`,
+   * `--allowed-artifact-roots`); anything else is INVALID_ARGUMENT.
+   */
   artifactLocation: string;
   /** Initial tags. */
   tags: Tag[];
