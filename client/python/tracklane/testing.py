@@ -62,7 +62,8 @@ class LocalServer:
         if self.port:
             self.settings = replace(self.settings, bind=f"127.0.0.1:{self.port}")
         if self.http_port:
-            self.settings = replace(self.settings, http_bind=f"127.0.0.1:{self.http_port}")
+            host = self.settings.http_bind.rpartition(":")[0]
+            self.settings = replace(self.settings, http_bind=f"{host}:{self.http_port}")
         self._ready.clear()
         self._error = None
         self._thread = threading.Thread(target=self._run, name="tracklane-local-server", daemon=True)

@@ -15,6 +15,7 @@ from google.protobuf.descriptor import ServiceDescriptor
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Route
 
+from tracklane_server.http.artifacts import ArtifactDownloads
 from tracklane_server.http.connect import ConnectApp, headers_metadata
 from tracklane_server.http.dispatch import Dispatcher
 from tracklane_server.http.headers import SecurityHeaders
@@ -55,8 +56,14 @@ def build_app(
         read_max_bytes=read_max_bytes,
     )
     ui = UiFiles(ui_root)
+    downloads = ArtifactDownloads(dispatcher, sessions)
     site = Starlette(
-        routes=[*sessions.routes(), *routes, Route("/{path:path}", ui.respond, methods=["GET", "HEAD"])]
+        routes=[
+            *sessions.routes(),
+            *downloads.routes(),
+            *routes,
+            Route("/{path:path}", ui.respond, methods=["GET", "HEAD"]),
+        ]
     )
 
     async def app(scope: Any, receive: Any, send: Any) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import grpc
@@ -75,7 +75,9 @@ class Dispatcher:
         finally:
             context.finish()
 
-    async def server_stream(self, method: str, request: Any, context: HttpCallContext) -> AsyncIterator[Any]:
+    async def server_stream(
+        self, method: str, request: Any, context: HttpCallContext
+    ) -> AsyncGenerator[Any, None]:
         """The responses of a server-streaming method."""
         handler = await self._handler(method, context)
         responses = handler.unary_stream(request, context)

@@ -83,6 +83,8 @@ class HttpListener:
         self._server.lifespan = config.lifespan_class(config)
         self._ticks: asyncio.Task[None] | None = None
         logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+        # No access log: uvicorn writes one whenever its logger has a handler (a test's capture too).
+        logging.getLogger("uvicorn.access").disabled = True
 
     @property
     def url(self) -> str:
