@@ -95,8 +95,8 @@ class TrackingService(tracking_pb2_grpc.TrackingServiceServicer):
     async def GetRun(
         self, request: tracking_pb2.GetRunRequest, context: Context
     ) -> tracking_pb2.GetRunResponse:
-        run = await self.blocking.call(self.store.runs.get_run, request.run_id)
-        return tracking_pb2.GetRunResponse(run=run.to_proto())
+        run = await self.blocking.call(self.store.runs.get_run_message, request.run_id)
+        return tracking_pb2.GetRunResponse(run=run)
 
     async def LogBatch(
         self, request: tracking_pb2.LogBatchRequest, context: Context

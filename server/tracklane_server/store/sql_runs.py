@@ -129,11 +129,20 @@ class RunStore:
             return self.load_runs(conn, [run_id])[0]
 
     def get_run(self, run_id: str) -> Run:
+        return Run.from_proto(self.get_run_message(run_id))
+
+    def get_run_message(self, run_id: str) -> tracking_pb2.Run:
+        """The run as GetRun sends it (metric summaries included), straight from the rows.
+
+        Raises:
+            NotFound: no such run.
+        """
+        messages = tracking_pb2.SearchRunsResponse().runs
         with transaction(self.engine) as conn:
-            found = self.load_runs(conn, [run_id])
-        if not found:
+            fill_runs(conn, [run_id], messages)
+        if not messages:
             raise NotFound(f"run {run_id!r} does not exist", field="run_id")
-        return found[0]
+        return messages[0]
 
     def log_batch(
         self,

@@ -173,7 +173,10 @@ export interface RunInfo {
 
 /** A run's logged data. */
 export interface RunData {
-  /** Latest value of each metric (largest step, then latest timestamp), sorted by key. */
+  /**
+   * Latest value of each metric (largest step, then latest timestamp), sorted by key, each with
+   * the summary of all its points.
+   */
   metrics: Metric[];
   /** Params, sorted by key. */
   params: Param[];
@@ -199,6 +202,31 @@ export interface Metric {
   step: number;
   /** Milliseconds since the Unix epoch; 0 on LogBatch means "now". */
   timestampMs: number;
+  /**
+   * Over every point of this key in the run: set on `RunData.metrics` (where this message is the
+   * latest point), ignored on input.
+   */
+  summary?: MetricSummary | undefined;
+}
+
+/**
+ * What a run's points of one metric key add up to, kept at ingest (no history is scanned to read
+ * it). Searchable and sortable as `metrics.<key>.min`, `.max`, `.first` and `.count`.
+ */
+export interface MetricSummary {
+  /** The smallest value, NaN skipped; NaN when every value is NaN. */
+  min: number;
+  /** The largest value, NaN skipped; NaN when every value is NaN. */
+  max: number;
+  /**
+   * The value at the lowest step; among points at that step the one with the earliest timestamp,
+   * and among those the one stored first.
+   */
+  first: number;
+  /** The step of `first`. */
+  firstStep: number;
+  /** How many points there are, NaN included. */
+  count: number;
 }
 
 /** A dataset's identity and description. */
@@ -1432,7 +1460,7 @@ export const Param: MessageFns<Param> = {
 };
 
 function createBaseMetric(): Metric {
-  return { key: "", value: 0, step: 0, timestampMs: 0 };
+  return { key: "", value: 0, step: 0, timestampMs: 0, summary: undefined };
 }
 
 export const Metric: MessageFns<Metric> = {
@@ -1448,6 +1476,9 @@ export const Metric: MessageFns<Metric> = {
     }
     if (message.timestampMs !== 0) {
       writer.uint32(32).int64(message.timestampMs);
+    }
+    if (message.summary !== undefined) {
+      MetricSummary.encode(message.summary, writer.uint32(42).fork()).join();
     }
     return writer;
   },
@@ -1497,6 +1528,14 @@ export const Metric: MessageFns<Metric> = {
             message.timestampMs = longToNumber(reader.int64());
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.summary = MetricSummary.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1519,6 +1558,7 @@ export const Metric: MessageFns<Metric> = {
         : isSet(object.timestamp_ms)
         ? globalThis.Number(object.timestamp_ms)
         : 0,
+      summary: isSet(object.summary) ? MetricSummary.fromJSON(object.summary) : undefined,
     };
   },
 
@@ -1536,6 +1576,9 @@ export const Metric: MessageFns<Metric> = {
     if (message.timestampMs !== 0) {
       obj.timestampMs = Math.round(message.timestampMs);
     }
+    if (message.summary !== undefined) {
+      obj.summary = MetricSummary.toJSON(message.summary);
+    }
     return obj;
   },
 
@@ -1548,6 +1591,146 @@ export const Metric: MessageFns<Metric> = {
     message.value = object.value ?? 0;
     message.step = object.step ?? 0;
     message.timestampMs = object.timestampMs ?? 0;
+    message.summary = (object.summary !== undefined && object.summary !== null)
+      ? MetricSummary.fromPartial(object.summary)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseMetricSummary(): MetricSummary {
+  return { min: 0, max: 0, first: 0, firstStep: 0, count: 0 };
+}
+
+export const MetricSummary: MessageFns<MetricSummary> = {
+  encode(message: MetricSummary, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.min !== 0) {
+      writer.uint32(9).double(message.min);
+    }
+    if (message.max !== 0) {
+      writer.uint32(17).double(message.max);
+    }
+    if (message.first !== 0) {
+      writer.uint32(25).double(message.first);
+    }
+    if (message.firstStep !== 0) {
+      writer.uint32(32).int64(message.firstStep);
+    }
+    if (message.count !== 0) {
+      writer.uint32(40).int64(message.count);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MetricSummary {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMetricSummary();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 9) {
+              break;
+            }
+
+            message.min = reader.double();
+            continue;
+          }
+          case 2: {
+            if (tag !== 17) {
+              break;
+            }
+
+            message.max = reader.double();
+            continue;
+          }
+          case 3: {
+            if (tag !== 25) {
+              break;
+            }
+
+            message.first = reader.double();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.firstStep = longToNumber(reader.int64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.count = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MetricSummary {
+    return {
+      min: isSet(object.min) ? globalThis.Number(object.min) : 0,
+      max: isSet(object.max) ? globalThis.Number(object.max) : 0,
+      first: isSet(object.first) ? globalThis.Number(object.first) : 0,
+      firstStep: isSet(object.firstStep)
+        ? globalThis.Number(object.firstStep)
+        : isSet(object.first_step)
+        ? globalThis.Number(object.first_step)
+        : 0,
+      count: isSet(object.count) ? globalThis.Number(object.count) : 0,
+    };
+  },
+
+  toJSON(message: MetricSummary): unknown {
+    const obj: any = {};
+    if (message.min !== 0) {
+      obj.min = floatToJson(message.min);
+    }
+    if (message.max !== 0) {
+      obj.max = floatToJson(message.max);
+    }
+    if (message.first !== 0) {
+      obj.first = floatToJson(message.first);
+    }
+    if (message.firstStep !== 0) {
+      obj.firstStep = Math.round(message.firstStep);
+    }
+    if (message.count !== 0) {
+      obj.count = Math.round(message.count);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<MetricSummary>, I>>(base?: I): MetricSummary {
+    return MetricSummary.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<MetricSummary>, I>>(object: I): MetricSummary {
+    const message = createBaseMetricSummary();
+    message.min = object.min ?? 0;
+    message.max = object.max ?? 0;
+    message.first = object.first ?? 0;
+    message.firstStep = object.firstStep ?? 0;
+    message.count = object.count ?? 0;
     return message;
   },
 };
