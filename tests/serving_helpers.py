@@ -20,7 +20,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 import tracklane
@@ -90,7 +89,8 @@ class ModelServer:
         ready = threading.Event()
 
         def read() -> None:
-            assert self.proc is not None and self.proc.stdout is not None
+            assert self.proc is not None
+            assert self.proc.stdout is not None
             for line in self.proc.stdout:
                 self.lines.append(line)
                 match = BANNER.search(line)

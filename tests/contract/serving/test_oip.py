@@ -56,7 +56,8 @@ out["outputs"] = {}
 for output in response["outputs"]:
     array = result.as_numpy(output["name"])
     values = [v.decode() if isinstance(v, bytes) else v for v in array.tolist()]
-    out["outputs"][output["name"]] = {"datatype": output["datatype"], "shape": list(array.shape), "values": values}
+    shape = list(array.shape)
+    out["outputs"][output["name"]] = {"datatype": output["datatype"], "shape": shape, "values": values}
 try:
     client.infer("no-such-model", inputs)
 except InferenceServerException as exc:
@@ -99,10 +100,14 @@ def test_tritonclient_live_ready_metadata_and_infer(
         }
     }
     out = _run(tritonclient_python, iris_server, "iris", scenario)
-    assert out["live"] is True and out["ready"] is True and out["model_ready"] is True
-    assert out["server"]["name"] == "tracklane" and out["server"]["version"] == tracklane.__version__
+    assert out["live"] is True
+    assert out["ready"] is True
+    assert out["model_ready"] is True
+    assert out["server"]["name"] == "tracklane"
+    assert out["server"]["version"] == tracklane.__version__
     metadata = out["metadata"]
-    assert metadata["name"] == "iris" and metadata["platform"] == "sklearn"
+    assert metadata["name"] == "iris"
+    assert metadata["platform"] == "sklearn"
     assert [(t["name"], t["datatype"], t["shape"]) for t in metadata["inputs"]] == [
         (c, "FP64", ["-1"]) for c in IRIS_COLUMNS
     ]
@@ -232,4 +237,5 @@ def test_grpc_health_and_reflection(iris_server: ModelServer) -> None:
             iter([reflection_pb2.ServerReflectionRequest(list_services="")])
         )
         names = {s.name for s in answer.list_services_response.service}
-        assert "inference.GRPCInferenceService" in names and "grpc.health.v1.Health" in names
+        assert "inference.GRPCInferenceService" in names
+        assert "grpc.health.v1.Health" in names

@@ -183,7 +183,8 @@ def test_bad_input_gets_mlflow_error_and_server_keeps_serving(iris_server: Model
     assert error["error_code"] == error_code
     assert fragment in error["message"]
     good = _post(iris_server, json.dumps({"instances": [[5.1, 3.5, 1.4, 0.2]]}))
-    assert good.status_code == 200 and good.json() == {"predictions": [0]}
+    assert good.status_code == 200
+    assert good.json() == {"predictions": [0]}
 
 
 @pytest.mark.parametrize(
@@ -206,7 +207,8 @@ def test_probes_and_version(iris_server: ModelServer) -> None:
         response = httpx.get(iris_server.url + path)
         assert response.status_code == 200
     version = httpx.get(iris_server.url + "/version")
-    assert version.status_code == 200 and version.text == tracklane.__version__
+    assert version.status_code == 200
+    assert version.text == tracklane.__version__
     assert httpx.get(iris_server.url + "/invocations").status_code == 405
     assert httpx.get(iris_server.url + "/nope").status_code == 404
 
