@@ -118,16 +118,23 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
+    import sys
+
     from tracklane.models.deploy import predict
+    from tracklane.serving.payload import ScoringError
 
     _use_tracking_uri(args)
-    predict(
-        args.model_uri,
-        input_path=args.input_path,
-        content_type=args.content_type,
-        output_path=args.output_path,
-        env_manager=args.env_manager,
-    )
+    try:
+        predict(
+            args.model_uri,
+            input_path=args.input_path,
+            content_type=args.content_type,
+            output_path=args.output_path,
+            env_manager=args.env_manager,
+        )
+    except ScoringError as exc:
+        print(f"tracklane: error: {exc.error_code}: {exc.message}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -19,11 +19,15 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from tracklane.exceptions import FailedPrecondition, TracklaneError, Unavailable
 from tracklane.serving.metrics import MULTIPROC_ENV
 from tracklane.serving.worker import WorkerConfig
+
+if TYPE_CHECKING:
+    from tracklane.client import Client
 
 __all__ = ["ResolvedModel", "resolve_model", "serve"]
 
@@ -47,21 +51,31 @@ def resolve_model(
     ``models:/`` URIs give the registered name and version; other URIs the folder's name.
     """
     from tracklane.client import Client
-    from tracklane.models.uri import download_model, registered_version
+    from tracklane.models.uri import download_model
 
     scheme = urlsplit(model_uri).scheme.lower()
     if scheme in ("models", "runs"):
+        if tracking_uri is None:  # the fluent API's client (set_tracking_uri, TRACKLANE_TRACKING_URI)
+            from tracklane import fluent
+
+            return _resolve_remote(model_uri, scheme, dst_path, fluent._client())
         with Client(tracking_uri) as client:
-            local = download_model(model_uri, dst_path, client=client)
-            if scheme == "models":
-                version = registered_version(model_uri, client)
-                return ResolvedModel(local, version.name, str(version.version))
-        return ResolvedModel(local, os.path.basename(local.rstrip("/")) or "model", "")
+            return _resolve_remote(model_uri, scheme, dst_path, client)
     local = download_model(model_uri, dst_path)
     if not os.path.isfile(os.path.join(local, "MLmodel")):
         raise FailedPrecondition(
             f"{model_uri} is not a model folder: it has no MLmodel file", field="model_uri"
         )
+    return ResolvedModel(local, os.path.basename(local.rstrip("/")) or "model", "")
+
+
+def _resolve_remote(model_uri: str, scheme: str, dst_path: str | None, client: Client) -> ResolvedModel:
+    from tracklane.models.uri import download_model, registered_version
+
+    local = download_model(model_uri, dst_path, client=client)
+    if scheme == "models":
+        version = registered_version(model_uri, client)
+        return ResolvedModel(local, version.name, str(version.version))
     return ResolvedModel(local, os.path.basename(local.rstrip("/")) or "model", "")
 
 
