@@ -125,15 +125,22 @@ class ModelServer:
         """SIGTERM; waits for the exit and returns its status."""
         assert self.proc is not None
         self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout)
+        code = self.proc.wait(timeout)
+        self._close_files()
+        return code
+
+    def _close_files(self) -> None:
+        if self.proc is not None and self.proc.stdout is not None:
+            self.proc.stdout.close()
+        if hasattr(self, "_log"):
+            self._log.close()
 
     def kill(self) -> None:
         """SIGKILL to the supervisor and its workers, if they still run."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
-        if self.proc is not None and self.proc.stdout is not None:
-            self.proc.stdout.close()
+        self._close_files()
 
     def __enter__(self) -> ModelServer:
         return self.start()
@@ -144,10 +151,7 @@ class ModelServer:
                 self.terminate(60)
             except subprocess.TimeoutExpired:
                 self.kill()
-        if self.proc is not None and self.proc.stdout is not None:
-            self.proc.stdout.close()
-        if hasattr(self, "_log"):
-            self._log.close()
+        self._close_files()
 
 
 def iris() -> tuple[pd.DataFrame, pd.Series]:
