@@ -132,7 +132,7 @@ def _worker_pythons(server: ModelServer) -> set[str]:
     import psutil
 
     assert server.proc is not None
-    return {child.exe() for child in psutil.Process(server.proc.pid).children() if child.is_running()}
+    return {child.cmdline()[0] for child in psutil.Process(server.proc.pid).children() if child.is_running()}
 
 
 def test_env_manager_uv_serves_from_its_own_environment(tmp_path: Path) -> None:

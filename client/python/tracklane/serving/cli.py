@@ -7,6 +7,7 @@ status (``standalone_command``: no shared client, no table output).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 from typing import Any
 
@@ -30,6 +31,9 @@ def add_commands(models: Any) -> None:
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument(
         "--grpc-port", type=int, default=8081, help="Open Inference Protocol gRPC port (0 disables it)"
+    )
+    serve.add_argument(
+        "--name", default=None, help="model name the OIP serves (default: the registered or folder name)"
     )
     serve.add_argument("-w", "--workers", type=int, default=1, help="worker processes sharing the ports")
     serve.add_argument(
@@ -103,6 +107,8 @@ def _serve(args: argparse.Namespace) -> int:
     from tracklane.serving.supervisor import resolve_model, serve
 
     model = resolve_model(args.model_uri, tracking_uri=args.tracking_uri)
+    if args.name:
+        model = dataclasses.replace(model, name=args.name)
     return serve(
         model,
         host=args.host,

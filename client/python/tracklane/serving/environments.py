@@ -57,13 +57,15 @@ def uv_binary() -> str:
 
 def tracklane_requirement() -> str:
     """How to install this very client elsewhere: its source folder when installed from one."""
-    dist = importlib.metadata.distribution("tracklane")
-    direct = dist.read_text("direct_url.json")
-    if direct:
-        url = json.loads(direct).get("url", "")
+    version = importlib.metadata.version("tracklane")
+    # Every metadata folder named tracklane (a source checkout's egg-info on sys.path too): the
+    # installed one records where it came from.
+    for dist in importlib.metadata.distributions(name="tracklane"):
+        direct = dist.read_text("direct_url.json")
+        url = json.loads(direct).get("url", "") if direct else ""
         if url.startswith("file://"):
             return f"tracklane[serving] @ {url}"
-    return f"tracklane[serving]=={dist.version}"
+    return f"tracklane[serving]=={version}"
 
 
 def _client_fingerprint() -> str:
