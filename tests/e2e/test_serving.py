@@ -90,64 +90,31 @@ def test_serve_and_predict_by_version_alias_stage_and_folder(
     request = tmp_path / "request.json"
     request.write_text(json.dumps({"dataframe_records": rows.to_dict(orient="records")}))
     out = tmp_path / "predictions.json"
-    cmd = [
-        *tracklane_command(),
-        "models",
-        "predict",
-        "-m",
-        f"models:/{name}@champion",
-        "-i",
-        str(request),
-        "-o",
-        str(out),
-        "--tracking-uri",
-        tracking_server.uri,
-    ]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+
+    def predict_cli(uri: str, *args: str) -> subprocess.CompletedProcess[str]:
+        cmd = [
+            *tracklane_command(),
+            "models",
+            "predict",
+            "-m",
+            uri,
+            "--tracking-uri",
+            tracking_server.uri,
+            *args,
+        ]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+
+    done = predict_cli(f"models:/{name}@champion", "-i", str(request), "-o", str(out))
     assert done.returncode == 0, done.stderr
     assert json.loads(out.read_text()) == {"predictions": v1.predict(rows).tolist()}
     csv = tmp_path / "request.csv"
     rows.to_csv(csv, index=False)
-    done = subprocess.run(
-        [
-            *tracklane_command(),
-            "models",
-            "predict",
-            "-m",
-            f"models:/{name}/Production",
-            "-i",
-            str(csv),
-            "-t",
-            "csv",
-            "--tracking-uri",
-            tracking_server.uri,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    done = predict_cli(f"models:/{name}/Production", "-i", str(csv), "-t", "csv")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {"predictions": v2.predict(rows).tolist()}
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"dataframe_records": [{"sepal length (cm)": 1.0}]}))
-    done = subprocess.run(
-        [
-            *tracklane_command(),
-            "models",
-            "predict",
-            "-m",
-            f"models:/{name}/1",
-            "-i",
-            str(bad),
-            "--tracking-uri",
-            tracking_server.uri,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    done = predict_cli(f"models:/{name}/1", "-i", str(bad))
     assert done.returncode == 2
     assert "INVALID_PARAMETER_VALUE" in done.stderr
     assert "petal width (cm)" in done.stderr

@@ -14,6 +14,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import grpc
 import httpx
@@ -122,7 +123,7 @@ def test_build_docker_image_serves_the_model(base: str, tmp_path: Path, unique: 
             check=True,
         ).stdout.strip()
         print(f"image {image}: {size}, built in {build_seconds:.0f} s")
-        _score_through_the_image(image, entrypoint, env, clf)
+        _score_through_the_image(image, config, env, clf)
     finally:
         subprocess.run(["buildah", "rmi", "--force", image], env=env, capture_output=True, check=False)
 
@@ -141,7 +142,8 @@ def _podman_runs(image: str, env: dict[str, str]) -> bool:
     return probe.returncode == 0 and probe.stdout.strip() == "10001"
 
 
-def _score_through_the_image(image: str, entrypoint: list[str], env: dict[str, str], clf: object) -> None:
+def _score_through_the_image(image: str, config: dict[str, Any], env: dict[str, str], clf: object) -> None:
+    entrypoint = config["Entrypoint"]
     use_defaults = _port_free(8080) and _port_free(8081)  # then the HEALTHCHECK's own URL can be tried
     rest, oip = (8080, 8081) if use_defaults else (free_port(), free_port())
     extra = [] if use_defaults else ["--port", str(rest), "--grpc-port", str(oip)]
@@ -192,16 +194,7 @@ def _score_through_the_image(image: str, entrypoint: list[str], env: dict[str, s
         )
         assert whoami.stdout.strip() == "10001"
         if use_defaults:
-            inspected = json.loads(
-                subprocess.run(
-                    ["buildah", "inspect", "--type", "image", image],
-                    env=env,
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                ).stdout
-            )
-            probe = inspected["Docker"]["config"]["Healthcheck"]["Test"][1:]
+            probe = config["Healthcheck"]["Test"][1:]
             assert (
                 subprocess.run(["buildah", "run", container, "--", *probe], env=env, check=False).returncode
                 == 0
