@@ -95,13 +95,18 @@ async def run_worker(config: WorkerConfig) -> None:
     from tracklane.serving.rest import build_app
     from tracklane.serving.scoring import load_served_model
 
-    model = load_served_model(
-        config.model_dir,
-        config.model_name,
-        config.model_version,
-        config.max_batch_size,
-        config.max_batch_delay_ms,
-    )
+    try:
+        model = load_served_model(
+            config.model_dir,
+            config.model_name,
+            config.model_version,
+            config.max_batch_size,
+            config.max_batch_delay_ms,
+        )
+    except (ImportError, ValueError, OSError, RuntimeError) as exc:
+        # A model that cannot load here (no pyfunc flavor, a missing package): one line, no traceback.
+        print(f"tracklane: error: cannot load the model in {config.model_dir}: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
     model.batcher.start()
     draining = asyncio.Event()
 
