@@ -1,4 +1,4 @@
-"""Model servers for the serving protocol tests: one iris and one echo server for the session."""
+"""Model servers for the serving protocol tests: one iris and one echo server for this folder's tests."""
 
 from __future__ import annotations
 
@@ -14,14 +14,14 @@ pytest.importorskip("sklearn")
 pytest.importorskip("starlette")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def iris_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
     """An iris model folder and its estimator."""
     folder = tmp_path_factory.mktemp("serving") / "iris"
     return folder, save_iris(folder)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def echo_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The echo model's folder (strings and numbers in, a table out)."""
     folder = tmp_path_factory.mktemp("serving") / "echo"
@@ -29,7 +29,7 @@ def echo_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def servers(
     iris_model: tuple[Path, Any], echo_model: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, ModelServer]]:
@@ -50,13 +50,13 @@ def servers(
             server.__exit__(None, None, None)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def iris_server(servers: dict[str, ModelServer]) -> ModelServer:
     """`tracklane models serve` of the iris model (one worker, 64 KiB request limit)."""
     return servers["iris"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def echo_server(servers: dict[str, ModelServer]) -> ModelServer:
     """`tracklane models serve` of the echo model (two workers)."""
     return servers["echo"]
