@@ -31,6 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import numpy as np
 
 from bench._harness import MLFLOW_PYTHON, free_port
@@ -100,9 +101,16 @@ def hey(url: str, body: Path, seconds: float, concurrency: int) -> Result:
         check=True,
         timeout=seconds + 60,
     ).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p50 = float(re.search(r"50%+ in ([\d.]+) secs", out).group(1))  # type: ignore[union-attr]
-    p99 = float(re.search(r"99%+ in ([\d.]+) secs", out).group(1))  # type: ignore[union-attr]
+
+    def figure(pattern: str) -> float:
+        found = re.search(pattern, out)
+        return float(found.group(1)) if found else float("nan")  # no answer within the run
+
+    rps, p50, p99 = (
+        figure(r"Requests/sec:\s+([\d.]+)"),
+        figure(r"50%+ in ([\d.]+) secs"),
+        figure(r"99%+ in ([\d.]+) secs"),
+    )
     codes = {int(code): int(n) for code, n in re.findall(r"\[(\d{3})\]\s+(\d+) responses", out)}
     transport = out.split("Error distribution:", 1)[1] if "Error distribution:" in out else ""
     errors = sum(n for code, n in codes.items() if code != 200)
@@ -169,8 +177,6 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 180) -
 def server(
     argv: list[str], port: int, ready_url: str, env: dict[str, str] | None = None
 ) -> Iterator[subprocess.Popen[bytes]]:
-    import httpx
-
     proc = subprocess.Popen(
         argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **(env or {})}
     )
@@ -308,13 +314,16 @@ def main() -> None:
                     f"http://127.0.0.1:{ports['batched']}/ping",
                 ) as batched_proc,
             ):
-                for rows in requests:
-                    for _system, port in (
-                        ("mlflow", "mlflow"),
-                        ("tracklane", "tracklane"),
-                        ("batched", "batched"),
-                    ):
-                        hey(f"http://127.0.0.1:{ports[port]}/invocations", requests[rows][0], 1, 4)  # warm-up
+                for rows in requests:  # warm-up: connections, caches, the first model calls
+                    for port in ("mlflow", "tracklane", "batched"):
+                        url = f"http://127.0.0.1:{ports[port]}/invocations"
+                        for _ in range(3):
+                            httpx.post(
+                                url,
+                                content=requests[rows][0].read_bytes(),
+                                timeout=120,
+                                headers={"Content-Type": "application/json"},
+                            ).raise_for_status()
                 for round_ in range(args.rounds):
                     for rows in requests:
                         order = ["mlflow", "tracklane REST", "tracklane gRPC", "batched REST", "batched gRPC"]
