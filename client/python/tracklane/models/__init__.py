@@ -9,6 +9,7 @@ Flavors that write and read model folders: ``tracklane.sklearn`` and ``tracklane
 """
 
 from tracklane.models.code import set_model
+from tracklane.models.deploy import build_docker, predict
 from tracklane.models.enforcement import SchemaEnforcementError, enforce_schema
 from tracklane.models.model import MLMODEL_FILE_NAME, Model, ModelInfo
 from tracklane.models.schema import ColSpec, DataType, Schema, TensorSpec
@@ -25,8 +26,10 @@ __all__ = [
     "Schema",
     "SchemaEnforcementError",
     "TensorSpec",
+    "build_docker",
     "download_model",
     "enforce_schema",
     "infer_signature",
+    "predict",
     "set_model",
 ]
