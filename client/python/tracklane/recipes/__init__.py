@@ -11,8 +11,32 @@
 A recipe written for MLflow 2.x Recipes runs unchanged. Needs ``pip install "tracklane[recipes]"``.
 """
 
-from tracklane.recipes.errors import RecipeConfigError, RecipeError, StepFailedError
-from tracklane.recipes.recipe import Inspection, Recipe
-from tracklane.recipes.runner import StepOutcome
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tracklane.recipes.errors import RecipeConfigError, RecipeError, StepFailedError
+    from tracklane.recipes.recipe import Inspection, Recipe
+    from tracklane.recipes.runner import StepOutcome
 
 __all__ = ["Inspection", "Recipe", "RecipeConfigError", "RecipeError", "StepFailedError", "StepOutcome"]
+
+_HOMES = {
+    "Inspection": "recipe",
+    "Recipe": "recipe",
+    "RecipeConfigError": "errors",
+    "RecipeError": "errors",
+    "StepFailedError": "errors",
+    "StepOutcome": "runner",
+}
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: the `tracklane` command imports recipes.cli, and should not pay for (or need) pydantic.
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'tracklane.recipes' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"tracklane.recipes.{home}"), name)

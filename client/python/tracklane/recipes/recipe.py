@@ -113,6 +113,25 @@ class Recipe:
         entry = _current_or_last(runner, step)
         return None if entry is None else _read_artifact(runner, artifact_name, entry)
 
+    def artifact_location(self, artifact_name: str) -> str | None:
+        """Where an output is: a local file or folder, a run id, or a ``models:/`` URI (None: not yet)."""
+        step = graph.ARTIFACTS.get(artifact_name)
+        if step is None:
+            raise ValueError(f"unknown artifact {artifact_name!r}: use one of {', '.join(graph.ARTIFACTS)}")
+        entry = _current_or_last(self._load(), step)
+        if entry is None:
+            return None
+        if artifact_name in _FRAMES:
+            return str(entry.file(_FRAMES[artifact_name]))
+        locations = {
+            "transformer": lambda: str(entry.file(files.TRANSFORMER)),
+            "model": lambda: str(entry.file(files.MODEL_DIR)),
+            "run": lambda: str(entry.meta["run_id"]),
+            "model_validation_status": lambda: str(entry.meta["model_validation_status"]),
+            "registered_model_version": lambda: entry.meta.get("model_uri") if entry.meta.get("registered") else None,
+        }
+        return locations[artifact_name]()
+
 
 def _current_or_last(runner: Runner, step: str) -> Entry | None:
     return runner.cache.last(step)

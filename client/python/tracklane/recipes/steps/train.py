@@ -198,10 +198,13 @@ def _tune(
         sample_y = y.loc[sample_X.index]
     val_X, val_y = validation.drop(columns=[target]), validation[target].to_numpy()
     kind = recipe_metrics.model_type(schema)
+    parent = tracklane.active_run()
+    assert parent is not None
+    experiment_id = parent.info.experiment_id
 
     def objective(trial_params: dict[str, Any]) -> float:
         params = {**fixed, **trial_params}
-        with tracklane.start_run(nested=True, run_name=f"trial-{len(trials) + 1}"):
+        with tracklane.start_run(nested=True, experiment_id=experiment_id, run_name=f"trial-{len(trials) + 1}"):
             estimator = estimator_fn(params).fit(sample_X, sample_y)
             predicted = _flat(estimator.predict(val_X))
             proba = getattr(estimator, "predict_proba", None)
