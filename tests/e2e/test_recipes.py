@@ -54,12 +54,14 @@ def test_full_run_logs_cards_and_registers_then_a_rerun_does_nothing(make: Any, 
     assert {f"{step}/card.html" for step in TRAINING} <= paths
     assert {"train/model/MLmodel", FIGURE[template], "val_feature_importance.png"} <= paths
     evaluate_card = recipe.card(run.info.run_id, "evaluate")
-    assert "VALIDATED" in evaluate_card and "passed" in evaluate_card and "Worst predictions" in evaluate_card
+    for text in ("VALIDATED", "passed", "Worst predictions"):
+        assert text in evaluate_card
     assert "Split sizes" in recipe.card(run.info.run_id, "split")
     assert "Feature importance" in recipe.card(run.info.run_id, "train")
     for step in TRAINING:  # self-contained: the UI shows it in a sandboxed frame
         card = recipe.card(run.info.run_id, step)
-        assert "<script" not in card and "http://" not in card and "https://" not in card, step
+        for text in ("<script", "http://", "https://"):
+            assert text not in card, step
 
     [version] = recipe.versions()
     assert (version.version, version.run_id) == (1, run.info.run_id)
@@ -124,7 +126,11 @@ def test_a_failing_threshold_registers_nothing(make: Any, template: str) -> None
 def test_batch_scoring_writes_every_row_without_pyspark(make: Any, template: str) -> None:
     assert importlib.util.find_spec("pyspark") is None
     recipe: RecipeUnderTest = make(template)
-    recipe.edit("recipe.yaml", "    output: {{PREDICT_OUTPUT_CONFIG}}", "    output: {{PREDICT_OUTPUT_CONFIG}}\n    batch_size: 40")
+    recipe.edit(
+        "recipe.yaml",
+        "    output: {{PREDICT_OUTPUT_CONFIG}}",
+        "    output: {{PREDICT_OUTPUT_CONFIG}}\n    batch_size: 40",
+    )
     recipe.run()
     assert recipe.run("predict") == statuses(["ingest_scoring", "predict"], [])
     scoring = pd.read_csv(recipe.root / "data" / "scoring.csv")
@@ -138,7 +144,11 @@ def test_batch_scoring_writes_every_row_without_pyspark(make: Any, template: str
     assert scored["prediction"].head(5).tolist() == pytest.approx(list(expected))
     assert recipe.run("predict") == statuses([], ["ingest_scoring", "predict"])
     # CSV output, from the same cached scoring input.
-    recipe.edit("profiles/local.yaml", "using: parquet\n  location: \"./data/scored.parquet\"", "using: csv\n  location: \"./data/scored.csv\"")
+    recipe.edit(
+        "profiles/local.yaml",
+        'using: parquet\n  location: "./data/scored.parquet"',
+        'using: csv\n  location: "./data/scored.csv"',
+    )
     assert recipe.run("predict") == statuses(["predict"], ["ingest_scoring"])
     assert len(pd.read_csv(recipe.root / "data" / "scored.csv")) == len(scoring)
     [run] = recipe.runs()
@@ -153,12 +163,15 @@ def test_a_step_that_raises_leaves_a_failure_card_and_the_earlier_cache(make: An
         recipe.run()
     assert caught.value.step == "train"
     card = Path(caught.value.card_path).read_text()
-    assert "FAILED" in card and "Traceback" in card and "the estimator is broken" in card
+    for text in ("FAILED", "Traceback", "the estimator is broken"):
+        assert text in card
     [run] = recipe.runs()
     assert run.info.status.value == "FAILED"
     logged = recipe.card(run.info.run_id, "train")
     assert "the estimator is broken" in logged
-    assert {"ingest/card.html", "split/card.html", "transform/card.html"} <= recipe.artifact_paths(run.info.run_id)
+    assert {"ingest/card.html", "split/card.html", "transform/card.html"} <= recipe.artifact_paths(
+        run.info.run_id
+    )
     assert "Traceback" in recipe.recipe().inspect("train")._repr_html_()
     assert recipe.versions() == []
     recipe.edit("steps/train.py", '    raise RuntimeError("the estimator is broken")\n', "")
@@ -169,17 +182,21 @@ def test_a_step_that_raises_leaves_a_failure_card_and_the_earlier_cache(make: An
 def test_a_malformed_recipe_names_the_key_and_line_and_runs_nothing(make: Any) -> None:
     recipe: RecipeUnderTest = make("regression")
     recipe.edit("recipe.yaml", "    post_split_filter_method:", "    post_split_filtr_method:")
-    with pytest.raises(RecipeConfigError, match=r"recipe\.yaml, line 10: unknown key 'steps\.split\.post_split_filtr_method'"):
+    with pytest.raises(
+        RecipeConfigError, match=r"recipe\.yaml, line 10: unknown key 'steps\.split\.post_split_filtr_method'"
+    ):
         recipe.run()
     assert not (recipe.root / ".tracklane").exists()
+    recipe.edit("recipe.yaml", "    post_split_filtr_method:", "    post_split_filter_method:")
+    recipe.edit("recipe.yaml", "      - metric: root_mean_squared_error", "      - metric: rmse")
     with pytest.raises(RecipeConfigError, match=r"unknown metric 'rmse'"):
-        recipe.edit("recipe.yaml", "    post_split_filtr_method:", "    post_split_filter_method:")
-        recipe.edit("recipe.yaml", "      - metric: root_mean_squared_error", "      - metric: rmse")
         recipe.run()
     assert not (recipe.root / ".tracklane").exists()
 
 
-def test_the_cache_moves_with_the_recipe_and_clean_forgets_steps(make: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_cache_moves_with_the_recipe_and_clean_forgets_steps(
+    make: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     recipe: RecipeUnderTest = make("regression")
     recipe.run()
     moved = RecipeUnderTest(tmp_path / "elsewhere" / recipe.name, recipe.client)
@@ -211,7 +228,8 @@ def test_artifacts_by_name(make: Any) -> None:
     with pytest.raises(ValueError, match="unknown artifact"):
         handle.get_artifact("modle")
     graph = str(handle.inspect())
-    assert "train" in graph and "cached" in graph
+    assert "train" in graph
+    assert "cached" in graph
     assert "model_validation_status: VALIDATED" in str(handle.inspect("evaluate"))
 
 
@@ -233,3 +251,46 @@ def test_tuning_logs_one_child_run_per_trial(make: Any, algorithm: str) -> None:
     assert len(children) == 3
     assert all("val_root_mean_squared_error" in c.data.metrics and "alpha" in c.data.params for c in children)
     assert "Tuning trials" in recipe.card(parent.info.run_id, "train")
+
+
+def test_a_recipe_written_for_mlflow_runs_unchanged(
+    fl: Any, client: tracklane.Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """tests/data/recipes/nyc-taxi follows MLflow 2.x's regression template (it runs under MLflow too).
+
+    Its profile names MLflow's SQLite store; TRACKLANE_TRACKING_URI points it at the test's server.
+    """
+    import sys
+
+    source = Path(__file__).resolve().parents[1] / "data" / "recipes"
+    sys.path.insert(0, str(source))
+    try:
+        from make_taxi_data import taxi_trips
+    finally:
+        sys.path.remove(str(source))
+    root = tmp_path / "nyc-taxi"
+    shutil.copytree(source / "nyc-taxi", root)
+    (root / "data").mkdir()
+    taxi_trips(3000).to_parquet(root / "data" / "sample.parquet", index=False)
+    monkeypatch.chdir(root)
+    from tracklane.recipes import Recipe
+
+    with pytest.raises(
+        RecipeConfigError, match=r"sqlite:///metadata/mlflow/mlruns\.db.*TRACKLANE_TRACKING_URI"
+    ):
+        Recipe(profile="local").run()
+    monkeypatch.setenv("TRACKLANE_TRACKING_URI", client.tracking_uri)
+    recipe = Recipe(profile="local")
+    assert {o.step: o.status for o in recipe.run()} == statuses(TRAINING, [])
+    assert recipe.get_artifact("model_validation_status") == "VALIDATED"
+    version = recipe.get_artifact("registered_model_version")
+    assert version.name == "taxi_fare_regressor"
+    run = recipe.get_artifact("run")
+    assert run.data.metrics["test_root_mean_squared_error"] < 10
+    assert "test_weighted_mean_squared_error" in run.data.metrics
+    experiment = client.get_experiment(run.info.experiment_id)
+    assert experiment.name == "sklearn_regression_experiment"
+    assert [o.status for o in recipe.run("predict")] == ["ran", "ran"]
+    scored = pd.read_parquet(root / "data" / "sample_output.parquet")
+    assert len(scored) == 3000
+    assert scored["prediction"].notna().all()

@@ -56,12 +56,16 @@ def test_profile_values_are_substituted_and_added(tmp_path: Path) -> None:
     steps = config.schema.steps
     assert steps.ingest.using == "parquet"
     assert steps.ingest.location == "./data/sample.parquet"
-    assert steps.split is not None and steps.split.split_ratios == [0.8, 0.1, 0.1]
+    assert steps.split is not None
+    assert steps.split.split_ratios == [0.8, 0.1, 0.1]
     assert steps.evaluate is None  # only a comment under it: defaults
-    assert steps.register_ is not None and steps.register_.allow_non_validated_model is False
-    assert config.schema.model_registry is not None and config.schema.model_registry.model_name == "taxi-model"
+    assert steps.register_ is not None
+    assert steps.register_.allow_non_validated_model is False
+    assert config.schema.model_registry is not None
+    assert config.schema.model_registry.model_name == "taxi-model"
     assert config.schema.template_name == "regression/v1"
-    assert "UNUSED" not in config.raw and "INGEST_CONFIG" not in config.raw
+    assert "UNUSED" not in config.raw
+    assert "INGEST_CONFIG" not in config.raw
 
 
 def test_the_older_template_key_is_accepted(tmp_path: Path) -> None:
@@ -72,18 +76,41 @@ def test_the_older_template_key_is_accepted(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("edit", "expected"),
     [
-        (("    split_ratios:", "    split_ratio:"), r"recipe\.yaml, line 6: unknown key 'steps\.split\.split_ratio' \(known keys: using, split_ratios"),
-        (("  train:\n", "  train:\n    estimator_parms: {}\n"), r"recipe\.yaml, line 10: unknown key 'steps\.train\.estimator_parms'"),
-        (('target_col: "fare_amount"', "target_col: [1, 2]"), r"recipe\.yaml, line 2: target_col: Input should be a valid string"),
-        (("    using: custom", "    using: magic"), r"recipe\.yaml, line 10: steps\.train\.using: Input should be 'custom'"),
-        (('recipe: "regression/v1"', 'recipe: "forecasting/v1"'), r"recipe\.yaml, line 1: recipe: Input should be"),
-        (("  register:", "  register:\n    allow_non_validated_model: maybe\n  registr:"), r"line 15: steps\.register\.allow_non_validated_model: Input should be a valid boolean"),
-        (("target_col: \"fare_amount\"\n", ""), r"recipe\.yaml, line 1: 'target_col' is required"),
-        (("    split_ratios:", "    split_ratios: [1, 2]\n    using: split_ratios\n    split_ratios:"), r"line 8: duplicate key 'steps\.split\.split_ratios' \(first at line 6\)"),
+        (
+            ("    split_ratios:", "    split_ratio:"),
+            r"line 6: unknown key 'steps\.split\.split_ratio' \(known keys: using, split_ratios",
+        ),
+        (
+            ("  train:\n", "  train:\n    estimator_parms: {}\n"),
+            r"recipe\.yaml, line 10: unknown key 'steps\.train\.estimator_parms'",
+        ),
+        (
+            ('target_col: "fare_amount"', "target_col: [1, 2]"),
+            r"recipe\.yaml, line 2: target_col: Input should be a valid string",
+        ),
+        (
+            ("    using: custom", "    using: magic"),
+            r"recipe\.yaml, line 10: steps\.train\.using: Input should be 'custom'",
+        ),
+        (
+            ('recipe: "regression/v1"', 'recipe: "forecasting/v1"'),
+            r"recipe\.yaml, line 1: recipe: Input should be",
+        ),
+        (
+            ("  register:", "  register:\n    allow_non_validated_model: maybe\n  registr:"),
+            r"line 15: steps\.register\.allow_non_validated_model: Input should be a valid boolean",
+        ),
+        (('target_col: "fare_amount"\n', ""), r"recipe\.yaml, line 1: 'target_col' is required"),
+        (
+            ("    split_ratios:", "    split_ratios: [1, 2]\n    using: split_ratios\n    split_ratios:"),
+            r"line 8: duplicate key 'steps\.split\.split_ratios' \(first at line 6\)",
+        ),
         (("steps:\n", "steps:\n  - ingest\n"), r"invalid YAML"),
     ],
 )
-def test_malformed_recipe_names_the_line_and_key(tmp_path: Path, edit: tuple[str, str], expected: str) -> None:
+def test_malformed_recipe_names_the_line_and_key(
+    tmp_path: Path, edit: tuple[str, str], expected: str
+) -> None:
     old, new = edit
     assert old in RECIPE
     with pytest.raises(RecipeConfigError, match=expected):
@@ -91,7 +118,9 @@ def test_malformed_recipe_names_the_line_and_key(tmp_path: Path, edit: tuple[str
 
 
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
-    recipe = RECIPE.replace("    split_ratios:", "    split_ratio:").replace("estimator_method: estimator_fn", "estimator_method: 3")
+    recipe = RECIPE.replace("    split_ratios:", "    split_ratio:").replace(
+        "estimator_method: estimator_fn", "estimator_method: 3"
+    )
     with pytest.raises(RecipeConfigError) as caught:
         load_config(_recipe(tmp_path, recipe), "local")
     assert "line 6: unknown key 'steps.split.split_ratio'" in str(caught.value)
@@ -99,9 +128,14 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
 
 
 def test_profile_errors_name_the_profile(tmp_path: Path) -> None:
-    with pytest.raises(RecipeConfigError, match=r"profiles/local\.yaml, line 2: unknown key 'experiment\.nmae'"):
+    with pytest.raises(
+        RecipeConfigError, match=r"profiles/local\.yaml, line 2: unknown key 'experiment\.nmae'"
+    ):
         load_config(_recipe(tmp_path, profile=PROFILE.replace('  name: "taxi"', '  nmae: "taxi"')), "local")
-    with pytest.raises(RecipeConfigError, match=r"profiles/local\.yaml, line 1: 'steps' is already set in recipe\.yaml, line 3"):
+    with pytest.raises(
+        RecipeConfigError,
+        match=r"profiles/local\.yaml, line 1: 'steps' is already set in recipe\.yaml, line 3",
+    ):
         load_config(_recipe(tmp_path, profile="steps: {}\n" + PROFILE), "local")
 
 
@@ -118,7 +152,9 @@ def test_a_missing_profile_lists_the_known_ones(tmp_path: Path) -> None:
 
 def test_ingest_needs_a_loader_for_formats_it_does_not_read(tmp_path: Path) -> None:
     profile = PROFILE.replace("using: parquet", "using: json")
-    with pytest.raises(RecipeConfigError, match=r"line 4: steps\.ingest: format 'json' is not read natively.*loader_method"):
+    with pytest.raises(
+        RecipeConfigError, match=r"line 4: steps\.ingest: format 'json' is not read natively.*loader_method"
+    ):
         load_config(_recipe(tmp_path, profile=profile), "local")
 
 

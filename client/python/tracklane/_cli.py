@@ -16,8 +16,8 @@ from typing import Any
 
 from tracklane import _cli_artifacts, _cli_auth, _cli_permissions, _cli_sync
 from tracklane.client import Client
-from tracklane.recipes import cli as recipes_cli
 from tracklane.entities import Experiment, Run, ViewType
+from tracklane.recipes import cli as recipes_cli
 
 __all__ = ["add_commands"]
 

@@ -1,6 +1,6 @@
 """Taxi-like trips for the NYC-taxi recipe (the real TLC data is not shipped): fare from distance and time.
 
-    python tests/data/recipes/make_taxi_data.py tests/data/recipes/nyc-taxi/data/sample.parquet 6000
+python tests/data/recipes/make_taxi_data.py tests/data/recipes/nyc-taxi/data/sample.parquet 6000
 """
 
 from __future__ import annotations

@@ -28,7 +28,9 @@ def register(commands: Any) -> None:
     """Adds ``recipes`` to the ``tracklane`` command's subcommands."""
     recipes = commands.add_parser("recipes", help="run step pipelines (MLflow 2.x recipes)")
     sub = recipes.add_subparsers(dest="recipes_command", required=True, metavar="COMMAND")
-    run = _common(sub.add_parser("run", help="run the recipe, or one step and what it needs; cached steps are skipped"))
+    run = _common(
+        sub.add_parser("run", help="run the recipe, or one step and what it needs; cached steps are skipped")
+    )
     run.add_argument("--step", "-s", default=None, help="the step to run (default: register)")
     run.set_defaults(handler=_run)
     inspect = _common(sub.add_parser("inspect", help="the step graph, or a step's last card"))
@@ -38,9 +40,15 @@ def register(commands: Any) -> None:
     clean = _common(sub.add_parser("clean", help="remove cached outputs (of a step and those after it)"))
     clean.add_argument("--step", "-s", default=None)
     clean.set_defaults(handler=_clean)
-    get = _common(sub.add_parser("get-artifact", help="where an output is (a file, a run id, a model version)"))
-    get.add_argument("name", nargs="?", help="ingested_data, training_data, model, run, registered_model_version...")
-    get.add_argument("--artifact", "-a", dest="artifact", default=None, help="the same as NAME (MLflow's flag)")
+    get = _common(
+        sub.add_parser("get-artifact", help="where an output is (a file, a run id, a model version)")
+    )
+    get.add_argument(
+        "name", nargs="?", help="ingested_data, training_data, model, run, registered_model_version..."
+    )
+    get.add_argument(
+        "--artifact", "-a", dest="artifact", default=None, help="the same as NAME (MLflow's flag)"
+    )
     get.set_defaults(handler=_get_artifact)
     init = sub.add_parser("init", help="write a runnable recipe with data from scikit-learn")
     init.add_argument("directory")
@@ -51,9 +59,14 @@ def register(commands: Any) -> None:
 
 def _common(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument(
-        "--profile", "-p", default=os.environ.get(PROFILE_ENV), help=f"profiles/<PROFILE>.yaml [env {PROFILE_ENV}]"
+        "--profile",
+        "-p",
+        default=os.environ.get(PROFILE_ENV),
+        help=f"profiles/<PROFILE>.yaml [env {PROFILE_ENV}]",
     )
-    parser.add_argument("--recipe-root", default=None, help="the recipe folder (default: the nearest one from here up)")
+    parser.add_argument(
+        "--recipe-root", default=None, help="the recipe folder (default: the nearest one from here up)"
+    )
     parser.add_argument(
         "--tracking-uri", default=None, help="server, e.g. grpc://HOST:50051 (overrides the profile's)"
     )

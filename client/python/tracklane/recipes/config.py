@@ -189,7 +189,7 @@ def _known_keys(loc: tuple[Any, ...]) -> list[str]:
     for part in loc:
         if isinstance(part, int):
             continue
-        fields = {f.alias or n: f for n, f in model.model_fields.items()} if isinstance(model, type) else {}
+        fields = {f.alias or n: f for n, f in model.model_fields.items()} if _is_model(model) else {}
         field = fields.get(part)
         if field is None:
             return []
@@ -199,6 +199,12 @@ def _known_keys(loc: tuple[Any, ...]) -> list[str]:
     if isinstance(model, type) and issubclass(model, BaseModel):
         return [f.alias or n for n, f in model.model_fields.items()]
     return []
+
+
+def _is_model(value: Any) -> bool:
+    from pydantic import BaseModel
+
+    return isinstance(value, type) and issubclass(value, BaseModel)
 
 
 def _model_of(annotation: Any) -> Any:

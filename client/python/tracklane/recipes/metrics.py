@@ -94,7 +94,8 @@ def check_metric_names(schema: RecipeSchema) -> None:
     for key, name in named:
         if name not in known:
             raise RecipeConfigError(
-                f"recipe.yaml: {key}: unknown metric {name!r}; built-in and custom metrics are: {', '.join(sorted(known))}"
+                f"recipe.yaml: {key}: unknown metric {name!r}; built-in and custom metrics are: "
+                f"{', '.join(sorted(known))}"
             )
 
 

@@ -1,9 +1,10 @@
-"""``Recipe``: run, inspect, clean and read the outputs of a recipe (MLflow 2.x's ``mlflow.recipes.Recipe``)."""
+"""``Recipe``: run, inspect, clean and read a recipe's outputs (MLflow 2.x's ``mlflow.recipes.Recipe``)."""
 
 from __future__ import annotations
 
 import html
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -123,12 +124,14 @@ class Recipe:
             return None
         if artifact_name in _FRAMES:
             return str(entry.file(_FRAMES[artifact_name]))
-        locations = {
+        locations: dict[str, Callable[[], str | None]] = {
             "transformer": lambda: str(entry.file(files.TRANSFORMER)),
             "model": lambda: str(entry.file(files.MODEL_DIR)),
             "run": lambda: str(entry.meta["run_id"]),
             "model_validation_status": lambda: str(entry.meta["model_validation_status"]),
-            "registered_model_version": lambda: entry.meta.get("model_uri") if entry.meta.get("registered") else None,
+            "registered_model_version": lambda: (
+                entry.meta.get("model_uri") if entry.meta.get("registered") else None
+            ),
         }
         return locations[artifact_name]()
 
@@ -189,7 +192,8 @@ class Inspection:
                 return f"<p>Step {html.escape(self.step)} has not run: run it first.</p>"
             return self.card.read_text("utf-8")
         rows = "".join(
-            f"<tr><td>{html.escape(n)}</td><td>{html.escape(s)}</td><td>{html.escape(' , '.join(u) or '-')}</td>"
+            f"<tr><td>{html.escape(n)}</td><td>{html.escape(s)}</td>"
+            f"<td>{html.escape(', '.join(u) or '-')}</td>"
             f"<td>{html.escape(a)}</td></tr>"
             for n, s, a, u in self.graph
         )
@@ -219,8 +223,9 @@ class Inspection:
                 if k not in ("key", "metrics", "criteria", "test_metrics")
             ]
             for row in self.meta.get("criteria") or []:
+                verdict = "passed" if row["passed"] else "FAILED"
                 out.append(
-                    f"  {row['metric']} = {row['value']:.6g} (threshold {row['threshold']:g}): {'passed' if row['passed'] else 'FAILED'}"
+                    f"  {row['metric']} = {row['value']:.6g} (threshold {row['threshold']:g}): {verdict}"
                 )
         else:
             out.append("  the last execution FAILED: the card holds the traceback")

@@ -10,7 +10,7 @@ with tracklane.start_run():
     result = tracklane.models.evaluate(
         "models:/fares/1", test_df, targets="fare_amount", model_type="regressor",
         extra_metrics=[make_metric(eval_fn=weighted_mse, greater_is_better=False)],
-        validation_thresholds={"root_mean_squared_error": MetricThreshold(threshold=10, greater_is_better=False)},
+        validation_thresholds={"root_mean_squared_error": MetricThreshold(10, greater_is_better=False)},
     )
 """
 

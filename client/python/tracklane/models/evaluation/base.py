@@ -113,7 +113,7 @@ def evaluate(
     y_pred = data[predictions].to_numpy() if predict is None and predictions else _flat(predict(features))  # type: ignore[misc]
     if y_pred is None:
         raise ValueError("give a model, or the predictions column of data with predictions=")
-    metrics, figures, labels, pos_label = _builtin(model_type, y, y_pred, features, proba, config)
+    metrics, figures, _labels, _pos_label = _builtin(model_type, y, y_pred, features, proba, config)
     eval_df = pd.DataFrame({"prediction": y_pred, "target": y})
     for metric in [*(extra_metrics or []), *(custom_metrics or [])]:
         metrics.update(metric.compute(eval_df, metrics))
@@ -211,8 +211,8 @@ def _builtin(
     weights = config.get("sample_weights")
     draw = config.get("plots", True)
     if model_type == "regressor":
-        figures = {"residuals_plot": plots.residuals_png(y, y_pred)} if draw else {}
-        return regressor_metrics(y, y_pred, weights), figures, [], None
+        drawn = {"residuals_plot": plots.residuals_png(y, y_pred)} if draw else {}
+        return regressor_metrics(y, y_pred, weights), drawn, [], None
     labels = list(
         config.get("label_list") or sorted(set(np.asarray(y).tolist()) | set(np.asarray(y_pred).tolist()))
     )

@@ -137,7 +137,7 @@ def classifier_metrics(
     out: dict[str, float] = {"example_count": float(len(y))}
     if binary:
         tn, fp, fn, tp = sk.confusion_matrix(
-            y, y_pred, labels=[l for l in labels if l != pos_label] + [pos_label]
+            y, y_pred, labels=[c for c in labels if c != pos_label] + [pos_label]
         ).ravel()
         out.update(
             true_negatives=float(tn),

@@ -42,7 +42,11 @@ class MetricThreshold:
         """Why ``value`` fails this threshold (empty when it passes)."""
         if value is None:
             return [f"{name}: not computed"]
-        better = (lambda a, b: a >= b) if self.greater_is_better else (lambda a, b: a <= b)
+        higher = bool(self.greater_is_better)
+
+        def better(a: float, b: float) -> bool:
+            return a >= b if higher else a <= b
+
         sign = 1 if self.greater_is_better else -1
         out = []
         if self.threshold is not None and not better(value, self.threshold):
@@ -53,7 +57,8 @@ class MetricThreshold:
                 bar = baseline + sign * self.min_absolute_change
                 if not better(value, bar):
                     out.append(
-                        f"{name}: {value:.6g} does not beat the baseline {baseline:.6g} by {self.min_absolute_change:g}"
+                        f"{name}: {value:.6g} does not beat the baseline {baseline:.6g} "
+                        f"by {self.min_absolute_change:g}"
                     )
             if self.min_relative_change is not None:
                 bar = (
@@ -63,7 +68,8 @@ class MetricThreshold:
                 )
                 if not better(value, bar):
                     out.append(
-                        f"{name}: {value:.6g} does not beat the baseline {baseline:.6g} by {self.min_relative_change:.0%}"
+                        f"{name}: {value:.6g} does not beat the baseline {baseline:.6g} "
+                        f"by {self.min_relative_change:.0%}"
                     )
         return out
 

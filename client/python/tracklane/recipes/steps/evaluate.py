@@ -97,7 +97,8 @@ def _criteria_html(rows: list[dict[str, Any]]) -> str:
         op = ">=" if row["greater is better"] else "<="
         verdict = '<span class="pass">passed</span>' if row["passed"] else '<span class="fail">failed</span>'
         cells.append(
-            f"<tr><td>{html.escape(row['metric'])}</td><td>{value}</td><td>{op} {row['threshold']:.6g}</td><td>{verdict}</td></tr>"
+            f"<tr><td>{html.escape(row['metric'])}</td><td>{value}</td>"
+            f"<td>{op} {row['threshold']:.6g}</td><td>{verdict}</td></tr>"
         )
     return (
         "<table><tr><th>metric</th><th>value</th><th>threshold</th><th>result</th></tr>"

@@ -27,7 +27,7 @@ _PROFILE_ROWS = 10_000
 def missing_engine(section: IngestConfig, where: str) -> str | None:
     """Why this ingest configuration cannot run here (an engine not installed), else None."""
     if section.using == "delta" and importlib.util.find_spec("deltalake") is None:
-        return f"{where}: using: delta needs the deltalake package (pip install deltalake); PySpark is not needed"
+        return f"{where}: using: delta needs the deltalake package (pip install deltalake); not PySpark"
     if section.using == "spark_sql" and importlib.util.find_spec("pyspark") is None:
         return f"{where}: using: spark_sql needs PySpark (pip install pyspark) and a Java runtime"
     return None

@@ -32,8 +32,8 @@ def run(ctx: StepContext) -> dict[str, Any]:
         ctx.card.verdict = status
         ctx.card.add_html(
             "Registration",
-            f"<p>Not registered: the model is {status}. Set <code>allow_non_validated_model: true</code> under "
-            "<code>steps.register</code> to register it anyway.</p>",
+            f"<p>Not registered: the model is {status}. Set <code>allow_non_validated_model: true</code> "
+            "under <code>steps.register</code> to register it anyway.</p>",
         )
         return {"registered": False, "model_validation_status": status, "name": name}
     version = tracklane.register_model(

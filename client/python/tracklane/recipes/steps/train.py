@@ -204,7 +204,9 @@ def _tune(
 
     def objective(trial_params: dict[str, Any]) -> float:
         params = {**fixed, **trial_params}
-        with tracklane.start_run(nested=True, experiment_id=experiment_id, run_name=f"trial-{len(trials) + 1}"):
+        with tracklane.start_run(
+            nested=True, experiment_id=experiment_id, run_name=f"trial-{len(trials) + 1}"
+        ):
             estimator = estimator_fn(params).fit(sample_X, sample_y)
             predicted = _flat(estimator.predict(val_X))
             proba = getattr(estimator, "predict_proba", None)

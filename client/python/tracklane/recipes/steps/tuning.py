@@ -85,7 +85,7 @@ def _suggest(trial: Any, name: str, spec: dict[str, Any]) -> Any:
     if "values" in spec:
         return trial.suggest_categorical(name, spec["values"])
     kind = spec["distribution"]
-    low, high = spec.get("low"), spec.get("high")
+    low, high = float(spec.get("low", 0)), float(spec.get("high", 0))
     if kind == "uniform":
         return trial.suggest_float(name, low, high)
     if kind == "loguniform":  # hyperopt's bounds are logs
@@ -95,7 +95,7 @@ def _suggest(trial: Any, name: str, spec: dict[str, Any]) -> Any:
     if kind == "quniform":
         return trial.suggest_float(name, low, high, step=spec["q"])
     if kind == "randint":
-        return trial.suggest_int(name, spec.get("low", 0), spec.get("upper", high) - 1)
+        return trial.suggest_int(name, int(spec.get("low", 0)), int(spec.get("upper", high)) - 1)
     raise RecipeError(
         f"steps.train.tuning.parameters.{name}: distribution {kind!r} is not supported with optuna"
     )

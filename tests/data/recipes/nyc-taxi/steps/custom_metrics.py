@@ -3,6 +3,7 @@ This module defines custom metric functions that are invoked during the 'train' 
 steps to provide model performance insights. Custom metric functions defined in this module are
 referenced in the ``custom_metrics`` section of ``recipe.yaml``.
 """
+
 from typing import Dict
 
 from pandas import DataFrame

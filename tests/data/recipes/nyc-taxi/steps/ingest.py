@@ -4,6 +4,7 @@ This module defines the following routines used by the 'ingest' step of the regr
 - ``load_file_as_dataframe``: Defines customizable logic for parsing dataset formats that are not
   natively parsed by MLflow Recipes (i.e. formats other than Parquet, Delta, and Spark SQL).
 """
+
 from pandas import DataFrame
 
 

@@ -5,6 +5,7 @@ This module defines the following routines used by the 'split' step of the regre
   and test datasets produced by the data splitting procedure. Note that arbitrary transformations
   should go into the transform step.
 """
+
 from pandas import DataFrame, Series
 
 

@@ -4,6 +4,7 @@ This module defines the following routines used by the 'train' step of the regre
 - ``estimator_fn``: Defines the customizable estimator type and parameters that are used
   during training to produce a model recipe.
 """
+
 from typing import Any, Dict
 
 

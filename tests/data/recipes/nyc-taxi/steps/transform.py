@@ -4,6 +4,7 @@ This module defines the following routines used by the 'transform' step of the r
 - ``transformer_fn``: Defines customizable logic for transforming input data before it is passed
   to the estimator during model inference.
 """
+
 from pandas import DataFrame
 from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
