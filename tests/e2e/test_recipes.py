@@ -22,7 +22,7 @@ from tracklane.recipes import RecipeConfigError, StepFailedError
 
 pytest.importorskip("sklearn")
 pytest.importorskip("pyarrow")
-pytest.importorskip("pydantic")
+pytest.importorskip("msgspec")
 
 TEMPLATES = ["regression", "classification"]
 METRIC = {"regression": "root_mean_squared_error", "classification": "f1_score"}

@@ -33,7 +33,7 @@ _HOMES = {
 
 
 def __getattr__(name: str) -> Any:
-    # Lazy: the `tracklane` command imports recipes.cli, and should not pay for (or need) pydantic.
+    # Lazy: the `tracklane` command imports recipes.cli, and should not pay for (or need) msgspec and jinja2.
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module 'tracklane.recipes' has no attribute {name!r}")

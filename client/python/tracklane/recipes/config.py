@@ -14,7 +14,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, get_args, get_origin
+from typing import Any, get_args
 
 from tracklane.recipes._yaml import Located, Where, load_yaml
 from tracklane.recipes.errors import RecipeConfigError
@@ -115,7 +115,8 @@ def load_config(root: str | os.PathLike[str], profile: str | None) -> RecipeConf
             continue
         merged[key] = value
         places.update({p: w for p, w in profile_doc.places.items() if p[:1] == (key,)})
-    schema = _validate(merged, Located(merged, places))
+    origins = _variables_by_line(recipe_path.read_text("utf-8"), profile_doc)
+    schema = _validate(merged, Located(merged, places), origins)
     return RecipeConfig(root=folder, profile=profile, schema=schema, raw=merged)
 
 
@@ -154,67 +155,92 @@ def _line_of(source: str, name: str) -> int:
     return 1
 
 
-def _validate(merged: dict[str, Any], doc: Located) -> RecipeSchema:
-    from pydantic import ValidationError
+def _variables_by_line(source: str, profile: Located) -> dict[int, str]:
+    """recipe.yaml line -> where the profile sets the variable substituted on it."""
+    out = {}
+    for number, line in enumerate(source.splitlines(), start=1):
+        for name in re.findall(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)", line.split("#", 1)[0]):
+            where = profile.places.get((name,))
+            if where is not None:
+                out[number] = f" (the value of {name}, {where})"
+    return out
+
+
+def _validate(merged: dict[str, Any], doc: Located, origins: dict[int, str]) -> RecipeSchema:
+    import msgspec
 
     try:
-        return RecipeSchema.model_validate(merged)
-    except ValidationError as exc:
-        problems = [_describe(error, doc) for error in exc.errors()]
-        raise RecipeConfigError("\n".join(dict.fromkeys(problems))) from None
+        return msgspec.convert(merged, RecipeSchema, strict=False)
+    except msgspec.ValidationError as exc:
+        message = _describe(str(exc), doc)
+        match = re.match(rf"{re.escape(RECIPE_FILE)}, line (\d+): ", message)
+        if match and int(match.group(1)) in origins:
+            message += origins[int(match.group(1))]
+        raise RecipeConfigError(message) from None
 
 
-def _describe(error: Any, doc: Located) -> str:
-    loc = tuple(error["loc"])
-    key = ".".join(str(p) for p in loc) or "(top level)"
-    where: Where | None = doc.where(loc)
-    place = f"{where}: " if where else f"{RECIPE_FILE}: "
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        known = _known_keys(loc[:-1])
+_AT = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
+_PART = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
+
+
+def _describe(error: str, doc: Located) -> str:
+    """msgspec's "<message> - at `$.steps.split`" as "recipe.yaml, line N: <key>: <message>"."""
+    match = _AT.match(error)
+    assert match is not None
+    message, path = match.group("message"), match.group("path") or ""
+    loc: tuple[str | int, ...] = tuple(
+        m.group(1) if m.group(1) else int(m.group(2)) for m in _PART.finditer(path)
+    )
+    unknown = re.match(r"Object contains unknown field `([^`]+)`", message)
+    missing = re.match(r"Object missing required field `([^`]+)`", message)
+    field, _, rest = message.partition(": ")
+    if unknown:
+        known = _known_keys(loc)
+        loc = (*loc, unknown.group(1))
         hint = f" (known keys: {', '.join(known)})" if known else ""
-        return f"{place}unknown key {key!r}{hint}"
-    if kind == "missing":
-        return f"{place}{key!r} is required"
-    message = str(error["msg"]).removeprefix("Value error, ")
-    value = error.get("input")
-    shown = f" (got {value!r})" if kind != "value_error" and not isinstance(value, dict) else ""
-    return f"{place}{key}: {message}{shown}"
+        return f"{_place(doc, loc)}unknown key {_key(loc)!r}{hint}"
+    if missing:
+        loc = (*loc, missing.group(1))
+        return f"{_place(doc, loc)}{_key(loc)!r} is required"
+    if rest and field in _known_keys(loc):  # a section's own check names the field it is about
+        loc, message = (*loc, field), rest
+    return f"{_place(doc, loc)}{_key(loc)}: {message}"
 
 
-def _known_keys(loc: tuple[Any, ...]) -> list[str]:
-    from pydantic import BaseModel
+def _key(loc: tuple[str | int, ...]) -> str:
+    return ".".join(str(p) for p in loc) or "(top level)"
 
-    model: Any = RecipeSchema
+
+def _place(doc: Located, loc: tuple[str | int, ...]) -> str:
+    where: Where | None = doc.where(loc)
+    return f"{where}: " if where else f"{RECIPE_FILE}: "
+
+
+def _known_keys(loc: tuple[str | int, ...]) -> list[str]:
+    struct: Any = RecipeSchema
     for part in loc:
         if isinstance(part, int):
             continue
-        fields = {f.alias or n: f for n, f in model.model_fields.items()} if _is_model(model) else {}
-        field = fields.get(part)
-        if field is None:
+        hints = _hints(struct)
+        if part not in hints:
             return []
-        model = _model_of(field.annotation)
-        if model is None:
+        struct = _struct_of(hints[part])
+        if struct is None:
             return []
-    if isinstance(model, type) and issubclass(model, BaseModel):
-        return [f.alias or n for n, f in model.model_fields.items()]
-    return []
+    return list(struct.__struct_fields__)
 
 
-def _is_model(value: Any) -> bool:
-    from pydantic import BaseModel
+def _hints(struct: Any) -> dict[str, Any]:
+    import typing
 
-    return isinstance(value, type) and issubclass(value, BaseModel)
+    return typing.get_type_hints(struct) if hasattr(struct, "__struct_fields__") else {}
 
 
-def _model_of(annotation: Any) -> Any:
-    from pydantic import BaseModel
-
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+def _struct_of(annotation: Any) -> Any:
+    if hasattr(annotation, "__struct_fields__"):
         return annotation
-    if get_origin(annotation) is not None or get_args(annotation):
-        for arg in get_args(annotation):
-            found = _model_of(arg)
-            if found is not None:
-                return found
+    for arg in get_args(annotation):
+        found = _struct_of(arg)
+        if found is not None:
+            return found
     return None

@@ -1,4 +1,4 @@
-"""The schema of ``recipe.yaml`` (MLflow 2.x's regression/v1 and classification/v1 keys).
+"""The schema of ``recipe.yaml`` (MLflow 2.x's regression/v1 and classification/v1 keys), as msgspec structs.
 
 Unknown keys are errors, as are values of the wrong type; ``config.py`` turns them into messages
 naming the file, line and key.
@@ -6,9 +6,9 @@ naming the file, line and key.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+import msgspec
 
 __all__ = [
     "CustomMetric",
@@ -30,11 +30,17 @@ TEMPLATES = ("regression/v1", "classification/v1")
 NATIVE_FORMATS = ("parquet", "csv", "delta", "spark_sql")
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Section(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """A section of the configuration; ``__post_init__`` raises ValueError("<field>: <why>")."""
+
+    def __post_init__(self) -> None:
+        return None
 
 
-class IngestConfig(_Section):
+Positive = Annotated[int, msgspec.Meta(gt=0)]
+
+
+class IngestConfig(_Section, forbid_unknown_fields=True, frozen=True, kw_only=True):
     """``steps.ingest`` and ``steps.ingest_scoring``."""
 
     using: str
@@ -45,46 +51,37 @@ class IngestConfig(_Section):
     timestamp: str | None = None
     skip_data_profiling: bool = False
 
-    @model_validator(mode="after")
-    def _check(self) -> IngestConfig:
+    def __post_init__(self) -> None:
         if self.using == "spark_sql":
             if self.sql is None and self.location is None:
-                raise ValueError("spark_sql needs `sql` or `location`")
+                raise ValueError("using: spark_sql needs `sql` or `location`")
         elif self.location is None:
             raise ValueError(f"`location` is required with using: {self.using}")
         elif self.using not in NATIVE_FORMATS and self.loader_method is None:
             raise ValueError(
-                f"format {self.using!r} is not read natively ({', '.join(NATIVE_FORMATS)}): "
+                f"using: format {self.using!r} is not read natively ({', '.join(NATIVE_FORMATS)}): "
                 "give `loader_method` (a function of steps/ingest.py)"
             )
-        return self
 
 
-class SplitConfig(_Section):
+class SplitConfig(_Section, forbid_unknown_fields=True, frozen=True, kw_only=True):
     """``steps.split``."""
 
     using: Literal["split_ratios", "custom"] = "split_ratios"
-    split_ratios: list[float] = Field(default_factory=lambda: [0.75, 0.125, 0.125])
+    split_ratios: list[float] = msgspec.field(default_factory=lambda: [0.75, 0.125, 0.125])
     split_method: str | None = None
     post_split_filter_method: str | None = None
     post_split_method: str | None = None
     skip_data_profiling: bool = False
 
-    @field_validator("split_ratios")
-    @classmethod
-    def _three_positive(cls, value: list[float]) -> list[float]:
-        if len(value) != 3 or any(v <= 0 for v in value):
-            raise ValueError("must be 3 positive numbers: [train, validation, test]")
-        return value
-
-    @model_validator(mode="after")
-    def _custom_needs_method(self) -> SplitConfig:
+    def __post_init__(self) -> None:
+        if len(self.split_ratios) != 3 or any(v <= 0 for v in self.split_ratios):
+            raise ValueError("split_ratios: must be 3 positive numbers: [train, validation, test]")
         if self.using == "custom" and not self.split_method:
             raise ValueError("using: custom needs `split_method`")
-        return self
 
 
-class TransformConfig(_Section):
+class TransformConfig(_Section, forbid_unknown_fields=True, frozen=True, kw_only=True):
     """``steps.transform``; no ``transformer_method`` means the identity."""
 
     using: Literal["custom"] = "custom"
@@ -92,96 +89,92 @@ class TransformConfig(_Section):
     skip_data_profiling: bool = False
 
 
-class TuningConfig(_Section):
+class TuningConfig(_Section, forbid_unknown_fields=True, frozen=True, kw_only=True):
     """``steps.train.tuning``: hyperopt (``hyperopt.*`` algorithms) or optuna (``optuna.*``)."""
 
     enabled: bool
-    max_trials: int | None = Field(default=None, gt=0)
+    max_trials: Positive | None = None
     algorithm: str = "hyperopt.rand.suggest"
-    parallelism: int = Field(default=1, gt=0)
-    sample_fraction: float = Field(default=1.0, gt=0, le=1)
+    parallelism: Positive = 1
+    sample_fraction: Annotated[float, msgspec.Meta(gt=0, le=1)] = 1.0
     early_stop_fn: str | None = None
     parameters: dict[str, dict[str, Any]] | None = None
 
-    @model_validator(mode="after")
-    def _complete(self) -> TuningConfig:
+    def __post_init__(self) -> None:
         if not self.enabled:
-            return self
+            return
         if self.max_trials is None:
-            raise ValueError("`max_trials` is required when tuning is enabled")
+            raise ValueError("max_trials: required when tuning is enabled")
         if not self.parameters:
-            raise ValueError("`parameters` is required when tuning is enabled")
+            raise ValueError("parameters: required when tuning is enabled")
         for name, spec in self.parameters.items():
             if ("values" in spec) == ("distribution" in spec):
-                raise ValueError(f"parameter {name!r} needs either `values` or a `distribution`")
+                raise ValueError(f"parameters: {name!r} needs either `values` or a `distribution`")
         if not self.algorithm.startswith(("hyperopt.", "optuna.")):
             raise ValueError(
-                f"algorithm {self.algorithm!r}: use hyperopt.<algo> or optuna.samplers.<Sampler>"
+                f"algorithm: {self.algorithm!r}: use hyperopt.<algo> or optuna.samplers.<Sampler>"
             )
-        return self
 
 
-class TrainConfig(_Section):
+class TrainConfig(_Section, forbid_unknown_fields=True, frozen=True, kw_only=True):
     """``steps.train``."""
 
     using: Literal["custom", "estimator_spec", "automl/flaml"] = "custom"
     estimator_method: str | None = None
-    estimator_params: dict[str, Any] = Field(default_factory=dict)
+    estimator_params: dict[str, Any] = msgspec.field(default_factory=dict)
     tuning: TuningConfig | None = None
-    time_budget_secs: float = Field(default=600, gt=0)
-    flaml_params: dict[str, Any] = Field(default_factory=dict)
+    time_budget_secs: Annotated[float, msgspec.Meta(gt=0)] = 600.0
+    flaml_params: dict[str, Any] = msgspec.field(default_factory=dict)
     rebalance_training_data: bool = True
     calibrate_proba: Literal["sigmoid", "isotonic"] | None = None
     predict_prefix: str = "predicted_"
     predict_scores_for_all_classes: bool = True
     skip_data_profiling: bool = False
 
-    @model_validator(mode="after")
-    def _custom_needs_method(self) -> TrainConfig:
+    def __post_init__(self) -> None:
         if self.using != "automl/flaml" and not self.estimator_method:
             raise ValueError(f"using: {self.using} needs `estimator_method`")
-        return self
 
 
-class Criterion(_Section):
+class Criterion(_Section, forbid_unknown_fields=True, frozen=True, kw_only=True):
     """One ``validation_criteria`` item."""
 
     metric: str
     threshold: float
 
 
-class EvaluateConfig(_Section):
+class EvaluateConfig(_Section, forbid_unknown_fields=True, frozen=True, kw_only=True):
     """``steps.evaluate``."""
 
     validation_criteria: list[Criterion] | None = None
 
 
-class RegisterConfig(_Section):
+class RegisterConfig(_Section, forbid_unknown_fields=True, frozen=True, kw_only=True):
     """``steps.register``."""
 
     allow_non_validated_model: bool = False
     registry_uri: str | None = None
 
 
-class OutputConfig(_Section):
+class OutputConfig(_Section, forbid_unknown_fields=True, frozen=True, kw_only=True):
     """``steps.predict.output``."""
 
     using: Literal["parquet", "csv", "delta", "table"]
     location: str
 
 
-class PredictConfig(_Section):
+class PredictConfig(_Section, forbid_unknown_fields=True, frozen=True, kw_only=True):
     """``steps.predict``: batch scoring with the registered model (or ``model_uri``)."""
 
     output: OutputConfig
     model_uri: str | None = None
     result_type: str = "double"
     save_mode: Literal["overwrite", "default", "error", "errorifexists", "ignore"] = "overwrite"
-    batch_size: int = Field(default=65536, gt=0)
+    batch_size: Positive = 65536
     skip_data_profiling: bool = False
 
 
-class StepsConfig(_Section):
+class StepsConfig(_Section, forbid_unknown_fields=True, frozen=True, kw_only=True):
     """``steps``; a step written with only comments under it (YAML null) takes its defaults."""
 
     ingest: IngestConfig
@@ -189,13 +182,12 @@ class StepsConfig(_Section):
     transform: TransformConfig | None = None
     train: TrainConfig
     evaluate: EvaluateConfig | None = None
-    # pydantic's BaseModel has a `register` attribute of its own.
-    register_: RegisterConfig | None = Field(default=None, alias="register")
+    register: RegisterConfig | None = None
     ingest_scoring: IngestConfig | None = None
     predict: PredictConfig | None = None
 
 
-class CustomMetric(_Section):
+class CustomMetric(_Section, forbid_unknown_fields=True, frozen=True, kw_only=True):
     """A ``custom_metrics`` item: a function of steps/custom_metrics.py."""
 
     name: str
@@ -203,7 +195,7 @@ class CustomMetric(_Section):
     greater_is_better: bool
 
 
-class ExperimentConfig(_Section):
+class ExperimentConfig(_Section, forbid_unknown_fields=True, frozen=True, kw_only=True):
     """The profile's ``experiment``."""
 
     name: str | None = None
@@ -212,7 +204,7 @@ class ExperimentConfig(_Section):
     artifact_location: str | None = None
 
 
-class ModelRegistryConfig(_Section):
+class ModelRegistryConfig(_Section, forbid_unknown_fields=True, frozen=True, kw_only=True):
     """The profile's ``model_registry``."""
 
     model_name: str | None = None
@@ -220,7 +212,7 @@ class ModelRegistryConfig(_Section):
     uri: str | None = None
 
 
-class RecipeSchema(_Section):
+class RecipeSchema(_Section, forbid_unknown_fields=True, frozen=True, kw_only=True):
     """The whole rendered configuration: ``recipe.yaml`` plus what the profile adds."""
 
     recipe: Literal["regression/v1", "classification/v1"] | None = None
@@ -229,17 +221,15 @@ class RecipeSchema(_Section):
     positive_class: Any = None
     primary_metric: str | None = None
     steps: StepsConfig
-    custom_metrics: list[CustomMetric] = Field(default_factory=list)
+    custom_metrics: list[CustomMetric] = msgspec.field(default_factory=list)
     experiment: ExperimentConfig | None = None
     model_registry: ModelRegistryConfig | None = None
 
-    @model_validator(mode="after")
-    def _one_template(self) -> RecipeSchema:
+    def __post_init__(self) -> None:
         if self.recipe is None and self.template is None:
-            raise ValueError('name the template: recipe: "regression/v1" or "classification/v1"')
+            raise ValueError('recipe: name the template: recipe: "regression/v1" or "classification/v1"')
         if self.recipe and self.template and self.recipe != self.template:
-            raise ValueError(f"recipe {self.recipe!r} and template {self.template!r} disagree")
-        return self
+            raise ValueError(f"recipe: {self.recipe!r} and template {self.template!r} disagree")
 
     @property
     def template_name(self) -> str:

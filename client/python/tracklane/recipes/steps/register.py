@@ -18,7 +18,7 @@ def run(ctx: StepContext) -> dict[str, Any]:
     import tracklane
 
     schema = ctx.config.schema
-    section = schema.steps.register_
+    section = schema.steps.register
     allow = bool(section and section.allow_non_validated_model)
     status = ctx.inputs["evaluate"].meta["model_validation_status"]
     name = schema.model_registry.model_name if schema.model_registry else None
