@@ -112,7 +112,10 @@ class Recipe:
             raise ValueError(f"unknown artifact {artifact_name!r}: use one of {', '.join(graph.ARTIFACTS)}")
         runner = self._load()
         entry = _current_or_last(runner, step)
-        return None if entry is None else _read_artifact(runner, artifact_name, entry)
+        try:
+            return None if entry is None else _read_artifact(runner, artifact_name, entry)
+        finally:
+            runner.tracking.close()
 
     def artifact_location(self, artifact_name: str) -> str | None:
         """Where an output is: a local file or folder, a run id, or a ``models:/`` URI (None: not yet)."""
@@ -168,7 +171,7 @@ def _read_artifact(runner: Runner, name: str, entry: Entry) -> Any:
         return load_model(entry.file(files.MODEL_DIR))
     if name == "model_validation_status":
         return entry.meta["model_validation_status"]
-    client = runner.tracking._client()
+    client = runner.tracking.client()
     if name == "run":
         return client.get_run(entry.meta["run_id"])
     if not entry.meta.get("registered"):

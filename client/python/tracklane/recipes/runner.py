@@ -119,6 +119,12 @@ class Runner:
         Raises:
             StepFailedError: a step raised (its failure card is kept; earlier entries stay).
         """
+        try:
+            return self._run(target)
+        finally:
+            self.tracking.close()
+
+    def _run(self, target: str) -> list[StepOutcome]:
         self.check()
         plan = self.plan(target)
         train = plan.hits.get("train")

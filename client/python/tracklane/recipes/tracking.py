@@ -27,6 +27,7 @@ class RecipeTracking:
     uri: str
     experiment_name: str
     _experiment_id: str | None = None
+    _client: Any = None
 
     @classmethod
     def of(cls, config: RecipeConfig, tracking_uri: str | None) -> RecipeTracking:
@@ -56,19 +57,28 @@ class RecipeTracking:
         """What tracking steps' cache keys include: a run id means nothing on another server."""
         return {"uri": self.uri, "experiment": self.experiment_name}
 
-    def _client(self) -> Any:
-        from tracklane import fluent
+    def client(self) -> Any:
+        """A Client of the recipe's server; the fluent API (which steps log through) points there too."""
+        import tracklane
 
-        if fluent._state.tracking_uri != self.uri:
-            fluent.set_tracking_uri(self.uri)
-        return fluent._client()
+        if tracklane.get_tracking_uri() != self.uri:
+            tracklane.set_tracking_uri(self.uri)
+        if self._client is None:
+            self._client = tracklane.Client(self.uri)
+        return self._client
+
+    def close(self) -> None:
+        """Releases the client's connection."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
 
     def experiment_id(self) -> str:
         """The experiment's id, created (with the profile's artifact_location) when missing."""
         if self._experiment_id is None:
             from tracklane.exceptions import AlreadyExists
 
-            client = self._client()
+            client = self.client()
             found = client.get_experiment_by_name(self.experiment_name)
             if found is None:
                 try:
@@ -92,7 +102,7 @@ class RecipeTracking:
 
     def create_run(self) -> str:
         """A new run for this execution of the recipe, tagged with its template and profile."""
-        client = self._client()
+        client = self.client()
         tags = {
             "tracklane.source.type": "RECIPE",
             "tracklane.recipe.name": self.config.name,
@@ -106,20 +116,20 @@ class RecipeTracking:
 
     def log_card(self, run_id: str, step: str, card: Path) -> None:
         """Logs ``card`` (a file named card.html) as ``<step>/card.html`` of the run."""
-        self._client().log_artifact(run_id, card, step)
+        self.client().log_artifact(run_id, card, step)
 
     def fail_run(self, run_id: str) -> None:
         """Marks a run this execution created as FAILED."""
         from tracklane.entities import RunStatus
 
-        self._client().set_terminated(run_id, RunStatus.FAILED)
+        self.client().set_terminated(run_id, RunStatus.FAILED)
 
     def finish_run(self, run_id: str) -> None:
         """Marks a run this execution created (and no step ended) as FINISHED."""
         from tracklane.entities import RunStatus
 
-        if self._client().get_run(run_id).info.status == RunStatus.RUNNING:
-            self._client().set_terminated(run_id, RunStatus.FINISHED)
+        if self.client().get_run(run_id).info.status == RunStatus.RUNNING:
+            self.client().set_terminated(run_id, RunStatus.FINISHED)
 
     def model_identity(self, uri: str) -> str:
         """What a model URI points at now (``models:/x/latest`` moves with each new version)."""
@@ -127,6 +137,5 @@ class RecipeTracking:
 
         if not uri.startswith("models:"):
             return uri
-        self._client()
-        found = resolve_model_uri(uri)
+        found = resolve_model_uri(uri, self.client())
         return found.uri if isinstance(found, RunArtifact) else str(found)

@@ -75,8 +75,7 @@ def run(ctx: StepContext) -> dict[str, Any]:
         folder = ctx.out / MODEL_DIR
         features = raw_train.drop(columns=[target])
         _save(ctx, model, folder, features, infer_signature, run_id)
-        client = tracklane.fluent._client()
-        client.log_artifacts(run_id, folder, MODEL_ARTIFACT)
+        tracklane.log_artifacts(folder, MODEL_ARTIFACT)
         loaded = tracklane.pyfunc.load_model(folder)
         kind = recipe_metrics.model_type(schema)
         config: dict[str, Any] = {}
