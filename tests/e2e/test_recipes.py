@@ -18,7 +18,7 @@ import pytest
 import tracklane
 from tests.e2e.recipe_helpers import TRAINING, RecipeUnderTest, statuses
 from tracklane.exceptions import NotFound
-from tracklane.recipes import RecipeConfigError, StepFailedError
+from tracklane.recipes import RecipeConfigError, RecipeError, StepFailedError
 
 pytest.importorskip("sklearn")
 pytest.importorskip("pyarrow")
@@ -294,3 +294,33 @@ def test_a_recipe_written_for_mlflow_runs_unchanged(
     scored = pd.read_parquet(root / "data" / "sample_output.parquet")
     assert len(scored) == 3000
     assert scored["prediction"].notna().all()
+
+
+def test_ingest_reads_a_folder_and_a_custom_loader(make: Any) -> None:
+    recipe: RecipeUnderTest = make("regression")
+    data = recipe.root / "data"
+    training = pd.read_parquet(data / "training.parquet")
+    (data / "training.parquet").unlink()
+    (data / "training").mkdir()
+    for index, start in enumerate(range(0, len(training), 150)):
+        training.iloc[start : start + 150].to_parquet(
+            data / "training" / f"part-{index}.parquet", index=False
+        )
+    scoring = pd.read_csv(data / "scoring.csv")
+    scoring.to_json(data / "scoring.json", orient="records", lines=True)
+    recipe.edit("profiles/local.yaml", '"./data/training.parquet"', '"./data/training"')
+    recipe.edit(
+        "profiles/local.yaml",
+        'using: csv\n  location: "./data/scoring.csv"',
+        'using: json\n  location: "./data/scoring.json"\n  loader_method: load_file_as_dataframe',
+    )
+    with pytest.raises(RecipeError, match=r"no model to score with.*run the training recipe first"):
+        recipe.run("predict")
+    recipe.run()
+    assert recipe.run("predict") == statuses(["ingest_scoring", "predict"], [])
+    assert len(recipe.recipe().get_artifact("ingested_data")) == len(training)
+    assert len(pd.read_parquet(data / "scored.parquet")) == len(scoring)
+    # One more file in the folder is new data: ingest and everything after it runs again.
+    training.head(20).to_parquet(data / "training" / "part-9.parquet", index=False)
+    assert recipe.run() == statuses(TRAINING, [])
+    assert len(recipe.recipe().get_artifact("ingested_data")) == len(training) + 20

@@ -165,3 +165,33 @@ def test_the_step_graph() -> None:
     assert closure("predict") == ["ingest_scoring", "predict"]
     assert downstream("train") == ["train", "evaluate", "register"]
     assert downstream("ingest") == ["ingest", "split", "transform", "train", "evaluate", "register"]
+
+
+@pytest.mark.parametrize(
+    ("profile_edit", "recipe_edit", "expected"),
+    [
+        (("using: parquet", "using: delta"), None, r"using: delta needs the deltalake package"),
+        (
+            ('using: parquet\n  location: "./data/sample.parquet"', "using: spark_sql\n  sql: SELECT 1"),
+            None,
+            "needs PySpark",
+        ),
+        (None, ("    using: custom\n", "    using: automl/flaml\n"), r"automl/flaml needs FLAML"),
+    ],
+)
+def test_missing_engines_are_refused_before_any_step(
+    tmp_path: Path, profile_edit: tuple[str, str] | None, recipe_edit: tuple[str, str] | None, expected: str
+) -> None:
+    import importlib.util
+
+    from tracklane.recipes.runner import Runner
+
+    for engine in ("deltalake", "pyspark", "flaml"):
+        if importlib.util.find_spec(engine) is not None:
+            pytest.skip(f"{engine} is installed here")
+    profile = PROFILE.replace(*profile_edit) if profile_edit else PROFILE
+    recipe = RECIPE.replace(*recipe_edit) if recipe_edit else RECIPE
+    config = load_config(_recipe(tmp_path, recipe, profile), "local")
+    with pytest.raises(RecipeConfigError, match=expected):
+        Runner(config, "grpc://127.0.0.1:1").check()
+    assert not (tmp_path / ".tracklane").exists()

@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tracklane.exceptions import NotFound
 from tracklane.recipes import graph
 from tracklane.recipes.cache import CARD_FILE, Entry, StepCache
 from tracklane.recipes.cards import Card
 from tracklane.recipes.code import user_code
 from tracklane.recipes.config import RecipeConfig
-from tracklane.recipes.errors import RecipeConfigError, StepFailedError
+from tracklane.recipes.errors import RecipeConfigError, RecipeError, StepFailedError
 from tracklane.recipes.keys import compute_keys
 from tracklane.recipes.tracking import RecipeTracking
 
@@ -94,7 +95,14 @@ class Runner:
         extra: dict[str, Any] = {}
         if "predict" in steps and resolve_model:
             uri = self._scoring_model(keys)
-            extra["predict"] = {"model_uri": uri, "points_at": self.tracking.model_identity(uri)}
+            try:
+                points_at = self.tracking.model_identity(uri)
+            except NotFound as exc:
+                raise RecipeError(
+                    f"steps.predict: no model to score with at {uri} ({exc}): run the training recipe first "
+                    "(tracklane recipes run), or set steps.predict.model_uri"
+                ) from None
+            extra["predict"] = {"model_uri": uri, "points_at": points_at}
             keys.update(compute_keys(self.config, steps, self.tracking.identity(), extra))
         hits = {s: e for s in keyed if (e := self.cache.get(s, keys[s])) is not None}
         return Plan(steps, keys, hits, extra)
