@@ -69,6 +69,7 @@ def _tracklane_round(folder: Path, uri: str) -> dict[str, float]:
     out = {"full run": _timed(argv, folder, env), "no change": _timed(argv, folder, env)}
     _edit_train(folder)
     out["train edited"] = _timed(argv, folder, env)
+    out["command start-up"] = _timed([sys.executable, "-m", "tracklane_server.cli", "--help"], folder, env)
     return out
 
 
@@ -113,7 +114,7 @@ def main() -> None:
     have_mlflow = (MLFLOW2_VENV / "bin" / "mlflow").is_file()
     if not have_mlflow:
         print(f"MLflow 2.x not found in {MLFLOW2_VENV}: Tracklane only (see the module docstring)")
-    ours: dict[str, list[float]] = {p: [] for p in PHASES}
+    ours: dict[str, list[float]] = {p: [] for p in (*PHASES, "command start-up")}
     theirs: dict[str, list[float]] = {p: [] for p in PHASES}
     warm: list[float] = []
     loads = [os.getloadavg()[0]]
@@ -141,6 +142,8 @@ def main() -> None:
         b = statistics.median(theirs[phase]) if theirs[phase] else float("nan")
         print(f"{phase:<14}{a:>11.2f}s{b:>11.2f}s{b / a:>7.1f}x")
     print(f"{'no change, warm Recipe.run()':<30}{statistics.median(warm) * 1000:.1f} ms")
+    startup = statistics.median(ours["command start-up"])
+    print(f"{'tracklane --help (start-up)':<30}{startup:.2f} s: the floor under every tracklane command")
     print("targets: no-change re-run < 1 s and >= 10x MLflow's; full run not slower (ratio >= 1)")
 
 
