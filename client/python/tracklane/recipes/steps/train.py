@@ -33,9 +33,22 @@ MODEL_ARTIFACT = "train/model"
 def missing_engine(ctx_schema: Any) -> str | None:
     """Why training cannot run here (FLAML, hyperopt or optuna missing), else None."""
     train = ctx_schema.steps.train
-    if train.using == "automl/flaml" and importlib.util.find_spec("flaml") is None:
-        return "steps.train: using: automl/flaml needs FLAML (pip install 'flaml[automl]')"
+    if train.using == "automl/flaml" and not _flaml_automl():
+        return "steps.train: using: automl/flaml needs FLAML's AutoML (pip install 'flaml[automl]')"
     return tuning.missing_engine(train.tuning)
+
+
+def _flaml_automl() -> bool:
+    # Plain `flaml` installs without AutoML (it warns and lacks the class): look for the real thing.
+    if importlib.util.find_spec("flaml") is None:
+        return False
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import flaml
+
+    return hasattr(flaml, "AutoML")
 
 
 def run(ctx: StepContext) -> dict[str, Any]:
