@@ -7,7 +7,6 @@ reflection, so these tests also prove that a non-Python client can use Tracklane
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 import socket
 import subprocess
@@ -22,11 +21,10 @@ import pytest
 import sqlalchemy as sa
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.conftest import create_postgres_database, drop_postgres_database, require_service
+from tests.conftest import create_postgres_database, drop_postgres_database, find_executable
 from tests.e2e._server_process import ServerProcess, clean_env, start_server, tracklane_executable
 from tracklane_server.settings import SETTINGS
 
-GRPCURL_CACHED = Path.home() / ".cache" / "tracklane-ci" / "bin" / "grpcurl"
 TRACKLANE_SERVICES = {
     "tracklane.v1.TrackingService",
     "tracklane.v1.ArtifactService",
@@ -98,13 +96,9 @@ class Grpcurl:
 
 @pytest.fixture(scope="session")
 def grpcurl_executable() -> str:
-    found = shutil.which("grpcurl")
-    if found is None and GRPCURL_CACHED.is_file():
-        found = str(GRPCURL_CACHED)
-    if found is None:
-        require_service("grpcurl", "PATH (go install github.com/fullstorydev/grpcurl/cmd/grpcurl@latest)")
-    assert found is not None
-    return found
+    return find_executable(
+        "grpcurl", "go install github.com/fullstorydev/grpcurl/cmd/grpcurl (.ci/tools.sh pins it)"
+    )
 
 
 @pytest.fixture(scope="module")
