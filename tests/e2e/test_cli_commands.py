@@ -5,7 +5,6 @@ in table form, a server that is not running, and output cut short by `| head`.""
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import socket
 import subprocess
@@ -15,6 +14,8 @@ from pathlib import Path
 import pytest
 
 import tracklane
+from tests.e2e._cli_helpers import cli as tl
+from tests.e2e._cli_helpers import cli_json as as_json
 from tests.e2e._server_process import ServerProcess, clean_env, start_server, tracklane_executable
 from tracklane_server.cli import build_parser
 
@@ -24,29 +25,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     base = tmp_path_factory.mktemp("cli-commands")
     with start_server(data_dir=base / "data", log_dir=base) as process:
         yield process
-
-
-def tl(
-    uri: str, *args: str, ok: bool = True, stdout: int | None = subprocess.PIPE, token: str = ""
-) -> subprocess.CompletedProcess[str]:
-    """``tracklane ARGS`` with TRACKLANE_TRACKING_URI=uri; asserts exit 0 unless ``ok`` is False."""
-    extra = {"TRACKLANE_TRACKING_URI": uri} | ({"TRACKLANE_TRACKING_TOKEN": token} if token else {})
-    result = subprocess.run(
-        [tracklane_executable(), *args],
-        stdin=subprocess.DEVNULL,
-        stdout=stdout,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=clean_env(extra),
-        timeout=60,
-    )
-    if ok:
-        assert result.returncode == 0, result.stderr
-    return result
-
-
-def as_json(uri: str, *args: str) -> object:
-    return json.loads(tl(uri, *args, "--output", "json").stdout)
 
 
 def uri_of(server: ServerProcess) -> str:

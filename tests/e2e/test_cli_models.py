@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 import tracklane
-from tests.e2e._server_process import ServerProcess, clean_env, start_server, tracklane_executable
+from tests.e2e._cli_helpers import cli as tl
+from tests.e2e._cli_helpers import cli_json as js
+from tests.e2e._server_process import ServerProcess, start_server
 
 
 @pytest.fixture(scope="module")
@@ -24,24 +23,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 @pytest.fixture
 def uri(server: ServerProcess) -> str:
     return f"grpc://{server.address}"
-
-
-def tl(uri: str, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [tracklane_executable(), *args, "--tracking-uri", uri],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        env=clean_env(),
-        timeout=60,
-    )
-    if ok:
-        assert result.returncode == 0, result.stderr
-    return result
-
-
-def js(uri: str, *args: str) -> Any:
-    return json.loads(tl(uri, *args, "--output", "json").stdout)
 
 
 @pytest.fixture
