@@ -43,6 +43,12 @@ def test_version_and_help_list_every_command() -> None:
     runs = tl("grpc://127.0.0.1:1", "runs", "--help").stdout
     for command in ("list", "get", "update", "delete", "restore"):
         assert f"\n    {command}" in runs, command
+    models = tl("grpc://127.0.0.1:1", "models", "--help").stdout
+    for command in ("list", "get", "create", "rename", "delete", "download", "set-alias", "versions"):
+        assert f"\n    {command}" in models, command
+    versions = tl("grpc://127.0.0.1:1", "models", "versions", "--help").stdout
+    for command in ("list", "get", "create", "delete", "transition-stage", "set-tag", "delete-tag"):
+        assert f"\n    {command}" in versions, command
 
 
 def _leaf_parsers(
