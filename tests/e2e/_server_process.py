@@ -178,9 +178,16 @@ class ServerProcess:
             self.send_signal(signum)
         try:
             code = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
+        except subprocess.TimeoutExpired as exc:
             self.proc.kill()
             self.proc.wait()
+            # pytest prints notes: what the server was doing when it did not stop (the log file
+            # itself may be gone with pytest's older temp folders by the time someone looks).
+            with self._lock:
+                tail = "\n".join(self.log_lines[-40:])
+            exc.add_note(
+                f"server still running {timeout:.0f} s after the signal; its last log lines:\n{tail}"
+            )
             raise
         finally:
             self._reader.join(timeout=5)
