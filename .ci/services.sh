@@ -8,12 +8,14 @@
 # stderr), so the caller can eval them. `stop` stops MinIO (by its pid file) and the PostgreSQL cluster
 # if `start` was the one that started it; a cluster that was already running is left alone.
 #
-# Needs: Debian's postgresql packages (pg_lsclusters, pg_ctlcluster), curl, and either the MinIO binary at
-# $TRACKLANE_CI_CACHE/bin/minio or Go to build it (about 5 minutes). Run as root or with sudo.
+# Needs: Debian's postgresql packages (pg_lsclusters, pg_ctlcluster), curl, and either the MinIO binary
+# of the version .ci/tools.sh pins (in $TRACKLANE_CI_CACHE/tools/minio@VERSION/) or Go to build it
+# (about 5 minutes). Run as root or with sudo.
 set -euo pipefail
 
 CACHE="${TRACKLANE_CI_CACHE:-$HOME/.cache/tracklane-ci}"
-MINIO_BIN="$CACHE/bin/minio"
+# shellcheck source=.ci/tools.sh
+source "$(dirname "${BASH_SOURCE[0]}")/tools.sh"
 MINIO_HOME="${TMPDIR:-/tmp}/tracklane-minio"
 MINIO_DATA="$MINIO_HOME/data"
 MINIO_PID="$MINIO_HOME/minio.pid"
@@ -125,16 +127,18 @@ minio_running() {
 }
 
 start_minio() {
-  if [[ ! -x $MINIO_BIN ]]; then
-    command -v go >/dev/null || die "no MinIO at $MINIO_BIN and no Go to build it"
-    log "building MinIO into $CACHE/bin (go install, about 5 minutes)"
-    mkdir -p "$CACHE/bin"
-    GOBIN="$CACHE/bin" go install github.com/minio/minio@latest >&2
-  fi
   mkdir -p "$MINIO_DATA"
   if minio_running; then
-    log "MinIO already running (pid $(cat "$MINIO_PID"))"
+    local pid running pinned
+    pid=$(cat "$MINIO_PID")
+    running=$(readlink "/proc/$pid/exe" 2>/dev/null || echo '?')
+    pinned="$(tool_dir minio "$MINIO_VERSION")/minio"
+    log "MinIO already running (pid $pid, $running)"
+    # Left running, whatever its build: others may be using it. `stop` then `start` to change it.
+    [[ $running == "$pinned" ]] || log "note: not the pinned MinIO $MINIO_VERSION ($pinned)"
   else
+    local MINIO_BIN
+    MINIO_BIN=$(minio_binary) || die "no MinIO $MINIO_VERSION and it could not be built"
     if minio_healthy; then
       die "something not started by this script already serves MinIO on $MINIO_ADDRESS; stop it first"
     fi

@@ -6,15 +6,23 @@ Services come from the environment (.ci/run sets them; see README "Running the t
   TRACKLANE_TEST_S3_ENDPOINT_URL, TRACKLANE_TEST_S3_ACCESS_KEY_ID, TRACKLANE_TEST_S3_SECRET_ACCESS_KEY
                                 a MinIO (or any S3) the tests may create buckets in
   TRACKLANE_REQUIRE_SERVICES=1  a missing service fails the test instead of skipping it
+
+Tools some tests start themselves (a private MinIO, grpcurl) are looked up on PATH, then in the
+tool cache .ci/run builds into ($TRACKLANE_CI_CACHE, default ~/.cache/tracklane-ci): see
+``find_executable``. Missing ones skip (or fail) like services.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -43,12 +51,35 @@ class S3Config:
         }
 
 
-def require_service(name: str, variable: str) -> None:
-    """Skips (or, with TRACKLANE_REQUIRE_SERVICES=1, fails) a test whose service is not configured."""
-    message = f"{name} not configured: set {variable} (see README, 'Running the tests')"
+def missing(message: str) -> NoReturn:
+    """Skips (or, with TRACKLANE_REQUIRE_SERVICES=1, fails) a test for want of a service or tool."""
     if REQUIRE_SERVICES:
         pytest.fail(f"{message}; TRACKLANE_REQUIRE_SERVICES=1 requires it")
     pytest.skip(message)
+
+
+def require_service(name: str, variable: str) -> NoReturn:
+    """Skips (or fails) a test whose service is not configured."""
+    missing(f"{name} not configured: set {variable} (see README, 'Running the tests')")
+
+
+def tool_cache() -> Path:
+    """Where .ci/run caches the tools it builds (one folder per pinned version: tools/NAME@VERSION)."""
+    return Path(os.environ.get("TRACKLANE_CI_CACHE") or Path.home() / ".cache" / "tracklane-ci")
+
+
+def find_executable(name: str, how_to_get: str) -> str:
+    """``name`` on PATH, else the newest build of it in the CI tool cache; else the test skips (or,
+    with TRACKLANE_REQUIRE_SERVICES=1, fails) saying how to get it."""
+    found = shutil.which(name)
+    if found:
+        return found
+    cache = tool_cache()
+    built = sorted(cache.glob(f"tools/{name}@*/{name}"), key=lambda p: p.stat().st_mtime)
+    for candidate in [*reversed(built), cache / "bin" / name]:  # bin/: caches of before the pins
+        if os.access(candidate, os.X_OK) and candidate.is_file():
+            return str(candidate)
+    missing(f"{name} not found on PATH or in {cache}/tools: {how_to_get}, or run .ci/run once (it builds it)")
 
 
 @pytest.fixture(scope="session")
@@ -157,3 +188,18 @@ def client(tracking_server: LocalServer) -> Iterator[tracklane.Client]:
 def unique() -> str:
     """A short random suffix for names, so tests sharing a server never collide."""
     return uuid.uuid4().hex[:10]
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Skips as one line per reason with its count, instead of a line per skipped test (addopts has
+    -rfE: failures and errors are still listed one by one)."""
+    reasons: Counter[str] = Counter()
+    for report in terminalreporter.stats.get("skipped", []):
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        reasons[reason.removeprefix("Skipped: ")] += 1
+    if not reasons:
+        return
+    terminalreporter.section("skips by reason", sep="-")
+    for reason, count in reasons.most_common():
+        terminalreporter.line(f"{count:5d}  {reason}")

@@ -15,6 +15,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
+import tracklane
 from tracklane import _cli as client_commands
 from tracklane.exceptions import TracklaneError
 from tracklane_server import logs
@@ -25,14 +26,17 @@ log = logging.getLogger("tracklane_server")
 
 EXIT_USAGE = 2
 EXIT_UNAVAILABLE = 69  # sysexits EX_UNAVAILABLE
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE  # 141, what a shell reports for a tool SIGPIPE ended
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tracklane",
         description="Tracklane: gRPC-native tracking for machine learning.",
+        epilog="`tracklane COMMAND --help` describes a command and its options.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"tracklane {tracklane.__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     server = commands.add_parser(
@@ -145,6 +149,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     except TracklaneError as exc:
         print(f"tracklane: error: {exc.message}", file=sys.stderr)
         sys.exit(EXIT_UNAVAILABLE if exc.code.name == "UNAVAILABLE" else EXIT_USAGE)
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly, as Unix tools do. stdout points at
+        # /dev/null so the interpreter's last flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(EXIT_BROKEN_PIPE)
     except OSError as exc:
         print(f"tracklane: error: {exc}", file=sys.stderr)
         sys.exit(EXIT_UNAVAILABLE)

@@ -7,7 +7,6 @@ fault tests stop, kill and restart them at will.
 
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
 import socket
@@ -22,11 +21,11 @@ from typing import TypeVar
 from minio import Minio
 
 import tracklane
+from tests.conftest import find_executable
 from tests.e2e._server_process import ServerProcess, ServerStartError, clean_env, start_server
 from tests.e2e.test_stream_faults import PrivatePostgres, fixed_port
 
 __all__ = [
-    "MINIO_BINARY",
     "PrivateMinio",
     "PrivatePostgres",
     "Transient",
@@ -37,7 +36,7 @@ __all__ = [
     "serve",
 ]
 
-MINIO_BINARY = Path.home() / ".cache/tracklane-ci/bin/minio"
+MINIO_HOW_TO = "bash .ci/services.sh start builds it (go install github.com/minio/minio)"
 
 T = TypeVar("T")
 
@@ -103,8 +102,9 @@ def fixed_bind() -> str:
 class PrivateMinio:
     """A MinIO of the test's own on a free port and a throw-away folder; stop and start keep the data."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, binary: str) -> None:
         self.root = root
+        self.binary = binary
         self.port = fixed_port()
         self.access_key = "fault-suite"
         self.secret_key = secrets.token_hex(16)
@@ -133,7 +133,7 @@ class PrivateMinio:
 
     def start(self) -> None:
         env = clean_env({"MINIO_ROOT_USER": self.access_key, "MINIO_ROOT_PASSWORD": self.secret_key})
-        argv = [str(MINIO_BINARY), "server", str(self.root / "data"), "--address", f"127.0.0.1:{self.port}"]
+        argv = [self.binary, "server", str(self.root / "data"), "--address", f"127.0.0.1:{self.port}"]
         argv += ["--console-address", "127.0.0.1:0", "--quiet"]
         log = (self.root / "minio.log").open("ab")
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env)
@@ -169,13 +169,13 @@ class PrivateMinio:
 
 @contextmanager
 def private_minio() -> Iterator[PrivateMinio]:
-    if not os.access(MINIO_BINARY, os.X_OK):
-        raise AssertionError(f"the MinIO binary is needed at {MINIO_BINARY}")
+    """A MinIO of the test's own; skips (or fails, with TRACKLANE_REQUIRE_SERVICES=1) without the binary."""
+    binary = find_executable("minio", MINIO_HOW_TO)
     # In memory where the machine has it: a disk busy with other work can stall MinIO's fsyncs for
     # a minute, which would look like the faults under test.
     shm = Path("/dev/shm")
     root = Path(tempfile.mkdtemp(prefix="tracklane-minio-", dir=shm if shm.is_dir() else None))
-    minio = PrivateMinio(root)
+    minio = PrivateMinio(root, binary)
     try:
         minio.start()
         yield minio

@@ -15,6 +15,7 @@ The server's stderr is read by a thread (so a chatty server never blocks on a fu
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -179,14 +180,27 @@ class ServerProcess:
         """SIGKILL: the crash case, no clean-up in the server. Returns the exit code (-9)."""
         return self._signal_and_wait(signal.SIGKILL, timeout)
 
+    def _kill_group(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+
     def _signal_and_wait(self, signum: signal.Signals | None, timeout: float) -> int:
-        if signum is not None:
+        if signum is signal.SIGKILL:
+            self._kill_group()
+        elif signum is not None:
             self.send_signal(signum)
         try:
             code = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        except subprocess.TimeoutExpired as exc:
+            self._kill_group()
             self.proc.wait()
+            # pytest prints notes: what the server was doing when it did not stop (the log file
+            # itself may be gone with pytest's older temp folders by the time someone looks).
+            with self._lock:
+                tail = "\n".join(self.log_lines[-40:])
+            exc.add_note(
+                f"server still running {timeout:.0f} s after the signal; its last log lines:\n{tail}"
+            )
             raise
         finally:
             self._reader.join(timeout=5)
@@ -203,6 +217,8 @@ class ServerProcess:
     ) -> None:
         if self.proc.poll() is None:
             self.kill()
+        else:
+            self._kill_group()  # workers a killed parent left behind
 
 
 def start_server(
@@ -243,15 +259,24 @@ def start_server(
     argv += args
     started_at = time.monotonic()
     with (log_dir / f"server-{number}.stdout").open("wb") as stdout:
+        # A session of its own, so SIGKILL can take the whole group: the workers of `--workers N`
+        # outlive a killed parent otherwise (a failed start left three serving for most of an hour).
         proc = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=stdout, stderr=subprocess.PIPE, env=clean_env(env)
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            env=clean_env(env),
+            start_new_session=True,
         )
     server = ServerProcess(proc, log_dir / f"server-{number}.log", started_at)
     try:
         server.wait_ready(ready_timeout)
     except BaseException:
         if proc.poll() is None:
-            server.kill()
+            server.kill()  # with any workers it started
+        else:
+            server._kill_group()
         raise
     return server
 

@@ -162,10 +162,18 @@ def test_workers_starting_together_bootstrap_one_admin(tmp_path: Path) -> None:
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
     data = tmp_path / "data"
+    # Four processes import the server (spawn); on a busy machine (load 20+) that took over 30 s.
     with start_server(
-        "--workers", "3", "--auth", "true", data_dir=data, bind=f"127.0.0.1:{port}", http_bind="none"
+        "--workers",
+        "3",
+        "--auth",
+        "true",
+        data_dir=data,
+        bind=f"127.0.0.1:{port}",
+        http_bind="none",
+        ready_timeout=180,
     ) as server:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 180
         while len(server.listening_lines()) < 3 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert len(server.listening_lines()) == 3, server.log

@@ -277,6 +277,18 @@ def test_search_runs_dataframe_and_list(fl: Any, unique: str) -> None:
     assert "run_id" in empty.columns
 
 
+def test_search_runs_without_pandas_says_so(fl: Any, unique: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without pandas the DataFrame form raises (naming the extra) instead of returning a list."""
+    fl.set_experiment(f"fluent-{unique}")
+    with fl.start_run() as run:
+        pass
+    monkeypatch.setitem(sys.modules, "pandas", None)  # what `import pandas` meets when it is not installed
+    with pytest.raises(ImportError, match=r"pip install 'tracklane\[pandas\]'.*output_format='list'"):
+        fl.search_runs()
+    runs = fl.search_runs(output_format="list")
+    assert [r.info.run_id for r in runs] == [run.info.run_id]
+
+
 def test_threads_have_their_own_runs(fl: Any, client: tracklane.Client, unique: str) -> None:
     fl.set_experiment(f"fluent-{unique}")
     barrier = threading.Barrier(2)

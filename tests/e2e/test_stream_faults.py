@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 
 import tracklane
-from tests.conftest import REQUIRE_SERVICES, create_postgres_database, drop_postgres_database
+from tests.conftest import create_postgres_database, drop_postgres_database, missing
 from tests.e2e._server_process import (
     ServerProcess,
     ServerStartError,
@@ -188,9 +188,7 @@ class PrivatePostgres:
 def private_postgres() -> Iterator[PrivatePostgres]:
     bin_dir = _pg_bin()
     if bin_dir is None or (os.geteuid() == 0 and shutil.which("runuser") is None):
-        if REQUIRE_SERVICES:
-            pytest.fail("PostgreSQL server binaries (/usr/lib/postgresql/*/bin) are needed")
-        pytest.skip("PostgreSQL server binaries (/usr/lib/postgresql/*/bin) are not installed")
+        missing("PostgreSQL server binaries (/usr/lib/postgresql/*/bin) are not installed")
     # Not under pytest's tmp_path: the postgres user must be able to reach it.
     root = Path(tempfile.mkdtemp(prefix="tracklane-pg-"))
     try:

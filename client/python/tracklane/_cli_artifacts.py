@@ -58,7 +58,7 @@ def add_commands(commands: Any, with_common: Any) -> None:
     download.set_defaults(handler=_download)
 
     upload = with_common(sub.add_parser("upload", help="upload a local file or folder to a run"))
-    upload.add_argument("--run-id", required=True)
+    upload.add_argument("--run-id", required=True, help="the run to upload to")
     upload.add_argument("local_path", help="file or folder")
     upload.add_argument("--artifact-path", "-a", default=None, help="folder under the run's root")
     upload.add_argument("--direct", action="store_true", help="straight to the object store")
@@ -66,7 +66,7 @@ def add_commands(commands: Any, with_common: Any) -> None:
 
 
 def _where(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--run-id", default=None)
+    parser.add_argument("--run-id", default=None, help="the run (or give --artifact-uri)")
     parser.add_argument("--artifact-path", "-a", default=None, help="file or folder under the run's root")
     parser.add_argument("--artifact-uri", "-u", default=None, help="runs:/RUN_ID/PATH, instead of --run-id")
 

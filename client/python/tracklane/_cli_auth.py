@@ -31,6 +31,11 @@ class UserInfo:
     is_admin: bool
     create_time: int | None
 
+    def render_table(self) -> str:
+        """What ``users create`` and ``users update`` print."""
+        admin = "yes" if self.is_admin else "no"
+        return f"name:    {self.name}\nadmin:   {admin}\ncreated: {_time(self.create_time)}\n"
+
 
 @dataclass(frozen=True)
 class TokenInfo:
@@ -104,23 +109,28 @@ def add_commands(commands: Any, with_common: Any) -> None:
     listing.add_argument("--user", default="", help="whose tokens (admins only; default: yours)")
     listing.set_defaults(handler=_tokens_list)
     revoke = with_common(tok.add_parser("revoke", help="revoke a token at once"))
-    revoke.add_argument("token_id")
+    revoke.add_argument("token_id", help="the token's id (tokens list shows them)")
     revoke.set_defaults(handler=_tokens_revoke)
 
     users = commands.add_parser("users", help="create, list, update and delete users (admins)")
     usr = users.add_subparsers(dest="users_command", required=True, metavar="COMMAND")
     user_create = with_common(usr.add_parser("create", help="create a user"))
-    user_create.add_argument("name")
+    user_create.add_argument("name", help="user name (what runs and registry history record)")
     user_create.add_argument("--admin", action="store_true", help="may do everything")
     user_create.set_defaults(handler=_users_create)
     user_list = with_common(usr.add_parser("list", help="list users"))
     user_list.set_defaults(handler=_users_list)
     update = with_common(usr.add_parser("update", help="make a user admin or not"))
-    update.add_argument("name")
-    update.add_argument("--admin", action=argparse.BooleanOptionalAction, required=True)
+    update.add_argument("name", help="user name")
+    update.add_argument(
+        "--admin",
+        action=argparse.BooleanOptionalAction,
+        required=True,
+        help="admin (--admin) or not (--no-admin)",
+    )
     update.set_defaults(handler=_users_update)
     delete = with_common(usr.add_parser("delete", help="delete a user with their tokens and permissions"))
-    delete.add_argument("name")
+    delete.add_argument("name", help="user name")
     delete.set_defaults(handler=_users_delete)
 
 

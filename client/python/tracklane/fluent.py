@@ -31,7 +31,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, overload
 
 from tracklane import _channel, _metric_sender, _run_ends, system_metrics
 from tracklane._metric_buffer import MetricBuffer, array_columns
@@ -792,6 +792,31 @@ def log_input(
 # Search
 
 
+@overload
+def search_runs(
+    experiment_ids: Sequence[str] | str | None = None,
+    filter_string: str = "",
+    run_view_type: ViewType = ViewType.ACTIVE_ONLY,
+    max_results: int = 1000,
+    order_by: Sequence[str] | None = None,
+    *,
+    output_format: Literal["list"],
+    experiment_names: Sequence[str] | None = None,
+) -> list[Run]: ...
+
+
+@overload
+def search_runs(
+    experiment_ids: Sequence[str] | str | None = None,
+    filter_string: str = "",
+    run_view_type: ViewType = ViewType.ACTIVE_ONLY,
+    max_results: int = 1000,
+    order_by: Sequence[str] | None = None,
+    output_format: Literal["pandas"] = "pandas",
+    experiment_names: Sequence[str] | None = None,
+) -> Any: ...  # a pandas.DataFrame: pandas is optional, so not named in the signature
+
+
 def search_runs(
     experiment_ids: Sequence[str] | str | None = None,
     filter_string: str = "",
@@ -803,28 +828,34 @@ def search_runs(
 ) -> Any:
     """Runs matching an MLflow-style filter, as a pandas DataFrame or a list of Run.
 
+    The DataFrame needs pandas (``pip install 'tracklane[pandas]'``); without it this raises rather
+    than return another type. ``output_format="list"`` needs nothing more.
+
     Args:
         experiment_ids: Experiments to search; default the active experiment.
         filter_string: e.g. ``metrics.acc > 0.9 and params.model = 'rf'``; empty for all runs.
         run_view_type: Live, deleted or all runs.
         max_results: At most this many runs.
         order_by: e.g. ``["metrics.acc DESC"]``; default newest first.
-        output_format: ``"pandas"`` (a list when pandas is not installed) or ``"list"``.
+        output_format: ``"pandas"`` (a DataFrame) or ``"list"`` (a list of Run).
         experiment_names: Experiments to search by name (added to ``experiment_ids``; unknown names
             are skipped).
 
     Returns:
-        A DataFrame with MLflow's columns (``run_id``, ``experiment_id``, ``status``, ``artifact_uri``,
-        ``start_time``, ``end_time``, ``metrics.<key>``, ``params.<key>``, ``tags.<key>``, plus
-        ``run_name``), one row per run; or a list of Run.
+        A ``pandas.DataFrame`` with MLflow's columns (``run_id``, ``experiment_id``, ``status``,
+        ``artifact_uri``, ``start_time``, ``end_time``, ``metrics.<key>``, ``params.<key>``,
+        ``tags.<key>``, plus ``run_name``), one row per run; or, with ``output_format="list"``, a
+        ``list[Run]``.
 
     Raises:
         InvalidArgument: the filter or order does not parse, or an unknown output_format.
+        ImportError: ``output_format="pandas"`` and pandas is not installed.
     """
     if output_format not in ("pandas", "list"):
         raise InvalidArgument(
             f"output_format must be 'pandas' or 'list', not {output_format!r}", field="output_format"
         )
+    pd: Any = _pandas_for_search() if output_format == "pandas" else None
     client = _client()
     ids = [experiment_ids] if isinstance(experiment_ids, str) else list(experiment_ids or ())
     for name in experiment_names or ():
@@ -834,13 +865,20 @@ def search_runs(
     if experiment_ids is None and experiment_names is None:
         ids = [_experiment_id()]
     runs = client.search_runs(ids, filter_string, run_view_type, max_results, order_by) if ids else []
-    if output_format == "list":
-        return runs
-    try:
-        pd: Any = importlib.import_module("pandas")
-    except ImportError:
+    if pd is None:
         return runs
     return _runs_to_dataframe(pd, runs)
+
+
+def _pandas_for_search() -> Any:
+    """pandas, or an ImportError saying how to get it (checked before any call to the server)."""
+    try:
+        return importlib.import_module("pandas")
+    except ImportError as exc:
+        raise ImportError(
+            "search_runs returns a pandas DataFrame, and pandas is not installed: "
+            "pip install 'tracklane[pandas]', or pass output_format='list' for a list of Run"
+        ) from exc
 
 
 _INFO_COLUMNS = ("run_id", "experiment_id", "status", "artifact_uri", "start_time", "end_time", "run_name")

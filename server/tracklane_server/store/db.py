@@ -123,8 +123,12 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
-def upgrade(engine: Engine) -> None:
+def upgrade(engine: Engine, revision: str = "head") -> None:
     """Migrates the schema to the newest revision (a no-op when it is there already).
+
+    Args:
+        engine: the database.
+        revision: stop at this revision instead (the migration tests load rows of an older schema).
 
     Raises:
         FailedPrecondition: the database was migrated by a newer Tracklane.
@@ -140,8 +144,8 @@ def upgrade(engine: Engine) -> None:
                 f"the database is at schema revision {current!r}, which this Tracklane does not know: "
                 "upgrade Tracklane"
             )
-        if current == scripts.get_current_head():
+        if current == (scripts.get_current_head() if revision == "head" else revision):
             return
         config.attributes["connection"] = conn
-        log.info("migrating database schema", extra={"from_revision": current, "to_revision": "head"})
-        command.upgrade(config, "head")
+        log.info("migrating database schema", extra={"from_revision": current, "to_revision": revision})
+        command.upgrade(config, revision)

@@ -75,6 +75,12 @@ class RunRow(Base):
     parent_run_id: Mapped[str | None] = mapped_column(sa.String(RUN_ID_LENGTH), nullable=True, index=True)
     description: Mapped[str] = mapped_column(sa.Text, default="")
     deleted_time: Mapped[int | None] = mapped_column(Millis, nullable=True)
+    # True while the run is deleted because its experiment was: restoring the experiment restores
+    # exactly these. An explicit mark, not a time: a run deleted on its own in the same millisecond
+    # as its experiment must stay deleted.
+    deleted_with_experiment: Mapped[bool] = mapped_column(
+        sa.Boolean, default=False, server_default=sa.false()
+    )
     # AIP-155 idempotency key of the CreateRun that made this run.
     request_id: Mapped[str | None] = mapped_column(sa.String(128), nullable=True, unique=True)
     # The server's clock at the run's last change (info, params, tags, inputs, metric points): what

@@ -129,14 +129,19 @@ class ExperimentStore:
             return self._load(conn, pk)
 
     def require_active(self, conn: Connection, experiment_id: str) -> sa.Row[tuple[int, str]]:
-        """The experiment's (pk, artifact_location); FailedPrecondition if it is deleted."""
+        """The experiment's (pk, artifact_location), locked against a concurrent delete until the
+        transaction ends; FailedPrecondition if it is deleted."""
         pk = experiment_pk(experiment_id)
         row = conn.execute(
             sa.select(
                 t.experiments.c.experiment_id,
                 t.experiments.c.artifact_location,
                 t.experiments.c.lifecycle_stage,
-            ).where(t.experiments.c.experiment_id == pk)
+            )
+            .where(t.experiments.c.experiment_id == pk)
+            # FOR SHARE (PostgreSQL; SQLite has one writer anyway): a run created while the experiment
+            # is being deleted waits for that delete and is refused, instead of staying live in it.
+            .with_for_update(read=True)
         ).first()
         if row is None:
             raise NotFound(f"experiment {experiment_id!r} does not exist", field="experiment_id")
@@ -211,7 +216,7 @@ class ExperimentStore:
             values["description"] = check_text(description, "description", DESCRIPTION_MAX)
         with transaction(self.engine) as conn:
             if self._load(conn, pk).lifecycle_stage is not LifecycleStage.ACTIVE:
-                # Its update time marks the runs deleted with it: restore first, then rename.
+                # As MLflow: a deleted experiment is read-only until restored.
                 raise FailedPrecondition(f"experiment {experiment_id!r} is deleted; restore it first")
             if (
                 name is not None
@@ -232,30 +237,37 @@ class ExperimentStore:
             return self._load(conn, pk)
 
     def set_lifecycle(self, experiment_id: str, stage: LifecycleStage) -> None:
-        """Soft-deletes (or restores) an experiment with the runs that were live (or deleted with it)."""
+        """Soft-deletes an experiment with its live runs, or restores it with the runs deleted with it.
+
+        Runs deleted on their own (before, after or in the same millisecond) stay deleted: the runs
+        the experiment's delete took along carry ``deleted_with_experiment``, and only those return.
+        """
         pk = experiment_pk(experiment_id)
         if pk == 0 and stage is LifecycleStage.DELETED:
             raise FailedPrecondition("the default experiment cannot be deleted", field="experiment_id")
         now = now_ms()
+        deleting = stage is LifecycleStage.DELETED
         with transaction(self.engine) as conn:
-            current = self._load(conn, pk)
-            if current.lifecycle_stage is stage:
-                return
-            conn.execute(
+            self._load(conn, pk)  # NotFound first
+            # Conditional, so of two concurrent deletes (or restores) one does the work and the other
+            # waits for its row lock and then finds nothing to do.
+            changed = conn.execute(
                 t.experiments.update()
-                .where(t.experiments.c.experiment_id == pk)
+                .where(t.experiments.c.experiment_id == pk, t.experiments.c.lifecycle_stage != stage.value)
                 .values(lifecycle_stage=stage.value, last_update_time=now)
-            )
+            ).rowcount
+            if not changed:
+                return
             runs = t.runs.update().where(t.runs.c.experiment_id == pk)
-            if stage is LifecycleStage.DELETED:
-                # Stamped with the experiment's deletion time, so a restore brings back these runs only.
+            if deleting:
                 runs = runs.where(t.runs.c.lifecycle_stage == LifecycleStage.ACTIVE.value).values(
-                    lifecycle_stage=stage.value, deleted_time=now
+                    lifecycle_stage=stage.value, deleted_time=now, deleted_with_experiment=True
                 )
             else:
-                runs = runs.where(t.runs.c.deleted_time == current.last_update_time).values(
-                    lifecycle_stage=stage.value, deleted_time=None
-                )
+                runs = runs.where(
+                    t.runs.c.lifecycle_stage == LifecycleStage.DELETED.value,
+                    t.runs.c.deleted_with_experiment.is_(True),
+                ).values(lifecycle_stage=stage.value, deleted_time=None, deleted_with_experiment=False)
             conn.execute(runs)
 
     def set_tag(self, experiment_id: str, key: str, value: str) -> None:

@@ -309,15 +309,24 @@ class RunLifecycle:
             return self.runs.load_runs(conn, [run_id])[0].info
 
     def set_lifecycle(self, run_id: str, stage: LifecycleStage) -> None:
-        """Soft-deletes or restores a run (idempotent)."""
+        """Soft-deletes or restores a run (idempotent).
+
+        Deleting a deleted run changes nothing (it keeps its deletion time, and a run its experiment
+        took along still returns with the experiment). A run deleted or restored on its own is no
+        longer the experiment's: restoring the experiment leaves it as it is.
+        """
+        deleting = stage is LifecycleStage.DELETED
         with transaction(self.engine) as conn:
             self.runs.require_run(conn, run_id)
+            # The stage in the WHERE clause, not checked before: a concurrent experiment delete either
+            # took this run first (then this delete is a no-op) or finds it deleted already.
             conn.execute(
                 t.runs.update()
-                .where(t.runs.c.run_id == run_id)
+                .where(t.runs.c.run_id == run_id, t.runs.c.lifecycle_stage != stage.value)
                 .values(
                     lifecycle_stage=stage.value,
-                    deleted_time=now_ms() if stage is LifecycleStage.DELETED else None,
+                    deleted_time=now_ms() if deleting else None,
+                    deleted_with_experiment=False,
                 )
             )
             touch(conn, run_id)

@@ -9,7 +9,7 @@ Plain ALTERs and CREATE INDEX, not batch mode: SQLite adds columns in place, whe
 would copy the table.
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-12-07 17:02:00.000000
 """
 
@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0004"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
