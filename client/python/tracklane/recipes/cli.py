@@ -34,11 +34,13 @@ def register(commands: Any) -> None:
     run.add_argument("--step", "-s", default=None, help="the step to run (default: register)")
     run.set_defaults(handler=_run)
     inspect = _common(sub.add_parser("inspect", help="the step graph, or a step's last card"))
-    inspect.add_argument("--step", "-s", default=None)
+    inspect.add_argument(
+        "--step", "-s", default=None, help="the step whose card to show (default: the graph)"
+    )
     inspect.add_argument("--html", action="store_true", help="print the card's HTML instead of a summary")
     inspect.set_defaults(handler=_inspect)
     clean = _common(sub.add_parser("clean", help="remove cached outputs (of a step and those after it)"))
-    clean.add_argument("--step", "-s", default=None)
+    clean.add_argument("--step", "-s", default=None, help="the step whose cache to remove (default: all)")
     clean.set_defaults(handler=_clean)
     get = _common(
         sub.add_parser("get-artifact", help="where an output is (a file, a run id, a model version)")
@@ -51,8 +53,14 @@ def register(commands: Any) -> None:
     )
     get.set_defaults(handler=_get_artifact)
     init = sub.add_parser("init", help="write a runnable recipe with data from scikit-learn")
-    init.add_argument("directory")
-    init.add_argument("--template", "-t", choices=("regression", "classification"), default="regression")
+    init.add_argument("directory", help="the folder to write the recipe into")
+    init.add_argument(
+        "--template",
+        "-t",
+        choices=("regression", "classification"),
+        default="regression",
+        help="the recipe template (default: regression)",
+    )
     init.add_argument("--tracking-uri", default=None, help="the server its local profile names")
     init.set_defaults(handler=_init, client_command=True, output="table")
 

@@ -60,14 +60,25 @@ def add_commands(models: Any) -> None:
     _model_args(predict)
     predict.add_argument("-i", "--input-path", default="-", help="input file (default stdin)")
     predict.add_argument("-o", "--output-path", default="-", help="output file (default stdout)")
-    predict.add_argument("-t", "--content-type", choices=("json", "csv", "parquet"), default="json")
+    predict.add_argument(
+        "-t",
+        "--content-type",
+        choices=("json", "csv", "parquet"),
+        default="json",
+        help="the input's format (default: json)",
+    )
     predict.set_defaults(standalone_command=_predict)
 
     dockerfile = models.add_parser(
         "generate-dockerfile", help="write a Dockerfile (and build context) that serves the model"
     )
     _model_args(dockerfile, env=False)
-    dockerfile.add_argument("-d", "--output-directory", default="tracklane-dockerfile")
+    dockerfile.add_argument(
+        "-d",
+        "--output-directory",
+        default="tracklane-dockerfile",
+        help="where the Dockerfile and the model go (default: tracklane-dockerfile)",
+    )
     dockerfile.add_argument("--base-image", default=None, help="a Debian-like image with python3")
     dockerfile.set_defaults(standalone_command=_generate_dockerfile)
 
