@@ -19,6 +19,8 @@ export function FilterBox({
   const [cursor, setCursor] = useState(value.length);
   const [open, setOpen] = useState(false);
   const [active, setActive] = useState(0);
+  /** Enter takes a completion only once the arrow keys moved into the list; otherwise it applies. */
+  const [navigated, setNavigated] = useState(false);
   const input = useRef<HTMLInputElement>(null);
   const [shownFor, setShownFor] = useState(value);
   if (shownFor !== value) {
@@ -35,6 +37,7 @@ export function FilterBox({
     setText(next);
     setCursor(at);
     setActive(0);
+    setNavigated(false);
     requestAnimationFrame(() => input.current?.setSelectionRange(at, at));
   };
   const listId = "filter-completions";
@@ -56,7 +59,7 @@ export function FilterBox({
           aria-autocomplete="list"
           aria-expanded={!!completions}
           aria-controls={listId}
-          aria-activedescendant={completions ? `${listId}-${active}` : undefined}
+          aria-activedescendant={completions && navigated ? `${listId}-${active}` : undefined}
           aria-invalid={!!error}
           aria-describedby={error ? "filter-error" : undefined}
           spellcheck={false}
@@ -67,18 +70,23 @@ export function FilterBox({
             setCursor(e.currentTarget.selectionStart ?? e.currentTarget.value.length);
             setOpen(true);
             setActive(0);
+            setNavigated(false);
           }}
           onKeyDown={(e) => {
+            if (e.key === "Escape") {
+              e.preventDefault(); // a search box would clear itself: Escape only closes the list
+              setOpen(false);
+              return;
+            }
             if (!completions) return;
             if (e.key === "ArrowDown" || e.key === "ArrowUp") {
               e.preventDefault();
               const n = completions.items.length;
-              setActive((a) => (a + (e.key === "ArrowDown" ? 1 : n - 1)) % n);
-            } else if (e.key === "Tab" || (e.key === "Enter" && completions.items[active].insert !== text.slice(completions.from, completions.to))) {
+              setNavigated(true);
+              setActive((a) => (navigated ? a + (e.key === "ArrowDown" ? 1 : n - 1) : e.key === "ArrowDown" ? 0 : n - 1) % n);
+            } else if (e.key === "Tab" || (e.key === "Enter" && navigated)) {
               e.preventDefault();
               take(active);
-            } else if (e.key === "Escape") {
-              setOpen(false);
             }
           }}
           onKeyUp={(e) => setCursor(e.currentTarget.selectionStart ?? 0)}
@@ -94,7 +102,7 @@ export function FilterBox({
               key={item.label}
               id={`${listId}-${i}`}
               role="option"
-              aria-selected={i === active}
+              aria-selected={i === active && navigated}
               onMouseDown={(e) => {
                 e.preventDefault();
                 take(i);
