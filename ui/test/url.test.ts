@@ -36,3 +36,4 @@ describe("runs view in the URL", () => {
     expect(parseRunsView("").columns).toEqual(DEFAULT_COLUMNS);
   });
 });
+

@@ -42,10 +42,13 @@ export function toRow(run: Run): RunRow {
   const info = run.info!;
   const data = run.data;
   const metrics = new Map<string, MetricSummary>();
-  for (const m of data?.metrics ?? []) metrics.set(m.key, { latest: m.value, step: Number(m.step) });
-  for (const s of summariesOf(run)) {
-    const m = metrics.get(s.key);
-    if (m) Object.assign(m, { min: s.min, max: s.max, first: s.first, count: s.count });
+  for (const m of data?.metrics ?? []) {
+    const s = m.summary;
+    metrics.set(m.key, {
+      latest: m.value,
+      step: Number(m.step),
+      ...(s ? { min: s.min, max: s.max, first: s.first, count: Number(s.count) } : {}),
+    });
   }
   const tags = new Map((data?.tags ?? []).map((t) => [t.key, t.value]));
   return {
@@ -66,20 +69,6 @@ export function toRow(run: Run): RunRow {
     tags,
     run,
   };
-}
-
-interface SummaryLike {
-  key: string;
-  min: number;
-  max: number;
-  first: number;
-  count: number;
-}
-
-/** The per-key summaries the server keeps (min, max, first, count), when it sends them. */
-function summariesOf(run: Run): SummaryLike[] {
-  const data = run.data as unknown as { metricSummaries?: { key: string; min: number; max: number; first: number; count: bigint | number }[] };
-  return (data?.metricSummaries ?? []).map((s) => ({ ...s, count: Number(s.count) }));
 }
 
 export interface RunsQuery {

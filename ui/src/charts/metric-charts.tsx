@@ -2,7 +2,7 @@
 // and smoothing controls; running runs stream new points into every chart.
 import { useMemo, useState } from "preact/hooks";
 import type { RunRow } from "../api/runs";
-import { useWatchRuns } from "../live/watch-run";
+import { useLivePoints } from "../live/watch-run";
 import type { ChartOptions, XAxis } from "../lib/url";
 import { LiveBus } from "./live-bus";
 import { MetricChart } from "./metric-chart";
@@ -50,7 +50,7 @@ export function MetricCharts({ runs, chart, onChart, keys }: { runs: RunRow[]; c
   const system = shown.filter((k) => k.startsWith("system/"));
   const bus = useMemo(() => new LiveBus(), []);
   const running = runs.filter((r) => r.status === "RUNNING").map((r) => r.id);
-  useWatchRuns(running, [], (series) => bus.publish(series));
+  useLivePoints(runs, (series) => bus.publish(series));
   const chartRuns = useMemo(() => runs.map((r) => ({ id: r.id, name: r.name, start: r.start })), [runs]);
   return (
     <div class="charts">

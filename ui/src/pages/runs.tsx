@@ -121,7 +121,15 @@ export function RunsPage() {
   const order = view.sort ? orderBy(view.sort.column, view.sort.descending) : null;
   const query: RunsQuery = { experimentIds, filter: view.filter, orderBy: order ? [order] : [], deleted: view.deleted };
   const runs = useRuns(query, view.groupBy.length > 0);
-  useExperimentWatch(experimentIds, runs.setRows, !runs.loading);
+  // Start watching once the first page is shown: the watch's snapshot must not delay it.
+  const [watching, setWatching] = useState(false);
+  useEffect(() => {
+    if (!runs.loading && runs.rows.length >= 0) setWatching(true);
+  }, [runs.loading]);
+  useExperimentWatch(experimentIds, runs.setRows, watching, {
+    prependNew: !view.filter && !view.sort,
+    keepDeleted: view.deleted,
+  });
   const keys = useMemo(() => keysOf(runs.rows.map((r) => ({ metrics: [...r.metrics.keys()].map((key) => ({ key })), params: [...r.params.keys()].map((key) => ({ key })), tags: [...r.tags.keys()].map((key) => ({ key })) }))), [runs.rows]);
   const chartRuns = (view.selected.length ? runs.rows.filter((r) => view.selected.includes(r.id)) : runs.rows).slice(0, view.selected.length ? MAX_CHART_RUNS : 10);
   return (

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tracklane/v1/tracking.proto.
  */
 export const file_tracklane_v1_tracking: GenFile = /*@__PURE__*/
-  fileDesc("Cht0cmFja2xhbmUvdjEvdHJhY2tpbmcucHJvdG8SDHRyYWNrbGFuZS52MSKbAgoKRXhwZXJpbWVudBIVCg1leHBlcmltZW50X2lkGAEgASgJEgwKBG5hbWUYAiABKAkSGQoRYXJ0aWZhY3RfbG9jYXRpb24YAyABKAkSNQoPbGlmZWN5Y2xlX3N0YWdlGAQgASgOMhwudHJhY2tsYW5lLnYxLkxpZmVjeWNsZVN0YWdlEi8KC2NyZWF0ZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASHwoEdGFncxgHIAMoCzIRLnRyYWNrbGFuZS52MS5UYWcSEwoLZGVzY3JpcHRpb24YCCABKAkieAoDUnVuEiMKBGluZm8YASABKAsyFS50cmFja2xhbmUudjEuUnVuSW5mbxIjCgRkYXRhGAIgASgLMhUudHJhY2tsYW5lLnYxLlJ1bkRhdGESJwoGaW5wdXRzGAMgASgLMhcudHJhY2tsYW5lLnYxLlJ1bklucHV0cyLTAgoHUnVuSW5mbxIOCgZydW5faWQYASABKAkSFQoNZXhwZXJpbWVudF9pZBgCIAEoCRIQCghydW5fbmFtZRgDIAEoCRInCgZzdGF0dXMYBCABKA4yFy50cmFja2xhbmUudjEuUnVuU3RhdHVzEi4KCnN0YXJ0X3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxhcnRpZmFjdF91cmkYByABKAkSNQoPbGlmZWN5Y2xlX3N0YWdlGAggASgOMhwudHJhY2tsYW5lLnYxLkxpZmVjeWNsZVN0YWdlEhUKDXBhcmVudF9ydW5faWQYCSABKAkSDwoHdXNlcl9pZBgKIAEoCRITCgtkZXNjcmlwdGlvbhgLIAEoCSJ2CgdSdW5EYXRhEiUKB21ldHJpY3MYASADKAsyFC50cmFja2xhbmUudjEuTWV0cmljEiMKBnBhcmFtcxgCIAMoCzITLnRyYWNrbGFuZS52MS5QYXJhbRIfCgR0YWdzGAMgAygLMhEudHJhY2tsYW5lLnYxLlRhZyIjCgVQYXJhbRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAkiSAoGTWV0cmljEgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoARIMCgRzdGVwGAMgASgDEhQKDHRpbWVzdGFtcF9tcxgEIAEoAyJtCgdEYXRhc2V0EgwKBG5hbWUYASABKAkSDgoGZGlnZXN0GAIgASgJEhMKC3NvdXJjZV90eXBlGAMgASgJEg4KBnNvdXJjZRgEIAEoCRIOCgZzY2hlbWEYBSABKAkSDwoHcHJvZmlsZRgGIAEoCSJoCgxEYXRhc2V0SW5wdXQSJgoHZGF0YXNldBgBIAEoCzIVLnRyYWNrbGFuZS52MS5EYXRhc2V0Eg8KB2NvbnRleHQYAiABKAkSHwoEdGFncxgDIAMoCzIRLnRyYWNrbGFuZS52MS5UYWciPwoJUnVuSW5wdXRzEjIKDmRhdGFzZXRfaW5wdXRzGAEgAygLMhoudHJhY2tsYW5lLnYxLkRhdGFzZXRJbnB1dCJhCgxNZXRyaWNTZXJpZXMSDgoGcnVuX2lkGAEgASgJEgsKA2tleRgCIAEoCRINCgVzdGVwcxgDIAMoAxIOCgZ2YWx1ZXMYBCADKAESFQoNdGltZXN0YW1wc19tcxgFIAMoAyJ4ChdDcmVhdGVFeHBlcmltZW50UmVxdWVzdBIMCgRuYW1lGAEgASgJEhkKEWFydGlmYWN0X2xvY2F0aW9uGAIgASgJEh8KBHRhZ3MYAyADKAsyES50cmFja2xhbmUudjEuVGFnEhMKC2Rlc2NyaXB0aW9uGAQgASgJIkgKGENyZWF0ZUV4cGVyaW1lbnRSZXNwb25zZRIsCgpleHBlcmltZW50GAEgASgLMhgudHJhY2tsYW5lLnYxLkV4cGVyaW1lbnQiLQoUR2V0RXhwZXJpbWVudFJlcXVlc3QSFQoNZXhwZXJpbWVudF9pZBgBIAEoCSJFChVHZXRFeHBlcmltZW50UmVzcG9uc2USLAoKZXhwZXJpbWVudBgBIAEoCzIYLnRyYWNrbGFuZS52MS5FeHBlcmltZW50IioKGkdldEV4cGVyaW1lbnRCeU5hbWVSZXF1ZXN0EgwKBG5hbWUYASABKAkiSwobR2V0RXhwZXJpbWVudEJ5TmFtZVJlc3BvbnNlEiwKCmV4cGVyaW1lbnQYASABKAsyGC50cmFja2xhbmUudjEuRXhwZXJpbWVudCKOAQoYU2VhcmNoRXhwZXJpbWVudHNSZXF1ZXN0Eg4KBmZpbHRlchgBIAEoCRIQCghvcmRlcl9ieRgCIAMoCRIpCgl2aWV3X3R5cGUYAyABKA4yFi50cmFja2xhbmUudjEuVmlld1R5cGUSEQoJcGFnZV9zaXplGAQgASgFEhIKCnBhZ2VfdG9rZW4YBSABKAkiYwoZU2VhcmNoRXhwZXJpbWVudHNSZXNwb25zZRItCgtleHBlcmltZW50cxgBIAMoCzIYLnRyYWNrbGFuZS52MS5FeHBlcmltZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKEAQoXVXBkYXRlRXhwZXJpbWVudFJlcXVlc3QSFQoNZXhwZXJpbWVudF9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEi8KC3VwZGF0ZV9tYXNrGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayJIChhVcGRhdGVFeHBlcmltZW50UmVzcG9uc2USLAoKZXhwZXJpbWVudBgBIAEoCzIYLnRyYWNrbGFuZS52MS5FeHBlcmltZW50IjAKF0RlbGV0ZUV4cGVyaW1lbnRSZXF1ZXN0EhUKDWV4cGVyaW1lbnRfaWQYASABKAkiGgoYRGVsZXRlRXhwZXJpbWVudFJlc3BvbnNlIjEKGFJlc3RvcmVFeHBlcmltZW50UmVxdWVzdBIVCg1leHBlcmltZW50X2lkGAEgASgJIhsKGVJlc3RvcmVFeHBlcmltZW50UmVzcG9uc2UiUAoXU2V0RXhwZXJpbWVudFRhZ1JlcXVlc3QSFQoNZXhwZXJpbWVudF9pZBgBIAEoCRIeCgN0YWcYAiABKAsyES50cmFja2xhbmUudjEuVGFnIhoKGFNldEV4cGVyaW1lbnRUYWdSZXNwb25zZSJAChpEZWxldGVFeHBlcmltZW50VGFnUmVxdWVzdBIVCg1leHBlcmltZW50X2lkGAEgASgJEgsKA2tleRgCIAEoCSIdChtEZWxldGVFeHBlcmltZW50VGFnUmVzcG9uc2UihgIKEENyZWF0ZVJ1blJlcXVlc3QSFQoNZXhwZXJpbWVudF9pZBgBIAEoCRIQCghydW5fbmFtZRgCIAEoCRIuCgpzdGFydF90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIfCgR0YWdzGAQgAygLMhEudHJhY2tsYW5lLnYxLlRhZxIVCg1wYXJlbnRfcnVuX2lkGAUgASgJEg8KB3VzZXJfaWQYBiABKAkSEwoLZGVzY3JpcHRpb24YByABKAkSJwoGc3RhdHVzGAggASgOMhcudHJhY2tsYW5lLnYxLlJ1blN0YXR1cxISCgpyZXF1ZXN0X2lkGAkgASgJIjMKEUNyZWF0ZVJ1blJlc3BvbnNlEh4KA3J1bhgBIAEoCzIRLnRyYWNrbGFuZS52MS5SdW4iHwoNR2V0UnVuUmVxdWVzdBIOCgZydW5faWQYASABKAkiMAoOR2V0UnVuUmVzcG9uc2USHgoDcnVuGAEgASgLMhEudHJhY2tsYW5lLnYxLlJ1biLRAQoQVXBkYXRlUnVuUmVxdWVzdBIOCgZydW5faWQYASABKAkSJwoGc3RhdHVzGAIgASgOMhcudHJhY2tsYW5lLnYxLlJ1blN0YXR1cxIsCghlbmRfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIcnVuX25hbWUYBCABKAkSEwoLZGVzY3JpcHRpb24YBSABKAkSLwoLdXBkYXRlX21hc2sYBiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrIjwKEVVwZGF0ZVJ1blJlc3BvbnNlEicKCHJ1bl9pbmZvGAEgASgLMhUudHJhY2tsYW5lLnYxLlJ1bkluZm8iIgoQRGVsZXRlUnVuUmVxdWVzdBIOCgZydW5faWQYASABKAkiEwoRRGVsZXRlUnVuUmVzcG9uc2UiIwoRUmVzdG9yZVJ1blJlcXVlc3QSDgoGcnVuX2lkGAEgASgJIhQKElJlc3RvcmVSdW5SZXNwb25zZSKjAQoRU2VhcmNoUnVuc1JlcXVlc3QSFgoOZXhwZXJpbWVudF9pZHMYASADKAkSDgoGZmlsdGVyGAIgASgJEhAKCG9yZGVyX2J5GAMgAygJEi0KDXJ1bl92aWV3X3R5cGUYBCABKA4yFi50cmFja2xhbmUudjEuVmlld1R5cGUSEQoJcGFnZV9zaXplGAUgASgFEhIKCnBhZ2VfdG9rZW4YBiABKAkiTgoSU2VhcmNoUnVuc1Jlc3BvbnNlEh8KBHJ1bnMYASADKAsyES50cmFja2xhbmUudjEuUnVuEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKOAQoPTG9nQmF0Y2hSZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCRIlCgdtZXRyaWNzGAIgAygLMhQudHJhY2tsYW5lLnYxLk1ldHJpYxIjCgZwYXJhbXMYAyADKAsyEy50cmFja2xhbmUudjEuUGFyYW0SHwoEdGFncxgEIAMoCzIRLnRyYWNrbGFuZS52MS5UYWciEgoQTG9nQmF0Y2hSZXNwb25zZSIvChBEZWxldGVUYWdSZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCRILCgNrZXkYAiABKAkiEwoRRGVsZXRlVGFnUmVzcG9uc2UiUAoQTG9nSW5wdXRzUmVxdWVzdBIOCgZydW5faWQYASABKAkSLAoIZGF0YXNldHMYAiADKAsyGi50cmFja2xhbmUudjEuRGF0YXNldElucHV0IhMKEUxvZ0lucHV0c1Jlc3BvbnNlIr0BChdHZXRNZXRyaWNIaXN0b3J5UmVxdWVzdBIOCgZydW5faWQYASABKAkSCwoDa2V5GAIgASgJEhcKCnN0YXJ0X3N0ZXAYAyABKANIAIgBARIVCghlbmRfc3RlcBgEIAEoA0gBiAEBEhEKCXBhZ2Vfc2l6ZRgFIAEoBRISCgpwYWdlX3Rva2VuGAYgASgJEhIKCm1heF9wb2ludHMYByABKAVCDQoLX3N0YXJ0X3N0ZXBCCwoJX2VuZF9zdGVwIl8KGEdldE1ldHJpY0hpc3RvcnlSZXNwb25zZRIqCgZzZXJpZXMYASABKAsyGi50cmFja2xhbmUudjEuTWV0cmljU2VyaWVzEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSLEAQocQmF0Y2hHZXRNZXRyaWNIaXN0b3J5UmVxdWVzdBIPCgdydW5faWRzGAEgAygJEgwKBGtleXMYAiADKAkSFwoKc3RhcnRfc3RlcBgDIAEoA0gAiAEBEhUKCGVuZF9zdGVwGAQgASgDSAGIAQESEgoKbWF4X3BvaW50cxgFIAEoBRIRCglwYWdlX3NpemUYBiABKAUSEgoKcGFnZV90b2tlbhgHIAEoCUINCgtfc3RhcnRfc3RlcEILCglfZW5kX3N0ZXAiZAodQmF0Y2hHZXRNZXRyaWNIaXN0b3J5UmVzcG9uc2USKgoGc2VyaWVzGAEgAygLMhoudHJhY2tsYW5lLnYxLk1ldHJpY1NlcmllcxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkipAEKFFN0cmVhbU1ldHJpY3NSZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCRIRCgl3cml0ZXJfaWQYAiABKAkSEAoIc2VxdWVuY2UYAyABKAMSDAoEa2V5cxgEIAMoCRITCgtrZXlfaW5kaWNlcxgFIAMoDRIOCgZ2YWx1ZXMYBiADKAESDQoFc3RlcHMYByADKAMSFQoNdGltZXN0YW1wc19tcxgIIAMoAyKfAQoVU3RyZWFtTWV0cmljc1Jlc3BvbnNlEg4KBnJ1bl9pZBgBIAEoCRIRCgl3cml0ZXJfaWQYAiABKAkSEAoIc2VxdWVuY2UYAyABKAMSFgoOcG9pbnRzX3dyaXR0ZW4YBCABKAMSEQoJZHVwbGljYXRlGAUgASgIEiYKBWVycm9yGAYgASgLMhcudHJhY2tsYW5lLnYxLkl0ZW1FcnJvciJXCg9XYXRjaFJ1blJlcXVlc3QSDgoGcnVuX2lkGAEgASgJEgwKBGtleXMYAiADKAkSFwoKc3RhcnRfc3RlcBgDIAEoA0gAiAEBQg0KC19zdGFydF9zdGVwIj4KEFdhdGNoUnVuUmVzcG9uc2USKgoGc2VyaWVzGAEgAygLMhoudHJhY2tsYW5lLnYxLk1ldHJpY1NlcmllcyqgAQoJUnVuU3RhdHVzEhoKFlJVTl9TVEFUVVNfVU5TUEVDSUZJRUQQABIWChJSVU5fU1RBVFVTX1JVTk5JTkcQARIYChRSVU5fU1RBVFVTX1NDSEVEVUxFRBACEhcKE1JVTl9TVEFUVVNfRklOSVNIRUQQAxIVChFSVU5fU1RBVFVTX0ZBSUxFRBAEEhUKEVJVTl9TVEFUVVNfS0lMTEVEEAUy0w8KD1RyYWNraW5nU2VydmljZRJhChBDcmVhdGVFeHBlcmltZW50EiUudHJhY2tsYW5lLnYxLkNyZWF0ZUV4cGVyaW1lbnRSZXF1ZXN0GiYudHJhY2tsYW5lLnYxLkNyZWF0ZUV4cGVyaW1lbnRSZXNwb25zZRJYCg1HZXRFeHBlcmltZW50EiIudHJhY2tsYW5lLnYxLkdldEV4cGVyaW1lbnRSZXF1ZXN0GiMudHJhY2tsYW5lLnYxLkdldEV4cGVyaW1lbnRSZXNwb25zZRJqChNHZXRFeHBlcmltZW50QnlOYW1lEigudHJhY2tsYW5lLnYxLkdldEV4cGVyaW1lbnRCeU5hbWVSZXF1ZXN0GikudHJhY2tsYW5lLnYxLkdldEV4cGVyaW1lbnRCeU5hbWVSZXNwb25zZRJkChFTZWFyY2hFeHBlcmltZW50cxImLnRyYWNrbGFuZS52MS5TZWFyY2hFeHBlcmltZW50c1JlcXVlc3QaJy50cmFja2xhbmUudjEuU2VhcmNoRXhwZXJpbWVudHNSZXNwb25zZRJhChBVcGRhdGVFeHBlcmltZW50EiUudHJhY2tsYW5lLnYxLlVwZGF0ZUV4cGVyaW1lbnRSZXF1ZXN0GiYudHJhY2tsYW5lLnYxLlVwZGF0ZUV4cGVyaW1lbnRSZXNwb25zZRJhChBEZWxldGVFeHBlcmltZW50EiUudHJhY2tsYW5lLnYxLkRlbGV0ZUV4cGVyaW1lbnRSZXF1ZXN0GiYudHJhY2tsYW5lLnYxLkRlbGV0ZUV4cGVyaW1lbnRSZXNwb25zZRJkChFSZXN0b3JlRXhwZXJpbWVudBImLnRyYWNrbGFuZS52MS5SZXN0b3JlRXhwZXJpbWVudFJlcXVlc3QaJy50cmFja2xhbmUudjEuUmVzdG9yZUV4cGVyaW1lbnRSZXNwb25zZRJhChBTZXRFeHBlcmltZW50VGFnEiUudHJhY2tsYW5lLnYxLlNldEV4cGVyaW1lbnRUYWdSZXF1ZXN0GiYudHJhY2tsYW5lLnYxLlNldEV4cGVyaW1lbnRUYWdSZXNwb25zZRJqChNEZWxldGVFeHBlcmltZW50VGFnEigudHJhY2tsYW5lLnYxLkRlbGV0ZUV4cGVyaW1lbnRUYWdSZXF1ZXN0GikudHJhY2tsYW5lLnYxLkRlbGV0ZUV4cGVyaW1lbnRUYWdSZXNwb25zZRJMCglDcmVhdGVSdW4SHi50cmFja2xhbmUudjEuQ3JlYXRlUnVuUmVxdWVzdBofLnRyYWNrbGFuZS52MS5DcmVhdGVSdW5SZXNwb25zZRJDCgZHZXRSdW4SGy50cmFja2xhbmUudjEuR2V0UnVuUmVxdWVzdBocLnRyYWNrbGFuZS52MS5HZXRSdW5SZXNwb25zZRJMCglVcGRhdGVSdW4SHi50cmFja2xhbmUudjEuVXBkYXRlUnVuUmVxdWVzdBofLnRyYWNrbGFuZS52MS5VcGRhdGVSdW5SZXNwb25zZRJMCglEZWxldGVSdW4SHi50cmFja2xhbmUudjEuRGVsZXRlUnVuUmVxdWVzdBofLnRyYWNrbGFuZS52MS5EZWxldGVSdW5SZXNwb25zZRJPCgpSZXN0b3JlUnVuEh8udHJhY2tsYW5lLnYxLlJlc3RvcmVSdW5SZXF1ZXN0GiAudHJhY2tsYW5lLnYxLlJlc3RvcmVSdW5SZXNwb25zZRJPCgpTZWFyY2hSdW5zEh8udHJhY2tsYW5lLnYxLlNlYXJjaFJ1bnNSZXF1ZXN0GiAudHJhY2tsYW5lLnYxLlNlYXJjaFJ1bnNSZXNwb25zZRJJCghMb2dCYXRjaBIdLnRyYWNrbGFuZS52MS5Mb2dCYXRjaFJlcXVlc3QaHi50cmFja2xhbmUudjEuTG9nQmF0Y2hSZXNwb25zZRJMCglEZWxldGVUYWcSHi50cmFja2xhbmUudjEuRGVsZXRlVGFnUmVxdWVzdBofLnRyYWNrbGFuZS52MS5EZWxldGVUYWdSZXNwb25zZRJMCglMb2dJbnB1dHMSHi50cmFja2xhbmUudjEuTG9nSW5wdXRzUmVxdWVzdBofLnRyYWNrbGFuZS52MS5Mb2dJbnB1dHNSZXNwb25zZRJhChBHZXRNZXRyaWNIaXN0b3J5EiUudHJhY2tsYW5lLnYxLkdldE1ldHJpY0hpc3RvcnlSZXF1ZXN0GiYudHJhY2tsYW5lLnYxLkdldE1ldHJpY0hpc3RvcnlSZXNwb25zZRJwChVCYXRjaEdldE1ldHJpY0hpc3RvcnkSKi50cmFja2xhbmUudjEuQmF0Y2hHZXRNZXRyaWNIaXN0b3J5UmVxdWVzdBorLnRyYWNrbGFuZS52MS5CYXRjaEdldE1ldHJpY0hpc3RvcnlSZXNwb25zZRJcCg1TdHJlYW1NZXRyaWNzEiIudHJhY2tsYW5lLnYxLlN0cmVhbU1ldHJpY3NSZXF1ZXN0GiMudHJhY2tsYW5lLnYxLlN0cmVhbU1ldHJpY3NSZXNwb25zZSgBMAESSwoIV2F0Y2hSdW4SHS50cmFja2xhbmUudjEuV2F0Y2hSdW5SZXF1ZXN0Gh4udHJhY2tsYW5lLnYxLldhdGNoUnVuUmVzcG9uc2UwAUJNChBvcmcudHJhY2tsYW5lLnYxUAFaN2V4YW1wbGUuY29tL3RyYWNrbGFuZS9jbGllbnQvZ28vdHJhY2tsYW5ldjE7dHJhY2tsYW5ldjFiBnByb3RvMw", [file_google_protobuf_field_mask, file_google_protobuf_timestamp, file_tracklane_v1_common]);
+  fileDesc("Cht0cmFja2xhbmUvdjEvdHJhY2tpbmcucHJvdG8SDHRyYWNrbGFuZS52MSKbAgoKRXhwZXJpbWVudBIVCg1leHBlcmltZW50X2lkGAEgASgJEgwKBG5hbWUYAiABKAkSGQoRYXJ0aWZhY3RfbG9jYXRpb24YAyABKAkSNQoPbGlmZWN5Y2xlX3N0YWdlGAQgASgOMhwudHJhY2tsYW5lLnYxLkxpZmVjeWNsZVN0YWdlEi8KC2NyZWF0ZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASHwoEdGFncxgHIAMoCzIRLnRyYWNrbGFuZS52MS5UYWcSEwoLZGVzY3JpcHRpb24YCCABKAkieAoDUnVuEiMKBGluZm8YASABKAsyFS50cmFja2xhbmUudjEuUnVuSW5mbxIjCgRkYXRhGAIgASgLMhUudHJhY2tsYW5lLnYxLlJ1bkRhdGESJwoGaW5wdXRzGAMgASgLMhcudHJhY2tsYW5lLnYxLlJ1bklucHV0cyLTAgoHUnVuSW5mbxIOCgZydW5faWQYASABKAkSFQoNZXhwZXJpbWVudF9pZBgCIAEoCRIQCghydW5fbmFtZRgDIAEoCRInCgZzdGF0dXMYBCABKA4yFy50cmFja2xhbmUudjEuUnVuU3RhdHVzEi4KCnN0YXJ0X3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxhcnRpZmFjdF91cmkYByABKAkSNQoPbGlmZWN5Y2xlX3N0YWdlGAggASgOMhwudHJhY2tsYW5lLnYxLkxpZmVjeWNsZVN0YWdlEhUKDXBhcmVudF9ydW5faWQYCSABKAkSDwoHdXNlcl9pZBgKIAEoCRITCgtkZXNjcmlwdGlvbhgLIAEoCSJ2CgdSdW5EYXRhEiUKB21ldHJpY3MYASADKAsyFC50cmFja2xhbmUudjEuTWV0cmljEiMKBnBhcmFtcxgCIAMoCzITLnRyYWNrbGFuZS52MS5QYXJhbRIfCgR0YWdzGAMgAygLMhEudHJhY2tsYW5lLnYxLlRhZyIjCgVQYXJhbRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAkidgoGTWV0cmljEgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoARIMCgRzdGVwGAMgASgDEhQKDHRpbWVzdGFtcF9tcxgEIAEoAxIsCgdzdW1tYXJ5GAUgASgLMhsudHJhY2tsYW5lLnYxLk1ldHJpY1N1bW1hcnkiWwoNTWV0cmljU3VtbWFyeRILCgNtaW4YASABKAESCwoDbWF4GAIgASgBEg0KBWZpcnN0GAMgASgBEhIKCmZpcnN0X3N0ZXAYBCABKAMSDQoFY291bnQYBSABKAMibQoHRGF0YXNldBIMCgRuYW1lGAEgASgJEg4KBmRpZ2VzdBgCIAEoCRITCgtzb3VyY2VfdHlwZRgDIAEoCRIOCgZzb3VyY2UYBCABKAkSDgoGc2NoZW1hGAUgASgJEg8KB3Byb2ZpbGUYBiABKAkiaAoMRGF0YXNldElucHV0EiYKB2RhdGFzZXQYASABKAsyFS50cmFja2xhbmUudjEuRGF0YXNldBIPCgdjb250ZXh0GAIgASgJEh8KBHRhZ3MYAyADKAsyES50cmFja2xhbmUudjEuVGFnIj8KCVJ1bklucHV0cxIyCg5kYXRhc2V0X2lucHV0cxgBIAMoCzIaLnRyYWNrbGFuZS52MS5EYXRhc2V0SW5wdXQiYQoMTWV0cmljU2VyaWVzEg4KBnJ1bl9pZBgBIAEoCRILCgNrZXkYAiABKAkSDQoFc3RlcHMYAyADKAMSDgoGdmFsdWVzGAQgAygBEhUKDXRpbWVzdGFtcHNfbXMYBSADKAMieAoXQ3JlYXRlRXhwZXJpbWVudFJlcXVlc3QSDAoEbmFtZRgBIAEoCRIZChFhcnRpZmFjdF9sb2NhdGlvbhgCIAEoCRIfCgR0YWdzGAMgAygLMhEudHJhY2tsYW5lLnYxLlRhZxITCgtkZXNjcmlwdGlvbhgEIAEoCSJIChhDcmVhdGVFeHBlcmltZW50UmVzcG9uc2USLAoKZXhwZXJpbWVudBgBIAEoCzIYLnRyYWNrbGFuZS52MS5FeHBlcmltZW50Ii0KFEdldEV4cGVyaW1lbnRSZXF1ZXN0EhUKDWV4cGVyaW1lbnRfaWQYASABKAkiRQoVR2V0RXhwZXJpbWVudFJlc3BvbnNlEiwKCmV4cGVyaW1lbnQYASABKAsyGC50cmFja2xhbmUudjEuRXhwZXJpbWVudCIqChpHZXRFeHBlcmltZW50QnlOYW1lUmVxdWVzdBIMCgRuYW1lGAEgASgJIksKG0dldEV4cGVyaW1lbnRCeU5hbWVSZXNwb25zZRIsCgpleHBlcmltZW50GAEgASgLMhgudHJhY2tsYW5lLnYxLkV4cGVyaW1lbnQijgEKGFNlYXJjaEV4cGVyaW1lbnRzUmVxdWVzdBIOCgZmaWx0ZXIYASABKAkSEAoIb3JkZXJfYnkYAiADKAkSKQoJdmlld190eXBlGAMgASgOMhYudHJhY2tsYW5lLnYxLlZpZXdUeXBlEhEKCXBhZ2Vfc2l6ZRgEIAEoBRISCgpwYWdlX3Rva2VuGAUgASgJImMKGVNlYXJjaEV4cGVyaW1lbnRzUmVzcG9uc2USLQoLZXhwZXJpbWVudHMYASADKAsyGC50cmFja2xhbmUudjEuRXhwZXJpbWVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkihAEKF1VwZGF0ZUV4cGVyaW1lbnRSZXF1ZXN0EhUKDWV4cGVyaW1lbnRfaWQYASABKAkSDAoEbmFtZRgCIAEoCRITCgtkZXNjcmlwdGlvbhgDIAEoCRIvCgt1cGRhdGVfbWFzaxgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2siSAoYVXBkYXRlRXhwZXJpbWVudFJlc3BvbnNlEiwKCmV4cGVyaW1lbnQYASABKAsyGC50cmFja2xhbmUudjEuRXhwZXJpbWVudCIwChdEZWxldGVFeHBlcmltZW50UmVxdWVzdBIVCg1leHBlcmltZW50X2lkGAEgASgJIhoKGERlbGV0ZUV4cGVyaW1lbnRSZXNwb25zZSIxChhSZXN0b3JlRXhwZXJpbWVudFJlcXVlc3QSFQoNZXhwZXJpbWVudF9pZBgBIAEoCSIbChlSZXN0b3JlRXhwZXJpbWVudFJlc3BvbnNlIlAKF1NldEV4cGVyaW1lbnRUYWdSZXF1ZXN0EhUKDWV4cGVyaW1lbnRfaWQYASABKAkSHgoDdGFnGAIgASgLMhEudHJhY2tsYW5lLnYxLlRhZyIaChhTZXRFeHBlcmltZW50VGFnUmVzcG9uc2UiQAoaRGVsZXRlRXhwZXJpbWVudFRhZ1JlcXVlc3QSFQoNZXhwZXJpbWVudF9pZBgBIAEoCRILCgNrZXkYAiABKAkiHQobRGVsZXRlRXhwZXJpbWVudFRhZ1Jlc3BvbnNlIoYCChBDcmVhdGVSdW5SZXF1ZXN0EhUKDWV4cGVyaW1lbnRfaWQYASABKAkSEAoIcnVuX25hbWUYAiABKAkSLgoKc3RhcnRfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASHwoEdGFncxgEIAMoCzIRLnRyYWNrbGFuZS52MS5UYWcSFQoNcGFyZW50X3J1bl9pZBgFIAEoCRIPCgd1c2VyX2lkGAYgASgJEhMKC2Rlc2NyaXB0aW9uGAcgASgJEicKBnN0YXR1cxgIIAEoDjIXLnRyYWNrbGFuZS52MS5SdW5TdGF0dXMSEgoKcmVxdWVzdF9pZBgJIAEoCSIzChFDcmVhdGVSdW5SZXNwb25zZRIeCgNydW4YASABKAsyES50cmFja2xhbmUudjEuUnVuIh8KDUdldFJ1blJlcXVlc3QSDgoGcnVuX2lkGAEgASgJIjAKDkdldFJ1blJlc3BvbnNlEh4KA3J1bhgBIAEoCzIRLnRyYWNrbGFuZS52MS5SdW4i0QEKEFVwZGF0ZVJ1blJlcXVlc3QSDgoGcnVuX2lkGAEgASgJEicKBnN0YXR1cxgCIAEoDjIXLnRyYWNrbGFuZS52MS5SdW5TdGF0dXMSLAoIZW5kX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCHJ1bl9uYW1lGAQgASgJEhMKC2Rlc2NyaXB0aW9uGAUgASgJEi8KC3VwZGF0ZV9tYXNrGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayI8ChFVcGRhdGVSdW5SZXNwb25zZRInCghydW5faW5mbxgBIAEoCzIVLnRyYWNrbGFuZS52MS5SdW5JbmZvIiIKEERlbGV0ZVJ1blJlcXVlc3QSDgoGcnVuX2lkGAEgASgJIhMKEURlbGV0ZVJ1blJlc3BvbnNlIiMKEVJlc3RvcmVSdW5SZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCSIUChJSZXN0b3JlUnVuUmVzcG9uc2UiowEKEVNlYXJjaFJ1bnNSZXF1ZXN0EhYKDmV4cGVyaW1lbnRfaWRzGAEgAygJEg4KBmZpbHRlchgCIAEoCRIQCghvcmRlcl9ieRgDIAMoCRItCg1ydW5fdmlld190eXBlGAQgASgOMhYudHJhY2tsYW5lLnYxLlZpZXdUeXBlEhEKCXBhZ2Vfc2l6ZRgFIAEoBRISCgpwYWdlX3Rva2VuGAYgASgJIk4KElNlYXJjaFJ1bnNSZXNwb25zZRIfCgRydW5zGAEgAygLMhEudHJhY2tsYW5lLnYxLlJ1bhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkijgEKD0xvZ0JhdGNoUmVxdWVzdBIOCgZydW5faWQYASABKAkSJQoHbWV0cmljcxgCIAMoCzIULnRyYWNrbGFuZS52MS5NZXRyaWMSIwoGcGFyYW1zGAMgAygLMhMudHJhY2tsYW5lLnYxLlBhcmFtEh8KBHRhZ3MYBCADKAsyES50cmFja2xhbmUudjEuVGFnIhIKEExvZ0JhdGNoUmVzcG9uc2UiLwoQRGVsZXRlVGFnUmVxdWVzdBIOCgZydW5faWQYASABKAkSCwoDa2V5GAIgASgJIhMKEURlbGV0ZVRhZ1Jlc3BvbnNlIlAKEExvZ0lucHV0c1JlcXVlc3QSDgoGcnVuX2lkGAEgASgJEiwKCGRhdGFzZXRzGAIgAygLMhoudHJhY2tsYW5lLnYxLkRhdGFzZXRJbnB1dCITChFMb2dJbnB1dHNSZXNwb25zZSK9AQoXR2V0TWV0cmljSGlzdG9yeVJlcXVlc3QSDgoGcnVuX2lkGAEgASgJEgsKA2tleRgCIAEoCRIXCgpzdGFydF9zdGVwGAMgASgDSACIAQESFQoIZW5kX3N0ZXAYBCABKANIAYgBARIRCglwYWdlX3NpemUYBSABKAUSEgoKcGFnZV90b2tlbhgGIAEoCRISCgptYXhfcG9pbnRzGAcgASgFQg0KC19zdGFydF9zdGVwQgsKCV9lbmRfc3RlcCJfChhHZXRNZXRyaWNIaXN0b3J5UmVzcG9uc2USKgoGc2VyaWVzGAEgASgLMhoudHJhY2tsYW5lLnYxLk1ldHJpY1NlcmllcxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkixAEKHEJhdGNoR2V0TWV0cmljSGlzdG9yeVJlcXVlc3QSDwoHcnVuX2lkcxgBIAMoCRIMCgRrZXlzGAIgAygJEhcKCnN0YXJ0X3N0ZXAYAyABKANIAIgBARIVCghlbmRfc3RlcBgEIAEoA0gBiAEBEhIKCm1heF9wb2ludHMYBSABKAUSEQoJcGFnZV9zaXplGAYgASgFEhIKCnBhZ2VfdG9rZW4YByABKAlCDQoLX3N0YXJ0X3N0ZXBCCwoJX2VuZF9zdGVwImQKHUJhdGNoR2V0TWV0cmljSGlzdG9yeVJlc3BvbnNlEioKBnNlcmllcxgBIAMoCzIaLnRyYWNrbGFuZS52MS5NZXRyaWNTZXJpZXMSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIqQBChRTdHJlYW1NZXRyaWNzUmVxdWVzdBIOCgZydW5faWQYASABKAkSEQoJd3JpdGVyX2lkGAIgASgJEhAKCHNlcXVlbmNlGAMgASgDEgwKBGtleXMYBCADKAkSEwoLa2V5X2luZGljZXMYBSADKA0SDgoGdmFsdWVzGAYgAygBEg0KBXN0ZXBzGAcgAygDEhUKDXRpbWVzdGFtcHNfbXMYCCADKAMinwEKFVN0cmVhbU1ldHJpY3NSZXNwb25zZRIOCgZydW5faWQYASABKAkSEQoJd3JpdGVyX2lkGAIgASgJEhAKCHNlcXVlbmNlGAMgASgDEhYKDnBvaW50c193cml0dGVuGAQgASgDEhEKCWR1cGxpY2F0ZRgFIAEoCBImCgVlcnJvchgGIAEoCzIXLnRyYWNrbGFuZS52MS5JdGVtRXJyb3IiVwoPV2F0Y2hSdW5SZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCRIMCgRrZXlzGAIgAygJEhcKCnN0YXJ0X3N0ZXAYAyABKANIAIgBAUINCgtfc3RhcnRfc3RlcCI+ChBXYXRjaFJ1blJlc3BvbnNlEioKBnNlcmllcxgBIAMoCzIaLnRyYWNrbGFuZS52MS5NZXRyaWNTZXJpZXMiQQoXV2F0Y2hFeHBlcmltZW50c1JlcXVlc3QSFgoOZXhwZXJpbWVudF9pZHMYASADKAkSDgoGY3Vyc29yGAIgASgJImYKGFdhdGNoRXhwZXJpbWVudHNSZXNwb25zZRIfCgRydW5zGAEgAygLMhEudHJhY2tsYW5lLnYxLlJ1bhIOCgZjdXJzb3IYAiABKAkSGQoRc25hcHNob3RfY29tcGxldGUYAyABKAgqoAEKCVJ1blN0YXR1cxIaChZSVU5fU1RBVFVTX1VOU1BFQ0lGSUVEEAASFgoSUlVOX1NUQVRVU19SVU5OSU5HEAESGAoUUlVOX1NUQVRVU19TQ0hFRFVMRUQQAhIXChNSVU5fU1RBVFVTX0ZJTklTSEVEEAMSFQoRUlVOX1NUQVRVU19GQUlMRUQQBBIVChFSVU5fU1RBVFVTX0tJTExFRBAFMrgQCg9UcmFja2luZ1NlcnZpY2USYQoQQ3JlYXRlRXhwZXJpbWVudBIlLnRyYWNrbGFuZS52MS5DcmVhdGVFeHBlcmltZW50UmVxdWVzdBomLnRyYWNrbGFuZS52MS5DcmVhdGVFeHBlcmltZW50UmVzcG9uc2USWAoNR2V0RXhwZXJpbWVudBIiLnRyYWNrbGFuZS52MS5HZXRFeHBlcmltZW50UmVxdWVzdBojLnRyYWNrbGFuZS52MS5HZXRFeHBlcmltZW50UmVzcG9uc2USagoTR2V0RXhwZXJpbWVudEJ5TmFtZRIoLnRyYWNrbGFuZS52MS5HZXRFeHBlcmltZW50QnlOYW1lUmVxdWVzdBopLnRyYWNrbGFuZS52MS5HZXRFeHBlcmltZW50QnlOYW1lUmVzcG9uc2USZAoRU2VhcmNoRXhwZXJpbWVudHMSJi50cmFja2xhbmUudjEuU2VhcmNoRXhwZXJpbWVudHNSZXF1ZXN0GicudHJhY2tsYW5lLnYxLlNlYXJjaEV4cGVyaW1lbnRzUmVzcG9uc2USYQoQVXBkYXRlRXhwZXJpbWVudBIlLnRyYWNrbGFuZS52MS5VcGRhdGVFeHBlcmltZW50UmVxdWVzdBomLnRyYWNrbGFuZS52MS5VcGRhdGVFeHBlcmltZW50UmVzcG9uc2USYQoQRGVsZXRlRXhwZXJpbWVudBIlLnRyYWNrbGFuZS52MS5EZWxldGVFeHBlcmltZW50UmVxdWVzdBomLnRyYWNrbGFuZS52MS5EZWxldGVFeHBlcmltZW50UmVzcG9uc2USZAoRUmVzdG9yZUV4cGVyaW1lbnQSJi50cmFja2xhbmUudjEuUmVzdG9yZUV4cGVyaW1lbnRSZXF1ZXN0GicudHJhY2tsYW5lLnYxLlJlc3RvcmVFeHBlcmltZW50UmVzcG9uc2USYQoQU2V0RXhwZXJpbWVudFRhZxIlLnRyYWNrbGFuZS52MS5TZXRFeHBlcmltZW50VGFnUmVxdWVzdBomLnRyYWNrbGFuZS52MS5TZXRFeHBlcmltZW50VGFnUmVzcG9uc2USagoTRGVsZXRlRXhwZXJpbWVudFRhZxIoLnRyYWNrbGFuZS52MS5EZWxldGVFeHBlcmltZW50VGFnUmVxdWVzdBopLnRyYWNrbGFuZS52MS5EZWxldGVFeHBlcmltZW50VGFnUmVzcG9uc2USTAoJQ3JlYXRlUnVuEh4udHJhY2tsYW5lLnYxLkNyZWF0ZVJ1blJlcXVlc3QaHy50cmFja2xhbmUudjEuQ3JlYXRlUnVuUmVzcG9uc2USQwoGR2V0UnVuEhsudHJhY2tsYW5lLnYxLkdldFJ1blJlcXVlc3QaHC50cmFja2xhbmUudjEuR2V0UnVuUmVzcG9uc2USTAoJVXBkYXRlUnVuEh4udHJhY2tsYW5lLnYxLlVwZGF0ZVJ1blJlcXVlc3QaHy50cmFja2xhbmUudjEuVXBkYXRlUnVuUmVzcG9uc2USTAoJRGVsZXRlUnVuEh4udHJhY2tsYW5lLnYxLkRlbGV0ZVJ1blJlcXVlc3QaHy50cmFja2xhbmUudjEuRGVsZXRlUnVuUmVzcG9uc2USTwoKUmVzdG9yZVJ1bhIfLnRyYWNrbGFuZS52MS5SZXN0b3JlUnVuUmVxdWVzdBogLnRyYWNrbGFuZS52MS5SZXN0b3JlUnVuUmVzcG9uc2USTwoKU2VhcmNoUnVucxIfLnRyYWNrbGFuZS52MS5TZWFyY2hSdW5zUmVxdWVzdBogLnRyYWNrbGFuZS52MS5TZWFyY2hSdW5zUmVzcG9uc2USSQoITG9nQmF0Y2gSHS50cmFja2xhbmUudjEuTG9nQmF0Y2hSZXF1ZXN0Gh4udHJhY2tsYW5lLnYxLkxvZ0JhdGNoUmVzcG9uc2USTAoJRGVsZXRlVGFnEh4udHJhY2tsYW5lLnYxLkRlbGV0ZVRhZ1JlcXVlc3QaHy50cmFja2xhbmUudjEuRGVsZXRlVGFnUmVzcG9uc2USTAoJTG9nSW5wdXRzEh4udHJhY2tsYW5lLnYxLkxvZ0lucHV0c1JlcXVlc3QaHy50cmFja2xhbmUudjEuTG9nSW5wdXRzUmVzcG9uc2USYQoQR2V0TWV0cmljSGlzdG9yeRIlLnRyYWNrbGFuZS52MS5HZXRNZXRyaWNIaXN0b3J5UmVxdWVzdBomLnRyYWNrbGFuZS52MS5HZXRNZXRyaWNIaXN0b3J5UmVzcG9uc2UScAoVQmF0Y2hHZXRNZXRyaWNIaXN0b3J5EioudHJhY2tsYW5lLnYxLkJhdGNoR2V0TWV0cmljSGlzdG9yeVJlcXVlc3QaKy50cmFja2xhbmUudjEuQmF0Y2hHZXRNZXRyaWNIaXN0b3J5UmVzcG9uc2USXAoNU3RyZWFtTWV0cmljcxIiLnRyYWNrbGFuZS52MS5TdHJlYW1NZXRyaWNzUmVxdWVzdBojLnRyYWNrbGFuZS52MS5TdHJlYW1NZXRyaWNzUmVzcG9uc2UoATABEksKCFdhdGNoUnVuEh0udHJhY2tsYW5lLnYxLldhdGNoUnVuUmVxdWVzdBoeLnRyYWNrbGFuZS52MS5XYXRjaFJ1blJlc3BvbnNlMAESYwoQV2F0Y2hFeHBlcmltZW50cxIlLnRyYWNrbGFuZS52MS5XYXRjaEV4cGVyaW1lbnRzUmVxdWVzdBomLnRyYWNrbGFuZS52MS5XYXRjaEV4cGVyaW1lbnRzUmVzcG9uc2UwAUJNChBvcmcudHJhY2tsYW5lLnYxUAFaN2V4YW1wbGUuY29tL3RyYWNrbGFuZS9jbGllbnQvZ28vdHJhY2tsYW5ldjE7dHJhY2tsYW5ldjFiBnByb3RvMw", [file_google_protobuf_field_mask, file_google_protobuf_timestamp, file_tracklane_v1_common]);
 
 /**
  * A named group of runs.
@@ -219,7 +219,8 @@ export const RunInfoSchema: GenMessage<RunInfo> = /*@__PURE__*/
  */
 export type RunData = Message<"tracklane.v1.RunData"> & {
   /**
-   * Latest value of each metric (largest step, then latest timestamp), sorted by key.
+   * Latest value of each metric (largest step, then latest timestamp), sorted by key, each with
+   * the summary of all its points.
    *
    * @generated from field: repeated tracklane.v1.Metric metrics = 1;
    */
@@ -308,6 +309,14 @@ export type Metric = Message<"tracklane.v1.Metric"> & {
    * @generated from field: int64 timestamp_ms = 4;
    */
   timestampMs: bigint;
+
+  /**
+   * Over every point of this key in the run: set on `RunData.metrics` (where this message is the
+   * latest point), ignored on input.
+   *
+   * @generated from field: tracklane.v1.MetricSummary summary = 5;
+   */
+  summary?: MetricSummary | undefined;
 };
 
 /**
@@ -316,6 +325,57 @@ export type Metric = Message<"tracklane.v1.Metric"> & {
  */
 export const MetricSchema: GenMessage<Metric> = /*@__PURE__*/
   messageDesc(file_tracklane_v1_tracking, 5);
+
+/**
+ * What a run's points of one metric key add up to, kept at ingest (no history is scanned to read
+ * it). Searchable and sortable as `metrics.<key>.min`, `.max`, `.first` and `.count`.
+ *
+ * @generated from message tracklane.v1.MetricSummary
+ */
+export type MetricSummary = Message<"tracklane.v1.MetricSummary"> & {
+  /**
+   * The smallest value, NaN skipped; NaN when every value is NaN.
+   *
+   * @generated from field: double min = 1;
+   */
+  min: number;
+
+  /**
+   * The largest value, NaN skipped; NaN when every value is NaN.
+   *
+   * @generated from field: double max = 2;
+   */
+  max: number;
+
+  /**
+   * The value at the lowest step; among points at that step the one with the earliest timestamp,
+   * and among those the one stored first.
+   *
+   * @generated from field: double first = 3;
+   */
+  first: number;
+
+  /**
+   * The step of `first`.
+   *
+   * @generated from field: int64 first_step = 4;
+   */
+  firstStep: bigint;
+
+  /**
+   * How many points there are, NaN included.
+   *
+   * @generated from field: int64 count = 5;
+   */
+  count: bigint;
+};
+
+/**
+ * Describes the message tracklane.v1.MetricSummary.
+ * Use `create(MetricSummarySchema)` to create a new message.
+ */
+export const MetricSummarySchema: GenMessage<MetricSummary> = /*@__PURE__*/
+  messageDesc(file_tracklane_v1_tracking, 6);
 
 /**
  * A dataset's identity and description.
@@ -371,7 +431,7 @@ export type Dataset = Message<"tracklane.v1.Dataset"> & {
  * Use `create(DatasetSchema)` to create a new message.
  */
 export const DatasetSchema: GenMessage<Dataset> = /*@__PURE__*/
-  messageDesc(file_tracklane_v1_tracking, 6);
+  messageDesc(file_tracklane_v1_tracking, 7);
 
 /**
  * A dataset as used by one run.
@@ -406,7 +466,7 @@ export type DatasetInput = Message<"tracklane.v1.DatasetInput"> & {
  * Use `create(DatasetInputSchema)` to create a new message.
  */
 export const DatasetInputSchema: GenMessage<DatasetInput> = /*@__PURE__*/
-  messageDesc(file_tracklane_v1_tracking, 7);
+  messageDesc(file_tracklane_v1_tracking, 8);
 
 /**
  * The datasets a run used.
@@ -427,7 +487,7 @@ export type RunInputs = Message<"tracklane.v1.RunInputs"> & {
  * Use `create(RunInputsSchema)` to create a new message.
  */
 export const RunInputsSchema: GenMessage<RunInputs> = /*@__PURE__*/
-  messageDesc(file_tracklane_v1_tracking, 8);
+  messageDesc(file_tracklane_v1_tracking, 9);
 
 /**
  * One metric's points as packed columns, in step order (ties by timestamp).
@@ -476,7 +536,7 @@ export type MetricSeries = Message<"tracklane.v1.MetricSeries"> & {
  * Use `create(MetricSeriesSchema)` to create a new message.
  */
 export const MetricSeriesSchema: GenMessage<MetricSeries> = /*@__PURE__*/
-  messageDesc(file_tracklane_v1_tracking, 9);
+  messageDesc(file_tracklane_v1_tracking, 10);
 
 /**
  * Request for CreateExperiment.
@@ -518,7 +578,7 @@ export type CreateExperimentRequest = Message<"tracklane.v1.CreateExperimentRequ
  * Use `create(CreateExperimentRequestSchema)` to create a new message.
  */
 export const CreateExperimentRequestSchema: GenMessage<CreateExperimentRequest> = /*@__PURE__*/
-  messageDesc(file_tracklane_v1_tracking, 10);
+  messageDesc(file_tracklane_v1_tracking, 11);
 
 /**
  * Response for CreateExperiment.
@@ -539,7 +599,7 @@ export type CreateExperimentResponse = Message<"tracklane.v1.CreateExperimentRes
  * Use `create(CreateExperimentResponseSchema)` to create a new message.
  */
 export const CreateExperimentResponseSchema: GenMessage<CreateExperimentResponse> = /*@__PURE__*/
-  messageDesc(file_tracklane_v1_tracking, 11);
+  messageDesc(file_tracklane_v1_tracking, 12);
 
 /**
  * Request for GetExperiment.
@@ -560,7 +620,7 @@ export type GetExperimentRequest = Message<"tracklane.v1.GetExperimentRequest"> 
  * Use `create(GetExperimentRequestSchema)` to create a new message.
  */
 export const GetExperimentRequestSchema: GenMessage<GetExperimentRequest> = /*@__PURE__*/
-  messageDesc(file_tracklane_v1_tracking, 12);
+  messageDesc(file_tracklane_v1_tracking, 13);
 
 /**
  * Response for GetExperiment.
@@ -581,7 +641,7 @@ export type GetExperimentResponse = Message<"tracklane.v1.GetExperimentResponse"
  * Use `create(GetExperimentResponseSchema)` to create a new message.
  */
 export const GetExperimentResponseSchema: GenMessage<GetExperimentResponse> = /*@__PURE__*/
-  messageDesc(file_tracklane_v1_tracking, 13);
+  messageDesc(file_tracklane_v1_tracking, 14);
 
 /**
  * Request for GetExperimentByName.
@@ -602,7 +662,7 @@ export type GetExperimentByNameRequest = Message<"tracklane.v1.GetExperimentByNa
  * Use `create(GetExperimentByNameRequestSchema)` to create a new message.
  */
 export const GetExperimentByNameRequestSchema: GenMessage<GetExperimentByNameRequest> = /*@__PURE__*/
-  messageDesc(file_tracklane_v1_tracking, 14);
+  messageDesc(file_tracklane_v1_tracking, 15);
 
 /**
  * Response for GetExperimentByName.
@@ -623,7 +683,7 @@ export type GetExperimentByNameResponse = Message<"tracklane.v1.GetExperimentByN
  * Use `create(GetExperimentByNameResponseSchema)` to create a new message.
  */
 export const GetExperimentByNameResponseSchema: GenMessage<GetExperimentByNameResponse> = /*@__PURE__*/
-  messageDesc(file_tracklane_v1_tracking, 15);
+  messageDesc(file_tracklane_v1_tracking, 16);
 
 /**
  * Request for SearchExperiments.
@@ -672,7 +732,7 @@ export type SearchExperimentsRequest = Message<"tracklane.v1.SearchExperimentsRe
  * Use `create(SearchExperimentsRequestSchema)` to create a new message.
  */
 export const SearchExperimentsRequestSchema: GenMessage<SearchExperimentsRequest> = /*@__PURE__*/
-  messageDesc(file_tracklane_v1_tracking, 16);
+  messageDesc(file_tracklane_v1_tracking, 17);
 
 /**
  * Response for SearchExperiments.
@@ -700,7 +760,7 @@ export type SearchExperimentsResponse = Message<"tracklane.v1.SearchExperimentsR
  * Use `create(SearchExperimentsResponseSchema)` to create a new message.
  */
 export const SearchExperimentsResponseSchema: GenMessage<SearchExperimentsResponse> = /*@__PURE__*/
-  messageDesc(file_tracklane_v1_tracking, 17);
+  messageDesc(file_tracklane_v1_tracking, 18);
 
 /**
  * Request for UpdateExperiment.
@@ -742,7 +802,7 @@ export type UpdateExperimentRequest = Message<"tracklane.v1.UpdateExperimentRequ
  * Use `create(UpdateExperimentRequestSchema)` to create a new message.
  */
 export const UpdateExperimentRequestSchema: GenMessage<UpdateExperimentRequest> = /*@__PURE__*/
-  messageDesc(file_tracklane_v1_tracking, 18);
+  messageDesc(file_tracklane_v1_tracking, 19);
 
 /**
  * Response for UpdateExperiment.
@@ -763,7 +823,7 @@ export type UpdateExperimentResponse = Message<"tracklane.v1.UpdateExperimentRes
  * Use `create(UpdateExperimentResponseSchema)` to create a new message.
  */
 export const UpdateExperimentResponseSchema: GenMessage<UpdateExperimentResponse> = /*@__PURE__*/
-  messageDesc(file_tracklane_v1_tracking, 19);
+  messageDesc(file_tracklane_v1_tracking, 20);
 
 /**
  * Request for DeleteExperiment.
@@ -784,7 +844,7 @@ export type DeleteExperimentRequest = Message<"tracklane.v1.DeleteExperimentRequ
  * Use `create(DeleteExperimentRequestSchema)` to create a new message.
  */
 export const DeleteExperimentRequestSchema: GenMessage<DeleteExperimentRequest> = /*@__PURE__*/
-  messageDesc(file_tracklane_v1_tracking, 20);
+  messageDesc(file_tracklane_v1_tracking, 21);
 
 /**
  * Response for DeleteExperiment.
@@ -799,7 +859,7 @@ export type DeleteExperimentResponse = Message<"tracklane.v1.DeleteExperimentRes
  * Use `create(DeleteExperimentResponseSchema)` to create a new message.
  */
 export const DeleteExperimentResponseSchema: GenMessage<DeleteExperimentResponse> = /*@__PURE__*/
-  messageDesc(file_tracklane_v1_tracking, 21);
+  messageDesc(file_tracklane_v1_tracking, 22);
 
 /**
  * Request for RestoreExperiment.
@@ -820,7 +880,7 @@ export type RestoreExperimentRequest = Message<"tracklane.v1.RestoreExperimentRe
  * Use `create(RestoreExperimentRequestSchema)` to create a new message.
  */
 export const RestoreExperimentRequestSchema: GenMessage<RestoreExperimentRequest> = /*@__PURE__*/
-  messageDesc(file_tracklane_v1_tracking, 22);
+  messageDesc(file_tracklane_v1_tracking, 23);
 
 /**
  * Response for RestoreExperiment.
@@ -835,7 +895,7 @@ export type RestoreExperimentResponse = Message<"tracklane.v1.RestoreExperimentR
  * Use `create(RestoreExperimentResponseSchema)` to create a new message.
  */
 export const RestoreExperimentResponseSchema: GenMessage<RestoreExperimentResponse> = /*@__PURE__*/
-  messageDesc(file_tracklane_v1_tracking, 23);
+  messageDesc(file_tracklane_v1_tracking, 24);
 
 /**
  * Request for SetExperimentTag.
@@ -863,7 +923,7 @@ export type SetExperimentTagRequest = Message<"tracklane.v1.SetExperimentTagRequ
  * Use `create(SetExperimentTagRequestSchema)` to create a new message.
  */
 export const SetExperimentTagRequestSchema: GenMessage<SetExperimentTagRequest> = /*@__PURE__*/
-  messageDesc(file_tracklane_v1_tracking, 24);
+  messageDesc(file_tracklane_v1_tracking, 25);
 
 /**
  * Response for SetExperimentTag.
@@ -878,7 +938,7 @@ export type SetExperimentTagResponse = Message<"tracklane.v1.SetExperimentTagRes
  * Use `create(SetExperimentTagResponseSchema)` to create a new message.
  */
 export const SetExperimentTagResponseSchema: GenMessage<SetExperimentTagResponse> = /*@__PURE__*/
-  messageDesc(file_tracklane_v1_tracking, 25);
+  messageDesc(file_tracklane_v1_tracking, 26);
 
 /**
  * Request for DeleteExperimentTag.
@@ -906,7 +966,7 @@ export type DeleteExperimentTagRequest = Message<"tracklane.v1.DeleteExperimentT
  * Use `create(DeleteExperimentTagRequestSchema)` to create a new message.
  */
 export const DeleteExperimentTagRequestSchema: GenMessage<DeleteExperimentTagRequest> = /*@__PURE__*/
-  messageDesc(file_tracklane_v1_tracking, 26);
+  messageDesc(file_tracklane_v1_tracking, 27);
 
 /**
  * Response for DeleteExperimentTag.
@@ -921,7 +981,7 @@ export type DeleteExperimentTagResponse = Message<"tracklane.v1.DeleteExperiment
  * Use `create(DeleteExperimentTagResponseSchema)` to create a new message.
  */
 export const DeleteExperimentTagResponseSchema: GenMessage<DeleteExperimentTagResponse> = /*@__PURE__*/
-  messageDesc(file_tracklane_v1_tracking, 27);
+  messageDesc(file_tracklane_v1_tracking, 28);
 
 /**
  * Request for CreateRun.
@@ -998,7 +1058,7 @@ export type CreateRunRequest = Message<"tracklane.v1.CreateRunRequest"> & {
  * Use `create(CreateRunRequestSchema)` to create a new message.
  */
 export const CreateRunRequestSchema: GenMessage<CreateRunRequest> = /*@__PURE__*/
-  messageDesc(file_tracklane_v1_tracking, 28);
+  messageDesc(file_tracklane_v1_tracking, 29);
 
 /**
  * Response for CreateRun.
@@ -1019,7 +1079,7 @@ export type CreateRunResponse = Message<"tracklane.v1.CreateRunResponse"> & {
  * Use `create(CreateRunResponseSchema)` to create a new message.
  */
 export const CreateRunResponseSchema: GenMessage<CreateRunResponse> = /*@__PURE__*/
-  messageDesc(file_tracklane_v1_tracking, 29);
+  messageDesc(file_tracklane_v1_tracking, 30);
 
 /**
  * Request for GetRun.
@@ -1040,7 +1100,7 @@ export type GetRunRequest = Message<"tracklane.v1.GetRunRequest"> & {
  * Use `create(GetRunRequestSchema)` to create a new message.
  */
 export const GetRunRequestSchema: GenMessage<GetRunRequest> = /*@__PURE__*/
-  messageDesc(file_tracklane_v1_tracking, 30);
+  messageDesc(file_tracklane_v1_tracking, 31);
 
 /**
  * Response for GetRun.
@@ -1061,7 +1121,7 @@ export type GetRunResponse = Message<"tracklane.v1.GetRunResponse"> & {
  * Use `create(GetRunResponseSchema)` to create a new message.
  */
 export const GetRunResponseSchema: GenMessage<GetRunResponse> = /*@__PURE__*/
-  messageDesc(file_tracklane_v1_tracking, 31);
+  messageDesc(file_tracklane_v1_tracking, 32);
 
 /**
  * Request for UpdateRun.
@@ -1117,7 +1177,7 @@ export type UpdateRunRequest = Message<"tracklane.v1.UpdateRunRequest"> & {
  * Use `create(UpdateRunRequestSchema)` to create a new message.
  */
 export const UpdateRunRequestSchema: GenMessage<UpdateRunRequest> = /*@__PURE__*/
-  messageDesc(file_tracklane_v1_tracking, 32);
+  messageDesc(file_tracklane_v1_tracking, 33);
 
 /**
  * Response for UpdateRun.
@@ -1138,7 +1198,7 @@ export type UpdateRunResponse = Message<"tracklane.v1.UpdateRunResponse"> & {
  * Use `create(UpdateRunResponseSchema)` to create a new message.
  */
 export const UpdateRunResponseSchema: GenMessage<UpdateRunResponse> = /*@__PURE__*/
-  messageDesc(file_tracklane_v1_tracking, 33);
+  messageDesc(file_tracklane_v1_tracking, 34);
 
 /**
  * Request for DeleteRun.
@@ -1159,7 +1219,7 @@ export type DeleteRunRequest = Message<"tracklane.v1.DeleteRunRequest"> & {
  * Use `create(DeleteRunRequestSchema)` to create a new message.
  */
 export const DeleteRunRequestSchema: GenMessage<DeleteRunRequest> = /*@__PURE__*/
-  messageDesc(file_tracklane_v1_tracking, 34);
+  messageDesc(file_tracklane_v1_tracking, 35);
 
 /**
  * Response for DeleteRun.
@@ -1174,7 +1234,7 @@ export type DeleteRunResponse = Message<"tracklane.v1.DeleteRunResponse"> & {
  * Use `create(DeleteRunResponseSchema)` to create a new message.
  */
 export const DeleteRunResponseSchema: GenMessage<DeleteRunResponse> = /*@__PURE__*/
-  messageDesc(file_tracklane_v1_tracking, 35);
+  messageDesc(file_tracklane_v1_tracking, 36);
 
 /**
  * Request for RestoreRun.
@@ -1195,7 +1255,7 @@ export type RestoreRunRequest = Message<"tracklane.v1.RestoreRunRequest"> & {
  * Use `create(RestoreRunRequestSchema)` to create a new message.
  */
 export const RestoreRunRequestSchema: GenMessage<RestoreRunRequest> = /*@__PURE__*/
-  messageDesc(file_tracklane_v1_tracking, 36);
+  messageDesc(file_tracklane_v1_tracking, 37);
 
 /**
  * Response for RestoreRun.
@@ -1210,7 +1270,7 @@ export type RestoreRunResponse = Message<"tracklane.v1.RestoreRunResponse"> & {
  * Use `create(RestoreRunResponseSchema)` to create a new message.
  */
 export const RestoreRunResponseSchema: GenMessage<RestoreRunResponse> = /*@__PURE__*/
-  messageDesc(file_tracklane_v1_tracking, 37);
+  messageDesc(file_tracklane_v1_tracking, 38);
 
 /**
  * Request for SearchRuns.
@@ -1267,7 +1327,7 @@ export type SearchRunsRequest = Message<"tracklane.v1.SearchRunsRequest"> & {
  * Use `create(SearchRunsRequestSchema)` to create a new message.
  */
 export const SearchRunsRequestSchema: GenMessage<SearchRunsRequest> = /*@__PURE__*/
-  messageDesc(file_tracklane_v1_tracking, 38);
+  messageDesc(file_tracklane_v1_tracking, 39);
 
 /**
  * Response for SearchRuns.
@@ -1295,7 +1355,7 @@ export type SearchRunsResponse = Message<"tracklane.v1.SearchRunsResponse"> & {
  * Use `create(SearchRunsResponseSchema)` to create a new message.
  */
 export const SearchRunsResponseSchema: GenMessage<SearchRunsResponse> = /*@__PURE__*/
-  messageDesc(file_tracklane_v1_tracking, 39);
+  messageDesc(file_tracklane_v1_tracking, 40);
 
 /**
  * Request for LogBatch. Limits: 10,000 metrics, 1,000 params, 1,000 tags per call.
@@ -1337,7 +1397,7 @@ export type LogBatchRequest = Message<"tracklane.v1.LogBatchRequest"> & {
  * Use `create(LogBatchRequestSchema)` to create a new message.
  */
 export const LogBatchRequestSchema: GenMessage<LogBatchRequest> = /*@__PURE__*/
-  messageDesc(file_tracklane_v1_tracking, 40);
+  messageDesc(file_tracklane_v1_tracking, 41);
 
 /**
  * Response for LogBatch.
@@ -1352,7 +1412,7 @@ export type LogBatchResponse = Message<"tracklane.v1.LogBatchResponse"> & {
  * Use `create(LogBatchResponseSchema)` to create a new message.
  */
 export const LogBatchResponseSchema: GenMessage<LogBatchResponse> = /*@__PURE__*/
-  messageDesc(file_tracklane_v1_tracking, 41);
+  messageDesc(file_tracklane_v1_tracking, 42);
 
 /**
  * Request for DeleteTag.
@@ -1380,7 +1440,7 @@ export type DeleteTagRequest = Message<"tracklane.v1.DeleteTagRequest"> & {
  * Use `create(DeleteTagRequestSchema)` to create a new message.
  */
 export const DeleteTagRequestSchema: GenMessage<DeleteTagRequest> = /*@__PURE__*/
-  messageDesc(file_tracklane_v1_tracking, 42);
+  messageDesc(file_tracklane_v1_tracking, 43);
 
 /**
  * Response for DeleteTag.
@@ -1395,7 +1455,7 @@ export type DeleteTagResponse = Message<"tracklane.v1.DeleteTagResponse"> & {
  * Use `create(DeleteTagResponseSchema)` to create a new message.
  */
 export const DeleteTagResponseSchema: GenMessage<DeleteTagResponse> = /*@__PURE__*/
-  messageDesc(file_tracklane_v1_tracking, 43);
+  messageDesc(file_tracklane_v1_tracking, 44);
 
 /**
  * Request for LogInputs.
@@ -1423,7 +1483,7 @@ export type LogInputsRequest = Message<"tracklane.v1.LogInputsRequest"> & {
  * Use `create(LogInputsRequestSchema)` to create a new message.
  */
 export const LogInputsRequestSchema: GenMessage<LogInputsRequest> = /*@__PURE__*/
-  messageDesc(file_tracklane_v1_tracking, 44);
+  messageDesc(file_tracklane_v1_tracking, 45);
 
 /**
  * Response for LogInputs.
@@ -1438,7 +1498,7 @@ export type LogInputsResponse = Message<"tracklane.v1.LogInputsResponse"> & {
  * Use `create(LogInputsResponseSchema)` to create a new message.
  */
 export const LogInputsResponseSchema: GenMessage<LogInputsResponse> = /*@__PURE__*/
-  messageDesc(file_tracklane_v1_tracking, 45);
+  messageDesc(file_tracklane_v1_tracking, 46);
 
 /**
  * Request for GetMetricHistory.
@@ -1502,7 +1562,7 @@ export type GetMetricHistoryRequest = Message<"tracklane.v1.GetMetricHistoryRequ
  * Use `create(GetMetricHistoryRequestSchema)` to create a new message.
  */
 export const GetMetricHistoryRequestSchema: GenMessage<GetMetricHistoryRequest> = /*@__PURE__*/
-  messageDesc(file_tracklane_v1_tracking, 46);
+  messageDesc(file_tracklane_v1_tracking, 47);
 
 /**
  * Response for GetMetricHistory.
@@ -1530,7 +1590,7 @@ export type GetMetricHistoryResponse = Message<"tracklane.v1.GetMetricHistoryRes
  * Use `create(GetMetricHistoryResponseSchema)` to create a new message.
  */
 export const GetMetricHistoryResponseSchema: GenMessage<GetMetricHistoryResponse> = /*@__PURE__*/
-  messageDesc(file_tracklane_v1_tracking, 47);
+  messageDesc(file_tracklane_v1_tracking, 48);
 
 /**
  * Request for BatchGetMetricHistory.
@@ -1593,7 +1653,7 @@ export type BatchGetMetricHistoryRequest = Message<"tracklane.v1.BatchGetMetricH
  * Use `create(BatchGetMetricHistoryRequestSchema)` to create a new message.
  */
 export const BatchGetMetricHistoryRequestSchema: GenMessage<BatchGetMetricHistoryRequest> = /*@__PURE__*/
-  messageDesc(file_tracklane_v1_tracking, 48);
+  messageDesc(file_tracklane_v1_tracking, 49);
 
 /**
  * Response for BatchGetMetricHistory.
@@ -1622,7 +1682,7 @@ export type BatchGetMetricHistoryResponse = Message<"tracklane.v1.BatchGetMetric
  * Use `create(BatchGetMetricHistoryResponseSchema)` to create a new message.
  */
 export const BatchGetMetricHistoryResponseSchema: GenMessage<BatchGetMetricHistoryResponse> = /*@__PURE__*/
-  messageDesc(file_tracklane_v1_tracking, 49);
+  messageDesc(file_tracklane_v1_tracking, 50);
 
 /**
  * One columnar batch of metric points for one run.
@@ -1695,7 +1755,7 @@ export type StreamMetricsRequest = Message<"tracklane.v1.StreamMetricsRequest"> 
  * Use `create(StreamMetricsRequestSchema)` to create a new message.
  */
 export const StreamMetricsRequestSchema: GenMessage<StreamMetricsRequest> = /*@__PURE__*/
-  messageDesc(file_tracklane_v1_tracking, 50);
+  messageDesc(file_tracklane_v1_tracking, 51);
 
 /**
  * The server's answer to one batch.
@@ -1751,7 +1811,7 @@ export type StreamMetricsResponse = Message<"tracklane.v1.StreamMetricsResponse"
  * Use `create(StreamMetricsResponseSchema)` to create a new message.
  */
 export const StreamMetricsResponseSchema: GenMessage<StreamMetricsResponse> = /*@__PURE__*/
-  messageDesc(file_tracklane_v1_tracking, 51);
+  messageDesc(file_tracklane_v1_tracking, 52);
 
 /**
  * Request for WatchRun.
@@ -1786,7 +1846,7 @@ export type WatchRunRequest = Message<"tracklane.v1.WatchRunRequest"> & {
  * Use `create(WatchRunRequestSchema)` to create a new message.
  */
 export const WatchRunRequestSchema: GenMessage<WatchRunRequest> = /*@__PURE__*/
-  messageDesc(file_tracklane_v1_tracking, 52);
+  messageDesc(file_tracklane_v1_tracking, 53);
 
 /**
  * A group of points committed together.
@@ -1807,7 +1867,73 @@ export type WatchRunResponse = Message<"tracklane.v1.WatchRunResponse"> & {
  * Use `create(WatchRunResponseSchema)` to create a new message.
  */
 export const WatchRunResponseSchema: GenMessage<WatchRunResponse> = /*@__PURE__*/
-  messageDesc(file_tracklane_v1_tracking, 53);
+  messageDesc(file_tracklane_v1_tracking, 54);
+
+/**
+ * Request for WatchExperiments.
+ *
+ * @generated from message tracklane.v1.WatchExperimentsRequest
+ */
+export type WatchExperimentsRequest = Message<"tracklane.v1.WatchExperimentsRequest"> & {
+  /**
+   * 1-100 experiments; their runs are watched together.
+   *
+   * @generated from field: repeated string experiment_ids = 1;
+   */
+  experimentIds: string[];
+
+  /**
+   * From a response of an earlier call with the same `experiment_ids`: resume after it instead of
+   * sending a snapshot. Nothing that changed since is missed (a run may come again).
+   *
+   * @generated from field: string cursor = 2;
+   */
+  cursor: string;
+};
+
+/**
+ * Describes the message tracklane.v1.WatchExperimentsRequest.
+ * Use `create(WatchExperimentsRequestSchema)` to create a new message.
+ */
+export const WatchExperimentsRequestSchema: GenMessage<WatchExperimentsRequest> = /*@__PURE__*/
+  messageDesc(file_tracklane_v1_tracking, 55);
+
+/**
+ * Runs that are new or changed, each whole and current (a later copy of a run replaces an earlier
+ * one); deleted runs come with `lifecycle_stage` DELETED.
+ *
+ * @generated from message tracklane.v1.WatchExperimentsResponse
+ */
+export type WatchExperimentsResponse = Message<"tracklane.v1.WatchExperimentsResponse"> & {
+  /**
+   * At most 500 per response, in the order they changed.
+   *
+   * @generated from field: repeated tracklane.v1.Run runs = 1;
+   */
+  runs: Run[];
+
+  /**
+   * Where this response leaves the watch: pass it as `WatchExperimentsRequest.cursor` to resume.
+   *
+   * @generated from field: string cursor = 2;
+   */
+  cursor: string;
+
+  /**
+   * True on the response that completes the snapshot (every run has then been sent once; it may
+   * carry no runs). Never set on a resumed call.
+   *
+   * @generated from field: bool snapshot_complete = 3;
+   */
+  snapshotComplete: boolean;
+};
+
+/**
+ * Describes the message tracklane.v1.WatchExperimentsResponse.
+ * Use `create(WatchExperimentsResponseSchema)` to create a new message.
+ */
+export const WatchExperimentsResponseSchema: GenMessage<WatchExperimentsResponse> = /*@__PURE__*/
+  messageDesc(file_tracklane_v1_tracking, 56);
 
 /**
  * Where a run is in its life.
@@ -2101,6 +2227,19 @@ export const TrackingService: GenService<{
     methodKind: "server_streaming";
     input: typeof WatchRunRequestSchema;
     output: typeof WatchRunResponseSchema;
+  },
+  /**
+   * Sends every run of the experiments (the snapshot), then each run again whenever it changes
+   * (new runs, status, name, params, tags, latest metrics and their summaries), until the client
+   * cancels. READ on every experiment; PERMISSION_DENIED or NOT_FOUND otherwise, INVALID_ARGUMENT
+   * for a `cursor` of another watch.
+   *
+   * @generated from rpc tracklane.v1.TrackingService.WatchExperiments
+   */
+  watchExperiments: {
+    methodKind: "server_streaming";
+    input: typeof WatchExperimentsRequestSchema;
+    output: typeof WatchExperimentsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_tracklane_v1_tracking, 0);
