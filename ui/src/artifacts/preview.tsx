@@ -1,6 +1,8 @@
 // Previews by file kind, each capped: text and tables read only the file's first bytes (Range),
 // Parquet reads its footer and first row group by ranges, images and HTML load by URL (HTML in a
 // sandboxed frame, with the server's sandboxing CSP on top). Parsers and highlighters load lazily.
+// Parquet: hyparquet reads uncompressed and Snappy files (pandas' and Spark's default); the codecs
+// for zstd/gzip/brotli come as WebAssembly, which the page's CSP (no 'wasm-unsafe-eval') forbids.
 import { useEffect, useRef } from "preact/hooks";
 import { artifacts } from "../api/client";
 import type { RunRow } from "../api/runs";
@@ -114,11 +116,10 @@ function Csv({ run, path }: { run: RunRow; path: string }) {
 function Parquet({ run, path, size }: { run: RunRow; path: string; size?: number }) {
   const parsed = useAsync(async () => {
     const { asyncBufferFromUrl, parquetMetadataAsync, parquetReadObjects, parquetSchema } = await import("hyparquet");
-    const { compressors } = await import("hyparquet-compressors");
     const file = await asyncBufferFromUrl({ url: new URL(artifactUrl(run.id, path), location.origin).href, byteLength: size, requestInit: { credentials: "same-origin" } });
     const metadata = await parquetMetadataAsync(file);
     const columns = parquetSchema(metadata).children.map((c) => c.element.name);
-    const rows = await parquetReadObjects({ file, metadata, rowEnd: Math.min(TABLE_ROWS, Number(metadata.num_rows)), compressors });
+    const rows = await parquetReadObjects({ file, metadata, rowEnd: Math.min(TABLE_ROWS, Number(metadata.num_rows)) });
     return { columns, rows: rows.map((r) => columns.map((c) => r[c])), total: Number(metadata.num_rows) };
   }, [run.id, path]);
   if (parsed.error) return <ErrorNote problem={parsed.error} />;
@@ -130,6 +131,21 @@ function Parquet({ run, path, size }: { run: RunRow; path: string; size?: number
         {d.total.toLocaleString("en")} rows, {d.columns.length} columns; showing the first {d.rows.length}.
       </p>
       <Table label={`Table ${path}`} columns={d.columns} rows={d.rows} />
+    </>
+  );
+}
+
+function Html({ run, path }: { run: RunRow; path: string }) {
+  const head = useAsync((signal) => readHead(run.id, path, HTML_CAP, signal), [run.id, path]);
+  if (head.error) return <ErrorNote problem={head.error} />;
+  if (!head.data) return <Loading what="the page" />;
+  // The file's own bytes in a frame with an empty sandbox: an opaque origin, no scripts, no forms,
+  // no navigation of this page; the page's CSP applies on top. (The download URL itself cannot be
+  // framed: the server forbids framing of its responses.)
+  return (
+    <>
+      <Truncated shown={head.data.bytes.length} size={head.data.size} />
+      <iframe class="artifact-html" sandbox="" srcdoc={utf8(head.data.bytes)} title={`HTML ${path}`} />
     </>
   );
 }
@@ -153,9 +169,7 @@ export function Preview({ run, path, isDir, size }: { run: RunRow; path: string;
       if (size !== undefined && size > IMAGE_CAP) return <p class="muted">Too large to preview ({formatBytes(size)}).</p>;
       return <img class="artifact-image" src={artifactUrl(run.id, path)} alt={`Image ${path}`} />;
     case "html":
-      if (size !== undefined && size > HTML_CAP) return <p class="muted">Too large to preview ({formatBytes(size)}).</p>;
-      // No allow-scripts, no allow-same-origin: the page is shown, nothing in it runs.
-      return <iframe class="artifact-html" sandbox="" src={artifactUrl(run.id, path)} title={`HTML ${path}`} />;
+      return <Html run={run} path={path} />;
     case "csv":
       return <Csv run={run} path={path} />;
     case "parquet":

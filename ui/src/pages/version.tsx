@@ -17,14 +17,19 @@ export function runsUri(source: string): [string, string] | null {
 }
 
 export function describeEvent(e: ModelEvent): string {
-  const stage = (v: string) => stageName(ModelStage[v as keyof typeof ModelStage] ?? (Number(v) as ModelStage)) || v;
+  // Stages are recorded by name ("Staging", MLflow's spelling) or as the enum's name or number.
+  const stage = (v: string) => {
+    const key = v.toUpperCase().replace(/^MODEL_STAGE_/, "") as keyof typeof ModelStage;
+    const known = ModelStage[key] ?? (/^\d+$/.test(v) ? (Number(v) as ModelStage) : undefined);
+    return known === undefined ? v || "—" : stageName(known);
+  };
   switch (e.kind) {
     case "alias_set":
       return e.oldValue ? `Alias @${e.alias} moved from version ${e.oldValue} to ${e.newValue}` : `Alias @${e.alias} set to version ${e.newValue}`;
     case "alias_deleted":
       return `Alias @${e.alias} removed (was version ${e.oldValue})`;
     case "stage_transition":
-      return `Stage changed from ${stage(e.oldValue) || e.oldValue} to ${stage(e.newValue) || e.newValue}`;
+      return `Stage changed from ${stage(e.oldValue)} to ${stage(e.newValue)}`;
     case "description_changed":
       return "Description changed";
     case "version_created":
