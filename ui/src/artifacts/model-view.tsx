@@ -8,8 +8,15 @@ interface ColumnSpec {
   name?: string;
   type?: string;
   required?: boolean;
-  shape?: number[];
-  dtype?: string;
+  /** MLflow's tensor spec: `{"type": "tensor", "tensor-spec": {"dtype": "float64", "shape": [-1, 2]}}`. */
+  "tensor-spec"?: { dtype?: string; shape?: number[] };
+}
+
+function typeOf(c: ColumnSpec): string {
+  if (c.type !== "tensor") return c.type ?? "";
+  const t = c["tensor-spec"] ?? {};
+  const shape = (t.shape ?? []).map((d) => (d === -1 ? "any" : String(d))).join(" × ");
+  return `tensor of ${t.dtype ?? "?"}${shape ? `, shape (${shape})` : ""}`;
 }
 
 export interface MLmodel {
@@ -63,7 +70,7 @@ export function Signature({ model }: { model: MLmodel }) {
           {cols.map((c, i) => (
             <tr key={i}>
               <td>{c.name ?? `#${i}`}</td>
-              <td class="mono">{c.type === "tensor" ? `tensor ${c.dtype ?? ""} ${JSON.stringify(c.shape ?? [])}` : c.type}</td>
+              <td class="mono">{typeOf(c)}</td>
               <td>{c.required === false ? "no" : "yes"}</td>
             </tr>
           ))}

@@ -62,6 +62,8 @@ export function MetricChart({ metric, runs, chart, live }: { metric: string; run
   const [error, setError] = useState("");
   const [status, setStatus] = useState("Loading…");
   const internal = useRef(false);
+  /** What the last draw showed, on the element for tests and benchmarks: points and highest value. */
+  const [drawn, setDrawn] = useState<{ points: number; max: number } | null>(null);
   const runIds = runs.map((r) => r.id).join(",");
   const origin = useMemo(() => new Map(runs.map((r) => [r.id, r.start])), [runIds]);
   const names = useMemo(() => new Map(runs.map((r) => [r.id, r.name || r.id.slice(0, 8)])), [runIds]);
@@ -144,7 +146,8 @@ export function MetricChart({ metric, runs, chart, live }: { metric: string; run
           stroke: colorOf(runs.findIndex((r) => r.id === s.runId) >= 0 ? runs.findIndex((r) => r.id === s.runId) : i),
           width: 1.25,
           spanGaps: true,
-          points: { show: false },
+          // uPlot's default: dots only where points are far apart (a metric logged a few times).
+          points: { size: 5 },
         })),
       ],
       hooks: {
@@ -172,10 +175,19 @@ export function MetricChart({ metric, runs, chart, live }: { metric: string; run
     if (!u || !extent) return;
     const [lo, hi] = range ?? extent;
     const data = alignForChart(xys, lo, hi, width, chart.logY) as uPlot.AlignedData;
+    let max = -Infinity;
+    for (const ys of data.slice(1) as ArrayLike<number | null>[]) {
+      for (let i = 0; i < ys.length; i++) {
+        const v = ys[i];
+        if (v !== null && v > max) max = v;
+      }
+    }
     internal.current = true;
     u.setData(data, range === null);
     if (range) u.setScale("x", { min: lo, max: hi });
     internal.current = false;
+    // uPlot draws on the next microtask; the frame after it is on screen.
+    requestAnimationFrame(() => setDrawn({ points: data[0].length, max }));
   }, [xys, range, extent, width, shape]);
 
   // A zoom or pan re-queries the server for that range at this chart's width.
@@ -262,6 +274,8 @@ export function MetricChart({ metric, runs, chart, live }: { metric: string; run
         tabIndex={0}
         aria-label={`${label}: drag to zoom, arrow keys to pan, + and - to zoom, 0 to reset`}
         data-points={ordered.reduce((n, s) => n + s.steps.length, 0)}
+        data-drawn-points={drawn?.points}
+        data-drawn-max={drawn?.max}
         onKeyDown={(e) => {
           const k = e.key;
           if (k === "ArrowLeft" || k === "ArrowRight") move(k === "ArrowLeft" ? -0.25 : 0.25, 1);

@@ -48,6 +48,7 @@ export function ParallelChart({ runs, dims, target }: { runs: RunRow[]; dims: Di
   const targetValues = target ? runs.map((r) => target.value(r)).filter((v): v is number => typeof v === "number") : [];
   const option = {
     backgroundColor: "transparent",
+    animation: false,
     parallel: { left: 60, right: 110, top: 40, bottom: 30, parallelAxisDefault: { ...axisStyle(), nameLocation: "end", nameGap: 16 } },
     parallelAxis: axes.map((d, i) => ({
       dim: i,
@@ -64,6 +65,7 @@ export function ParallelChart({ runs, dims, target }: { runs: RunRow[]; dims: Di
           right: 10,
           top: "middle",
           calculable: true,
+          precision: 3,
           text: [target!.label, ""],
           textStyle: { color: css("--muted") },
           inRange: { color: ["#4e79a7", "#59a14f", "#edc948", "#e15759"] },
@@ -97,6 +99,7 @@ export function ScatterChart({ runs, x, y }: { runs: RunRow[]; x: Dim; y: Dim })
     .filter((p) => typeof p.vx === "number" && typeof p.vy === "number");
   const option = {
     backgroundColor: "transparent",
+    animation: false,
     grid: { left: 70, right: 30, top: 30, bottom: 50 },
     tooltip: { trigger: "item", // Run names are user data: escaped, as the tooltip is HTML.
       formatter: (p: { data: { name: string; value: number[] } }) =>

@@ -49,7 +49,7 @@ export function AliasForm({ name, versions, initialVersion, onDone }: { name: st
   );
 }
 
-export function StageForm({ name, version, stage, onDone }: { name: string; version: bigint; stage: ModelStage; onDone: () => void }) {
+export function StageForm({ name, version, stage, onDone, compact }: { name: string; version: bigint; stage: ModelStage; onDone: () => void; compact?: boolean }) {
   const [target, setTarget] = useState<ModelStage>(stage);
   const [archive, setArchive] = useState(false);
   const [error, setError] = useState<Problem>();
@@ -69,7 +69,7 @@ export function StageForm({ name, version, stage, onDone }: { name: string; vers
       }}
     >
       <label>
-        Stage of version {String(version)}
+        <span class={compact ? "sr-only" : undefined}>Stage of version {String(version)}</span>
         <select value={String(target)} onChange={(e) => setTarget(Number(e.currentTarget.value) as ModelStage)}>
           {STAGES.map((s) => (
             <option key={s} value={String(s)}>
@@ -80,7 +80,7 @@ export function StageForm({ name, version, stage, onDone }: { name: string; vers
       </label>
       <label class="check">
         <input type="checkbox" checked={archive} onChange={(e) => setArchive(e.currentTarget.checked)} />
-        Archive the versions now there
+        Archive others in that stage
       </label>
       <button type="submit" disabled={target === stage}>
         Transition

@@ -250,7 +250,8 @@ export function RunsTable({
     if (cell.getIsGrouped()) {
       content = (
         <button type="button" class="expander" aria-expanded={row.getIsExpanded()} onClick={row.getToggleExpandedHandler()}>
-          {row.getIsExpanded() ? "▾" : "▸"} {show(c, cell.getValue() as Value)} <span class="muted">({row.subRows.length})</span>
+          {row.getIsExpanded() ? "▾" : "▸"} {cell.getValue() === undefined ? <span class="muted">no value</span> : show(c, cell.getValue() as Value)}{" "}
+          <span class="muted">({row.subRows.length})</span>
         </button>
       );
     } else if (grouping.length > 0 && cell.getIsAggregated()) {

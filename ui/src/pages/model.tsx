@@ -90,7 +90,7 @@ export function ModelPage() {
                 <td>{formatTime(ms(v.createTime))}</td>
                 <td>{v.userId}</td>
                 <td>
-                  <StageForm name={name} version={v.version} stage={v.stage} onDone={loaded.reload} />
+                  <StageForm name={name} version={v.version} stage={v.stage} onDone={loaded.reload} compact />
                 </td>
               </tr>
             ))}
