@@ -46,7 +46,9 @@ def _parquet() -> bytes:
     import pandas as pd
 
     out = io.BytesIO()
-    frame = pd.DataFrame({"epoch": range(1, 11), "loss": [1 / (e + 1) for e in range(10)], "split": ["train"] * 10})
+    frame = pd.DataFrame(
+        {"epoch": range(1, 11), "loss": [1 / (e + 1) for e in range(10)], "split": ["train"] * 10}
+    )
     frame.to_parquet(out, index=False)
     return out.getvalue()
 
@@ -105,7 +107,8 @@ def seed_experiment(client: tracklane.Client, name: str, *, runs: int = 12) -> S
             run_id,
             params=[tracklane.entities.Param("lr", lr), tracklane.entities.Param("optimizer", opt)],
             metrics=[
-                tracklane.entities.Metric("loss", float(v), int(s), 0) for s, v in zip(steps, loss, strict=True)
+                tracklane.entities.Metric("loss", float(v), int(s), 0)
+                for s, v in zip(steps, loss, strict=True)
             ]
             + [tracklane.entities.Metric("acc", 0.5 + 0.04 * i, STEPS - 1, 0)],
             tags=[tracklane.entities.RunTag("team", "vision" if i % 2 else "nlp")],
@@ -115,7 +118,9 @@ def seed_experiment(client: tracklane.Client, name: str, *, runs: int = 12) -> S
         seeded.names[run_id] = f"run-{i:02d}"
     parent = client.create_run(experiment_id, run_name="sweep-parent").info.run_id
     for j in range(2):
-        child = client.create_run(experiment_id, run_name=f"sweep-child-{j}", parent_run_id=parent).info.run_id
+        child = client.create_run(
+            experiment_id, run_name=f"sweep-child-{j}", parent_run_id=parent
+        ).info.run_id
         client.log_batch(child, params=[tracklane.entities.Param("lr", LRS[j])])
         seeded.child_runs.append(child)
         seeded.names[child] = f"sweep-child-{j}"

@@ -27,7 +27,9 @@ def test_compare_three_runs(page: Page, base_url: str, seeded: Seeded, shot: obj
     for name in ("run-00", "run-06", "run-03"):
         expect(legend).to_contain_text(name)
 
-    parallel = page.get_by_role("img", name=re.compile("^Parallel coordinates of params.lr, params.optimizer"))
+    parallel = page.get_by_role(
+        "img", name=re.compile("^Parallel coordinates of params.lr, params.optimizer")
+    )
     expect(parallel.locator("canvas")).to_have_count(1)
     scatter = page.get_by_role("img", name=re.compile("^Scatter of metrics.acc against"))
     expect(scatter.locator("canvas")).to_have_count(1)

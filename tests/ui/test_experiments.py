@@ -52,7 +52,9 @@ def test_runs_of_several_experiments_in_one_table(
     table.get_by_role("checkbox", name=f"Select experiment {seeded.name}").check()
     table.get_by_role("checkbox", name=f"Select experiment other-{unique}").check()
     page.get_by_role("button", name=re.compile("^Show runs of 2 selected")).click()
-    expect(page.get_by_role("heading", level=1)).to_have_text(re.compile(f"{seeded.name} \\+ other-{unique}|other-{unique} \\+ {seeded.name}"))
+    expect(page.get_by_role("heading", level=1)).to_have_text(
+        re.compile(f"{seeded.name} \\+ other-{unique}|other-{unique} \\+ {seeded.name}")
+    )
     grid = page.get_by_role("grid", name="Runs")
     expect(grid.get_by_role("link", name=f"other-run-{unique}")).to_be_visible()
     expect(grid.get_by_role("link", name="run-00")).to_be_visible()

@@ -41,5 +41,7 @@ def test_points_arrive_on_the_chart_while_a_run_logs(
         second = client.create_run(experiment_id, run_name="second").info.run_id
         expect(grid.get_by_role("link", name="second")).to_be_visible(timeout=3000)
         client.update_run(second, status="FAILED")
-        expect(grid.get_by_role("row", name=re.compile("second")).get_by_text("FAILED")).to_be_visible(timeout=3000)
+        expect(grid.get_by_role("row", name=re.compile("second")).get_by_text("FAILED")).to_be_visible(
+            timeout=3000
+        )
         shot(page, "table")

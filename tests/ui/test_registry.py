@@ -30,7 +30,9 @@ def test_move_alias_and_transition_stage(
     aliases.get_by_label("Alias").fill("champion")
     aliases.get_by_label("Version").select_option("2")
     aliases.get_by_role("button", name="Set alias").click()
-    expect(page.get_by_role("table", name="Aliases").get_by_role("row", name="@champion Version 2")).to_be_visible()
+    expect(
+        page.get_by_role("table", name="Aliases").get_by_role("row", name="@champion Version 2")
+    ).to_be_visible()
 
     stage = page.get_by_role("form", name="Stage of version 2")
     stage.get_by_label("Stage of version 2").select_option(label="Staging")

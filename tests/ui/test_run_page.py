@@ -26,9 +26,13 @@ def test_overview_shows_params_metrics_with_summaries_and_lineage(
     metrics = page.get_by_role("table", name="Metrics", exact=True)
     loss = metrics.get_by_role("row", name=re.compile("^loss"))
     # latest, step, min, max, first, points: loss = exp(-step/40) over 200 steps
-    expect(loss.get_by_role("cell")).to_have_text([re.compile(r"0\.006"), "199", re.compile(r"0\.006"), "1", "1", "200"])
+    expect(loss.get_by_role("cell")).to_have_text(
+        [re.compile(r"0\.006"), "199", re.compile(r"0\.006"), "1", "1", "200"]
+    )
     versions = page.get_by_role("list", name="Registered versions")
-    expect(versions.get_by_role("link")).to_have_text([f"{seeded.model_name} version 2", f"{seeded.model_name} version 1"])
+    expect(versions.get_by_role("link")).to_have_text(
+        [f"{seeded.model_name} version 2", f"{seeded.model_name} version 1"]
+    )
     shot(page, "overview", full_page=True)
 
     open_run(page, base_url, seeded.parent_run)
@@ -37,7 +41,9 @@ def test_overview_shows_params_metrics_with_summaries_and_lineage(
     expect(page.get_by_role("link", name="sweep-parent")).to_be_visible()
 
 
-def test_description_edit_is_saved(page: Page, base_url: str, tracking_server: LocalServer, seeded: Seeded) -> None:
+def test_description_edit_is_saved(
+    page: Page, base_url: str, tracking_server: LocalServer, seeded: Seeded
+) -> None:
     run_id = seeded.run_ids[3]
     open_run(page, base_url, run_id)
     page.get_by_role("button", name="Edit description").click()
@@ -57,7 +63,8 @@ def test_charts_tab_draws_every_metric(page: Page, base_url: str, seeded: Seeded
     expect(loss.get_by_label(re.compile("^Chart of loss:"))).to_have_attribute("data-points", "200")
     page.get_by_label("Log Y").check()
     page.get_by_label("X axis").select_option(label="Relative time")
-    assert "logy=1" in page.url and "x=relative" in page.url
+    assert "logy=1" in page.url
+    assert "x=relative" in page.url
     shot(page, "charts")
 
 
@@ -97,7 +104,9 @@ def test_artifact_previews(page: Page, base_url: str, seeded: Seeded, shot: obje
     artifact(page, "report.html")
     frame = page.get_by_title("HTML report.html")
     expect(frame).to_have_attribute("sandbox", "")
-    expect(page.frame_locator("iframe[title='HTML report.html']").get_by_role("heading")).to_have_text("Evaluation report")
+    expect(page.frame_locator("iframe[title='HTML report.html']").get_by_role("heading")).to_have_text(
+        "Evaluation report"
+    )
     assert page.frames[1].evaluate("document.title") != "ran"  # its script never ran
     shot(page, "html")
 

@@ -72,7 +72,9 @@ def test_filter_and_sort_match_the_grpc_search(
     shot(page, "filtered" if filter_string else "sorted")
 
 
-def test_bad_filter_shows_the_parser_error_at_its_column(page: Page, base_url: str, seeded: Seeded, shot: object) -> None:
+def test_bad_filter_shows_the_parser_error_at_its_column(
+    page: Page, base_url: str, seeded: Seeded, shot: object
+) -> None:
     open_runs(page, base_url, seeded)
     box = page.get_by_role("combobox", name="Filter runs")
     box.fill("metrics.acc >> 1")
@@ -82,7 +84,8 @@ def test_bad_filter_shows_the_parser_error_at_its_column(page: Page, base_url: s
     expect(alert).to_contain_text("at column 14")
     # The caret under the text points at the offending character.
     caret = alert.locator("pre").inner_text().splitlines()
-    assert caret[0] == "metrics.acc >> 1" and caret[1].index("^") == 13
+    assert caret[0] == "metrics.acc >> 1"
+    assert caret[1].index("^") == 13
     expect(box).to_have_attribute("aria-invalid", "true")
     shot(page, "error")
 
@@ -97,14 +100,18 @@ def test_filter_box_completes_keys(page: Page, base_url: str, seeded: Seeded) ->
     expect(box).to_have_value("params.optimizer")
 
 
-def test_group_by_param_shows_groups_with_aggregates(page: Page, base_url: str, seeded: Seeded, shot: object) -> None:
+def test_group_by_param_shows_groups_with_aggregates(
+    page: Page, base_url: str, seeded: Seeded, shot: object
+) -> None:
     open_runs(page, base_url, seeded, "?cols=attr:run_name,param:lr,metric:acc")
     page.get_by_label("Group by").select_option(label="optimizer")
     grid = page.get_by_role("grid", name="Runs")
     groups = grid.get_by_role("button", name=re.compile(r"^▾ (adam|sgd) \(\d+\)$"))
     expect(groups).to_have_count(2)
     # Each group row shows the mean and [min, max] of acc over its runs.
-    expect(grid.get_by_role("row", name=re.compile("group adam"))).to_contain_text(re.compile(r"\[0\.5, 0\.9\]"))
+    expect(grid.get_by_role("row", name=re.compile("group adam"))).to_contain_text(
+        re.compile(r"\[0\.5, 0\.9\]")
+    )
     assert "group=param%3Aoptimizer" in page.url or "group=param:optimizer" in page.url
     shot(page, "grouped")
 
@@ -132,9 +139,16 @@ def test_column_picker_adds_metric_summaries(page: Page, base_url: str, seeded: 
 
 
 def test_view_state_survives_a_reload(page: Page, base_url: str, seeded: Seeded) -> None:
-    open_runs(page, base_url, seeded, "?filter=params.lr+%3D+%270.1%27&sort=-metric%3Aacc&cols=attr:run_name,metric:acc")
+    open_runs(
+        page,
+        base_url,
+        seeded,
+        "?filter=params.lr+%3D+%270.1%27&sort=-metric%3Aacc&cols=attr:run_name,metric:acc",
+    )
     expect(page.get_by_role("combobox", name="Filter runs")).to_have_value("params.lr = '0.1'")
-    expect(page.get_by_role("columnheader", name=re.compile("^acc"))).to_have_attribute("aria-sort", "descending")
+    expect(page.get_by_role("columnheader", name=re.compile("^acc"))).to_have_attribute(
+        "aria-sort", "descending"
+    )
     names = run_names(page)
     page.reload()
     assert run_names(page) == names

@@ -10,7 +10,7 @@ export function SignInPage({ onSignedIn }: { onSignedIn: (s: Session) => void })
   return (
     <section class="page narrow">
       <h1>Sign in</h1>
-      <p class="muted">This server requires an API token. Create one with <code>tracklane auth token create</code>.</p>
+      <p class="muted">This server requires an API token. Create one with <code>tracklane tokens create</code>.</p>
       <form
         class="stack"
         onSubmit={async (e) => {
