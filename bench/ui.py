@@ -46,18 +46,9 @@ from bench._harness import (
     tracklane_server,
 )
 from bench.search import seed_values
+from tests.ui.chromium import CHROMIUM, CHROMIUM_FLAGS
 from tracklane.entities import Metric, Param
 
-CHROMIUM = os.environ.get("TRACKLANE_CHROMIUM", "/usr/bin/chromium")
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SPIKE = 100.0
 KEY = "loss"
 T0 = 1_700_000_000_000
@@ -396,7 +387,7 @@ def main() -> None:
         else:
             print(f"MLflow skipped: no virtualenv at {args.mlflow_python}")
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
             for _ in range(args.rounds):
                 for what in ("table", "chart1", "chart50"):
                     for system, pages in systems.items():

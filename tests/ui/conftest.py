@@ -22,20 +22,9 @@ import tracklane
 from tests.conftest import REQUIRE_SERVICES
 from tests.contract.conftest import auth_server  # noqa: F401  (the same fixture, for sign-in tests)
 from tests.ui._data import Seeded, seed_experiment
+from tests.ui.chromium import CHROMIUM, CHROMIUM_FLAGS
 from tracklane.testing import LocalServer
 
-CHROMIUM = os.environ.get("TRACKLANE_CHROMIUM", "/usr/bin/chromium")
-# Without the background-networking flags Chromium keeps dialling Google's hosts, which this
-# network refuses; the rest keep a headless run quiet and reproducible.
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 VIEWPORT = {"width": 1280, "height": 800}
 
 

@@ -1,6 +1,6 @@
 // An MLmodel file: flavors, signature (inputs, outputs, params) and how to load the model.
 import type { RunRow } from "../api/runs";
-import { ErrorNote, KeyValues, Loading } from "../components/common";
+import { ErrorNote, Head, KeyValues, Loading } from "../components/common";
 import { useAsync } from "../lib/hooks";
 import { readHead, utf8 } from "./fetch";
 
@@ -59,13 +59,7 @@ export function Signature({ model }: { model: MLmodel }) {
     cols && cols.length ? (
       <table class="grid-table" aria-label={`Signature ${label}`}>
         <caption>{label}</caption>
-        <thead>
-          <tr>
-            <th scope="col">Name</th>
-            <th scope="col">Type</th>
-            <th scope="col">Required</th>
-          </tr>
-        </thead>
+        <Head columns={["Name", "Type", "Required"]} />
         <tbody>
           {cols.map((c, i) => (
             <tr key={i}>

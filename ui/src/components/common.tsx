@@ -12,6 +12,31 @@ export function ErrorNote({ problem, label }: { problem: Problem | undefined; la
   );
 }
 
+/** A page that could not load: its title and what the server said. */
+export function PageError({ title, problem }: { title: preact.ComponentChildren; problem: Problem | undefined }) {
+  return (
+    <section class="page">
+      <h1>{title}</h1>
+      <ErrorNote problem={problem} />
+    </section>
+  );
+}
+
+/** A table's column headers. */
+export function Head({ columns }: { columns: preact.ComponentChildren[] }) {
+  return (
+    <thead>
+      <tr>
+        {columns.map((c, i) => (
+          <th scope="col" key={i}>
+            {c}
+          </th>
+        ))}
+      </tr>
+    </thead>
+  );
+}
+
 export function Loading({ what }: { what: string }) {
   return (
     <p role="status" class="muted">

@@ -2,7 +2,7 @@
 import { useRoute } from "preact-iso";
 import { registry } from "../api/client";
 import { allVersions, ms, stageName } from "../api/models";
-import { EditableText, ErrorNote, KeyValues, Loading } from "../components/common";
+import { EditableText, Head, KeyValues, Loading, PageError } from "../components/common";
 import { AliasForm, StageForm } from "../components/registry-actions";
 import { formatTime } from "../lib/format";
 import { useAsync } from "../lib/hooks";
@@ -14,14 +14,7 @@ export function ModelPage() {
     const [model, versions] = await Promise.all([registry.getRegisteredModel({ name }, { signal }).then((r) => r.registeredModel!), allVersions(name, signal)]);
     return { model, versions };
   }, [name]);
-  if (loaded.error) {
-    return (
-      <section class="page">
-        <h1>{name}</h1>
-        <ErrorNote problem={loaded.error} />
-      </section>
-    );
-  }
+  if (loaded.error) return <PageError title={name} problem={loaded.error} />;
   if (!loaded.data) return <Loading what="the model" />;
   const { model, versions } = loaded.data;
   return (
@@ -61,17 +54,7 @@ export function ModelPage() {
       <section aria-labelledby="h-versions">
         <h2 id="h-versions">Versions</h2>
         <table class="grid-table" aria-label="Versions">
-          <thead>
-            <tr>
-              <th scope="col">Version</th>
-              <th scope="col">Stage</th>
-              <th scope="col">Aliases</th>
-              <th scope="col">Source run</th>
-              <th scope="col">Created</th>
-              <th scope="col">By</th>
-              <th scope="col">Change stage</th>
-            </tr>
-          </thead>
+          <Head columns={["Version", "Stage", "Aliases", "Source run", "Created", "By", "Change stage"]} />
           <tbody>
             {versions.map((v) => (
               <tr key={String(v.version)}>

@@ -2,7 +2,7 @@
 import { useState } from "preact/hooks";
 import { registry } from "../api/client";
 import { ms, stageName } from "../api/models";
-import { ErrorNote, Loading } from "../components/common";
+import { ErrorNote, Head, Loading } from "../components/common";
 import { formatTime } from "../lib/format";
 import { useAsync, useQueryString } from "../lib/hooks";
 
@@ -38,15 +38,7 @@ export function ModelsPage() {
       {!list.data && !list.error && <Loading what="models" />}
       {list.data && (
         <table class="grid-table" aria-label="Registered models">
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Latest versions</th>
-              <th scope="col">Aliases</th>
-              <th scope="col">Updated</th>
-              <th scope="col">Description</th>
-            </tr>
-          </thead>
+          <Head columns={["Name", "Latest versions", "Aliases", "Updated", "Description"]} />
           <tbody>
             {list.data.map((m) => (
               <tr key={m.name}>

@@ -6,7 +6,7 @@ import { registry, tracking } from "../api/client";
 import { durationMs, type RunRow, searchAllRuns, toRow } from "../api/runs";
 import { ArtifactBrowser } from "../artifacts/browser";
 import { MetricCharts } from "../charts/metric-charts";
-import { EditableText, ErrorNote, KeyValues, Loading, StatusBadge } from "../components/common";
+import { EditableText, ErrorNote, Head, KeyValues, Loading, PageError, StatusBadge } from "../components/common";
 import { ModelStage } from "../gen/tracklane/v1/registry_pb";
 import { formatDuration, formatNumber, formatTime } from "../lib/format";
 import { useAsync, useQueryString } from "../lib/hooks";
@@ -26,17 +26,7 @@ function MetricRows({ label, rows }: { label: string; rows: [string, RunRow["met
   if (rows.length === 0) return <p class="muted">No {label.toLowerCase()}.</p>;
   return (
     <table class="grid-table" aria-label={label}>
-      <thead>
-        <tr>
-          <th scope="col">Key</th>
-          <th scope="col">Latest</th>
-          <th scope="col">Step</th>
-          <th scope="col">Min</th>
-          <th scope="col">Max</th>
-          <th scope="col">First</th>
-          <th scope="col">Points</th>
-        </tr>
-      </thead>
+      <Head columns={["Key", "Latest", "Step", "Min", "Max", "First", "Points"]} />
       <tbody>
         {rows.map(([k, m]) => (
           <tr key={k}>
@@ -168,14 +158,7 @@ function Overview({ run, reload }: { run: RunRow; reload: () => void }) {
         <h2 id="h-datasets">Datasets</h2>
         {inputs.length ? (
           <table class="grid-table" aria-label="Datasets">
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Context</th>
-                <th scope="col">Digest</th>
-                <th scope="col">Source</th>
-              </tr>
-            </thead>
+            <Head columns={["Name", "Context", "Digest", "Source"]} />
             <tbody>
               {inputs.map((d, i) => (
                 <tr key={i}>
@@ -221,14 +204,7 @@ export function RunPage() {
     setSearch(s ? `?${s}` : "", true);
   };
   const runs = useMemo(() => (run ? [run] : []), [run]);
-  if (loaded.error) {
-    return (
-      <section class="page">
-        <h1>Run</h1>
-        <ErrorNote problem={loaded.error} />
-      </section>
-    );
-  }
+  if (loaded.error) return <PageError title="Run" problem={loaded.error} />;
   if (!run) return <Loading what="the run" />;
   return (
     <section class="page">

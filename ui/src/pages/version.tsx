@@ -4,7 +4,7 @@ import { registry } from "../api/client";
 import { ms, stageName } from "../api/models";
 import { readHead, utf8 } from "../artifacts/fetch";
 import { parseMLmodel, Signature, Snippet } from "../artifacts/model-view";
-import { EditableText, ErrorNote, KeyValues, Loading } from "../components/common";
+import { EditableText, ErrorNote, KeyValues, Loading, PageError } from "../components/common";
 import { AliasForm, StageForm } from "../components/registry-actions";
 import { ModelStage, type ModelEvent } from "../gen/tracklane/v1/registry_pb";
 import { formatTime } from "../lib/format";
@@ -70,16 +70,7 @@ export function VersionPage() {
     ]);
     return { v, events, model };
   }, [name, String(version)]);
-  if (loaded.error) {
-    return (
-      <section class="page">
-        <h1>
-          {name} version {String(version)}
-        </h1>
-        <ErrorNote problem={loaded.error} />
-      </section>
-    );
-  }
+  if (loaded.error) return <PageError title={`${name} version ${version}`} problem={loaded.error} />;
   if (!loaded.data) return <Loading what="the version" />;
   const { v, events } = loaded.data;
   return (
