@@ -62,6 +62,9 @@ export function MetricChart({ metric, runs, chart, live }: { metric: string; run
   const [error, setError] = useState("");
   const [status, setStatus] = useState("Loading…");
   const internal = useRef(false);
+  /** The x range this component last gave uPlot: uPlot reports it back (later, batched), and only
+   *  a range that differs is the user's zoom or pan. */
+  const applied = useRef<[number, number] | null>(null);
   /** What the last draw showed, on the element for tests and benchmarks: points and highest value. */
   const [drawn, setDrawn] = useState<{ points: number; max: number } | null>(null);
   const runIds = runs.map((r) => r.id).join(",");
@@ -156,6 +159,10 @@ export function MetricChart({ metric, runs, chart, live }: { metric: string; run
             if (key !== "x" || internal.current) return;
             const { min, max } = u.scales.x;
             if (min === undefined || max === undefined) return;
+            const last = applied.current;
+            const eps = last ? Math.abs(last[1] - last[0]) * 1e-9 : 0;
+            if (last && Math.abs(min - last[0]) <= eps && Math.abs(max - last[1]) <= eps) return;
+            applied.current = [min, max];
             setRange([min, max]);
           },
         ],
@@ -175,17 +182,20 @@ export function MetricChart({ metric, runs, chart, live }: { metric: string; run
     if (!u || !extent) return;
     const [lo, hi] = range ?? extent;
     const data = alignForChart(xys, lo, hi, width, chart.logY) as uPlot.AlignedData;
+    // The highest value inside the x range in view (the data also holds what is off to the sides).
     let max = -Infinity;
+    const xs = data[0] as ArrayLike<number>;
     for (const ys of data.slice(1) as ArrayLike<number | null>[]) {
       for (let i = 0; i < ys.length; i++) {
         const v = ys[i];
-        if (v !== null && v > max) max = v;
+        if (v !== null && v > max && xs[i] >= lo && xs[i] <= hi) max = v;
       }
     }
     internal.current = true;
     u.setData(data, range === null);
     if (range) u.setScale("x", { min: lo, max: hi });
     internal.current = false;
+    applied.current = range ? [lo, hi] : null;
     // uPlot draws on the next microtask; the frame after it is on screen.
     requestAnimationFrame(() => setDrawn({ points: data[0].length, max }));
   }, [xys, range, extent, width, shape]);

@@ -16,8 +16,8 @@ import { useAsync, useQueryString } from "../lib/hooks";
 import { parseIds, parseRunsView, type RunsView, writeRunsView } from "../lib/url";
 import { useExperimentWatch } from "../live/experiment-watch";
 
-const FIRST_PAGE = 500;
-const NEXT_PAGE = 1000;
+/** Runs per page; the same for every page of a query (the server ties page tokens to it). */
+const PAGE_SIZE = 500;
 /** Grouping aggregates over every matching run: load them all, up to this many. */
 const GROUP_LIMIT = 100_000;
 const MAX_CHART_RUNS = 100;
@@ -53,11 +53,11 @@ function useRuns(query: RunsQuery, loadAll: boolean) {
     const gen = ++generation.current;
     busy.current = false;
     setState({ rows: [], token: "", done: false, loading: true });
-    void fetchPage(gen, "", FIRST_PAGE);
+    void fetchPage(gen, "", PAGE_SIZE);
   }, [key]);
   const more = () => {
     if (busy.current || state.done || state.error) return;
-    void fetchPage(generation.current, state.token, NEXT_PAGE);
+    void fetchPage(generation.current, state.token, PAGE_SIZE);
   };
   useEffect(() => {
     if (loadAll && !state.loading && !state.done && state.rows.length < GROUP_LIMIT) more();
