@@ -55,6 +55,7 @@ def test_a_user_without_read_sees_neither_the_experiment_nor_its_runs(
     shot(page, "stranger-run")
 
     page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     sign_in(page, base_url, owner.token)
     page.goto(f"{base_url}/experiments/{experiment_id}")
     expect(page.get_by_role("grid", name="Runs").get_by_role("link", name="hidden-run")).to_be_visible()

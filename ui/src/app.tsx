@@ -59,7 +59,7 @@ function Header({ session, theme, setTheme }: { session: Session; theme: Theme; 
               class="ghost"
               onClick={async () => {
                 await signOut(csrfToken());
-                window.location.assign("/signin");
+                window.location.assign("/"); // the app shows sign-in when no session
               }}
             >
               Sign out
