@@ -48,16 +48,20 @@ def scratch_database(admin_uri: str) -> Iterator[str]:
 
 
 @contextmanager
-def process(argv: list[str], port: int, env: dict[str, str] | None = None) -> Iterator[None]:
-    """Starts a server process and waits until its port accepts connections (60 s at most)."""
+def process(
+    argv: list[str], port: int, env: dict[str, str] | None = None, *, start_timeout: float = 60
+) -> Iterator[None]:
+    """Starts a server process and waits until its port accepts connections (`start_timeout` s at most)."""
     with tempfile.TemporaryFile() as log:
         proc = subprocess.Popen(argv, stdout=log, stderr=log, env={**os.environ, **(env or {})})
-        yield from _serve(proc, log, argv[0], port)
+        yield from _serve(proc, log, argv[0], port, start_timeout)
 
 
-def _serve(proc: subprocess.Popen[bytes], log: IO[bytes], name: str, port: int) -> Iterator[None]:
+def _serve(
+    proc: subprocess.Popen[bytes], log: IO[bytes], name: str, port: int, start_timeout: float = 60
+) -> Iterator[None]:
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + start_timeout
         while True:
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
@@ -121,7 +125,12 @@ def mlflow_db_uri(uri: str) -> str:
 
 @contextmanager
 def mlflow_server(
-    python: str, db_uri: str, *, workers: int = 4, extra: list[str] | None = None
+    python: str,
+    db_uri: str,
+    *,
+    workers: int = 4,
+    extra: list[str] | None = None,
+    start_timeout: float = 60,
 ) -> Iterator[str]:
     """``mlflow server`` from its virtualenv on a free port, its schema created first; yields its http URI."""
     subprocess.run(
@@ -146,7 +155,7 @@ def mlflow_server(
             artifacts,
             *(extra or []),
         ]
-        with process(argv, port):
+        with process(argv, port, start_timeout=start_timeout):
             yield f"http://127.0.0.1:{port}"
 
 
