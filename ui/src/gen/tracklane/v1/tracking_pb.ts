@@ -545,14 +545,16 @@ export const MetricSeriesSchema: GenMessage<MetricSeries> = /*@__PURE__*/
  */
 export type CreateExperimentRequest = Message<"tracklane.v1.CreateExperimentRequest"> & {
   /**
-   * 1-500 characters, unique.
+   * 1-500 characters of visible text (no control or format characters), unique; stored in NFC.
    *
    * @generated from field: string name = 1;
    */
   name: string;
 
   /**
-   * Artifact root; empty for `<server artifact root>/<experiment_id>`.
+   * Artifact root; empty for `<server artifact root>/<experiment_id>`. Else `file:///FOLDER` or
+   * `s3://BUCKET/PREFIX` under a root the operator allows (`--artifact-root`,
+   * `--allowed-artifact-roots`); anything else is INVALID_ARGUMENT.
    *
    * @generated from field: string artifact_location = 2;
    */
