@@ -3501,6 +3501,128 @@ func (x *WatchRunResponse) GetSeries() []*MetricSeries {
 	return nil
 }
 
+// Request for WatchExperiments.
+type WatchExperimentsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 1-100 experiments; their runs are watched together.
+	ExperimentIds []string `protobuf:"bytes,1,rep,name=experiment_ids,json=experimentIds,proto3" json:"experiment_ids,omitempty"`
+	// From a response of an earlier call with the same `experiment_ids`: resume after it instead of
+	// sending a snapshot. Nothing that changed since is missed (a run may come again).
+	Cursor        string `protobuf:"bytes,2,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchExperimentsRequest) Reset() {
+	*x = WatchExperimentsRequest{}
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchExperimentsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchExperimentsRequest) ProtoMessage() {}
+
+func (x *WatchExperimentsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchExperimentsRequest.ProtoReflect.Descriptor instead.
+func (*WatchExperimentsRequest) Descriptor() ([]byte, []int) {
+	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *WatchExperimentsRequest) GetExperimentIds() []string {
+	if x != nil {
+		return x.ExperimentIds
+	}
+	return nil
+}
+
+func (x *WatchExperimentsRequest) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+// Runs that are new or changed, each whole and current (a later copy of a run replaces an earlier
+// one); deleted runs come with `lifecycle_stage` DELETED.
+type WatchExperimentsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most 500 per response, in the order they changed.
+	Runs []*Run `protobuf:"bytes,1,rep,name=runs,proto3" json:"runs,omitempty"`
+	// Where this response leaves the watch: pass it as `WatchExperimentsRequest.cursor` to resume.
+	Cursor string `protobuf:"bytes,2,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	// True on the response that completes the snapshot (every run has then been sent once; it may
+	// carry no runs). Never set on a resumed call.
+	SnapshotComplete bool `protobuf:"varint,3,opt,name=snapshot_complete,json=snapshotComplete,proto3" json:"snapshot_complete,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *WatchExperimentsResponse) Reset() {
+	*x = WatchExperimentsResponse{}
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchExperimentsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchExperimentsResponse) ProtoMessage() {}
+
+func (x *WatchExperimentsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchExperimentsResponse.ProtoReflect.Descriptor instead.
+func (*WatchExperimentsResponse) Descriptor() ([]byte, []int) {
+	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *WatchExperimentsResponse) GetRuns() []*Run {
+	if x != nil {
+		return x.Runs
+	}
+	return nil
+}
+
+func (x *WatchExperimentsResponse) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+func (x *WatchExperimentsResponse) GetSnapshotComplete() bool {
+	if x != nil {
+		return x.SnapshotComplete
+	}
+	return false
+}
+
 var File_tracklane_v1_tracking_proto protoreflect.FileDescriptor
 
 const file_tracklane_v1_tracking_proto_rawDesc = "" +
@@ -3746,14 +3868,21 @@ const file_tracklane_v1_tracking_proto_rawDesc = "" +
 	"start_step\x18\x03 \x01(\x03H\x00R\tstartStep\x88\x01\x01B\r\n" +
 	"\v_start_step\"F\n" +
 	"\x10WatchRunResponse\x122\n" +
-	"\x06series\x18\x01 \x03(\v2\x1a.tracklane.v1.MetricSeriesR\x06series*\xa0\x01\n" +
+	"\x06series\x18\x01 \x03(\v2\x1a.tracklane.v1.MetricSeriesR\x06series\"X\n" +
+	"\x17WatchExperimentsRequest\x12%\n" +
+	"\x0eexperiment_ids\x18\x01 \x03(\tR\rexperimentIds\x12\x16\n" +
+	"\x06cursor\x18\x02 \x01(\tR\x06cursor\"\x86\x01\n" +
+	"\x18WatchExperimentsResponse\x12%\n" +
+	"\x04runs\x18\x01 \x03(\v2\x11.tracklane.v1.RunR\x04runs\x12\x16\n" +
+	"\x06cursor\x18\x02 \x01(\tR\x06cursor\x12+\n" +
+	"\x11snapshot_complete\x18\x03 \x01(\bR\x10snapshotComplete*\xa0\x01\n" +
 	"\tRunStatus\x12\x1a\n" +
 	"\x16RUN_STATUS_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12RUN_STATUS_RUNNING\x10\x01\x12\x18\n" +
 	"\x14RUN_STATUS_SCHEDULED\x10\x02\x12\x17\n" +
 	"\x13RUN_STATUS_FINISHED\x10\x03\x12\x15\n" +
 	"\x11RUN_STATUS_FAILED\x10\x04\x12\x15\n" +
-	"\x11RUN_STATUS_KILLED\x10\x052\xd3\x0f\n" +
+	"\x11RUN_STATUS_KILLED\x10\x052\xb8\x10\n" +
 	"\x0fTrackingService\x12a\n" +
 	"\x10CreateExperiment\x12%.tracklane.v1.CreateExperimentRequest\x1a&.tracklane.v1.CreateExperimentResponse\x12X\n" +
 	"\rGetExperiment\x12\".tracklane.v1.GetExperimentRequest\x1a#.tracklane.v1.GetExperimentResponse\x12j\n" +
@@ -3778,7 +3907,8 @@ const file_tracklane_v1_tracking_proto_rawDesc = "" +
 	"\x10GetMetricHistory\x12%.tracklane.v1.GetMetricHistoryRequest\x1a&.tracklane.v1.GetMetricHistoryResponse\x12p\n" +
 	"\x15BatchGetMetricHistory\x12*.tracklane.v1.BatchGetMetricHistoryRequest\x1a+.tracklane.v1.BatchGetMetricHistoryResponse\x12\\\n" +
 	"\rStreamMetrics\x12\".tracklane.v1.StreamMetricsRequest\x1a#.tracklane.v1.StreamMetricsResponse(\x010\x01\x12K\n" +
-	"\bWatchRun\x12\x1d.tracklane.v1.WatchRunRequest\x1a\x1e.tracklane.v1.WatchRunResponse0\x01BM\n" +
+	"\bWatchRun\x12\x1d.tracklane.v1.WatchRunRequest\x1a\x1e.tracklane.v1.WatchRunResponse0\x01\x12c\n" +
+	"\x10WatchExperiments\x12%.tracklane.v1.WatchExperimentsRequest\x1a&.tracklane.v1.WatchExperimentsResponse0\x01BM\n" +
 	"\x10org.tracklane.v1P\x01Z7example.com/tracklane/client/go/tracklanev1;tracklanev1b\x06proto3"
 
 var (
@@ -3794,7 +3924,7 @@ func file_tracklane_v1_tracking_proto_rawDescGZIP() []byte {
 }
 
 var file_tracklane_v1_tracking_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_tracklane_v1_tracking_proto_msgTypes = make([]protoimpl.MessageInfo, 55)
+var file_tracklane_v1_tracking_proto_msgTypes = make([]protoimpl.MessageInfo, 57)
 var file_tracklane_v1_tracking_proto_goTypes = []any{
 	(RunStatus)(0),                        // 0: tracklane.v1.RunStatus
 	(*Experiment)(nil),                    // 1: tracklane.v1.Experiment
@@ -3852,109 +3982,114 @@ var file_tracklane_v1_tracking_proto_goTypes = []any{
 	(*StreamMetricsResponse)(nil),         // 53: tracklane.v1.StreamMetricsResponse
 	(*WatchRunRequest)(nil),               // 54: tracklane.v1.WatchRunRequest
 	(*WatchRunResponse)(nil),              // 55: tracklane.v1.WatchRunResponse
-	(LifecycleStage)(0),                   // 56: tracklane.v1.LifecycleStage
-	(*timestamppb.Timestamp)(nil),         // 57: google.protobuf.Timestamp
-	(*Tag)(nil),                           // 58: tracklane.v1.Tag
-	(ViewType)(0),                         // 59: tracklane.v1.ViewType
-	(*fieldmaskpb.FieldMask)(nil),         // 60: google.protobuf.FieldMask
-	(*ItemError)(nil),                     // 61: tracklane.v1.ItemError
+	(*WatchExperimentsRequest)(nil),       // 56: tracklane.v1.WatchExperimentsRequest
+	(*WatchExperimentsResponse)(nil),      // 57: tracklane.v1.WatchExperimentsResponse
+	(LifecycleStage)(0),                   // 58: tracklane.v1.LifecycleStage
+	(*timestamppb.Timestamp)(nil),         // 59: google.protobuf.Timestamp
+	(*Tag)(nil),                           // 60: tracklane.v1.Tag
+	(ViewType)(0),                         // 61: tracklane.v1.ViewType
+	(*fieldmaskpb.FieldMask)(nil),         // 62: google.protobuf.FieldMask
+	(*ItemError)(nil),                     // 63: tracklane.v1.ItemError
 }
 var file_tracklane_v1_tracking_proto_depIdxs = []int32{
-	56, // 0: tracklane.v1.Experiment.lifecycle_stage:type_name -> tracklane.v1.LifecycleStage
-	57, // 1: tracklane.v1.Experiment.create_time:type_name -> google.protobuf.Timestamp
-	57, // 2: tracklane.v1.Experiment.update_time:type_name -> google.protobuf.Timestamp
-	58, // 3: tracklane.v1.Experiment.tags:type_name -> tracklane.v1.Tag
+	58, // 0: tracklane.v1.Experiment.lifecycle_stage:type_name -> tracklane.v1.LifecycleStage
+	59, // 1: tracklane.v1.Experiment.create_time:type_name -> google.protobuf.Timestamp
+	59, // 2: tracklane.v1.Experiment.update_time:type_name -> google.protobuf.Timestamp
+	60, // 3: tracklane.v1.Experiment.tags:type_name -> tracklane.v1.Tag
 	3,  // 4: tracklane.v1.Run.info:type_name -> tracklane.v1.RunInfo
 	4,  // 5: tracklane.v1.Run.data:type_name -> tracklane.v1.RunData
 	10, // 6: tracklane.v1.Run.inputs:type_name -> tracklane.v1.RunInputs
 	0,  // 7: tracklane.v1.RunInfo.status:type_name -> tracklane.v1.RunStatus
-	57, // 8: tracklane.v1.RunInfo.start_time:type_name -> google.protobuf.Timestamp
-	57, // 9: tracklane.v1.RunInfo.end_time:type_name -> google.protobuf.Timestamp
-	56, // 10: tracklane.v1.RunInfo.lifecycle_stage:type_name -> tracklane.v1.LifecycleStage
+	59, // 8: tracklane.v1.RunInfo.start_time:type_name -> google.protobuf.Timestamp
+	59, // 9: tracklane.v1.RunInfo.end_time:type_name -> google.protobuf.Timestamp
+	58, // 10: tracklane.v1.RunInfo.lifecycle_stage:type_name -> tracklane.v1.LifecycleStage
 	6,  // 11: tracklane.v1.RunData.metrics:type_name -> tracklane.v1.Metric
 	5,  // 12: tracklane.v1.RunData.params:type_name -> tracklane.v1.Param
-	58, // 13: tracklane.v1.RunData.tags:type_name -> tracklane.v1.Tag
+	60, // 13: tracklane.v1.RunData.tags:type_name -> tracklane.v1.Tag
 	7,  // 14: tracklane.v1.Metric.summary:type_name -> tracklane.v1.MetricSummary
 	8,  // 15: tracklane.v1.DatasetInput.dataset:type_name -> tracklane.v1.Dataset
-	58, // 16: tracklane.v1.DatasetInput.tags:type_name -> tracklane.v1.Tag
+	60, // 16: tracklane.v1.DatasetInput.tags:type_name -> tracklane.v1.Tag
 	9,  // 17: tracklane.v1.RunInputs.dataset_inputs:type_name -> tracklane.v1.DatasetInput
-	58, // 18: tracklane.v1.CreateExperimentRequest.tags:type_name -> tracklane.v1.Tag
+	60, // 18: tracklane.v1.CreateExperimentRequest.tags:type_name -> tracklane.v1.Tag
 	1,  // 19: tracklane.v1.CreateExperimentResponse.experiment:type_name -> tracklane.v1.Experiment
 	1,  // 20: tracklane.v1.GetExperimentResponse.experiment:type_name -> tracklane.v1.Experiment
 	1,  // 21: tracklane.v1.GetExperimentByNameResponse.experiment:type_name -> tracklane.v1.Experiment
-	59, // 22: tracklane.v1.SearchExperimentsRequest.view_type:type_name -> tracklane.v1.ViewType
+	61, // 22: tracklane.v1.SearchExperimentsRequest.view_type:type_name -> tracklane.v1.ViewType
 	1,  // 23: tracklane.v1.SearchExperimentsResponse.experiments:type_name -> tracklane.v1.Experiment
-	60, // 24: tracklane.v1.UpdateExperimentRequest.update_mask:type_name -> google.protobuf.FieldMask
+	62, // 24: tracklane.v1.UpdateExperimentRequest.update_mask:type_name -> google.protobuf.FieldMask
 	1,  // 25: tracklane.v1.UpdateExperimentResponse.experiment:type_name -> tracklane.v1.Experiment
-	58, // 26: tracklane.v1.SetExperimentTagRequest.tag:type_name -> tracklane.v1.Tag
-	57, // 27: tracklane.v1.CreateRunRequest.start_time:type_name -> google.protobuf.Timestamp
-	58, // 28: tracklane.v1.CreateRunRequest.tags:type_name -> tracklane.v1.Tag
+	60, // 26: tracklane.v1.SetExperimentTagRequest.tag:type_name -> tracklane.v1.Tag
+	59, // 27: tracklane.v1.CreateRunRequest.start_time:type_name -> google.protobuf.Timestamp
+	60, // 28: tracklane.v1.CreateRunRequest.tags:type_name -> tracklane.v1.Tag
 	0,  // 29: tracklane.v1.CreateRunRequest.status:type_name -> tracklane.v1.RunStatus
 	2,  // 30: tracklane.v1.CreateRunResponse.run:type_name -> tracklane.v1.Run
 	2,  // 31: tracklane.v1.GetRunResponse.run:type_name -> tracklane.v1.Run
 	0,  // 32: tracklane.v1.UpdateRunRequest.status:type_name -> tracklane.v1.RunStatus
-	57, // 33: tracklane.v1.UpdateRunRequest.end_time:type_name -> google.protobuf.Timestamp
-	60, // 34: tracklane.v1.UpdateRunRequest.update_mask:type_name -> google.protobuf.FieldMask
+	59, // 33: tracklane.v1.UpdateRunRequest.end_time:type_name -> google.protobuf.Timestamp
+	62, // 34: tracklane.v1.UpdateRunRequest.update_mask:type_name -> google.protobuf.FieldMask
 	3,  // 35: tracklane.v1.UpdateRunResponse.run_info:type_name -> tracklane.v1.RunInfo
-	59, // 36: tracklane.v1.SearchRunsRequest.run_view_type:type_name -> tracklane.v1.ViewType
+	61, // 36: tracklane.v1.SearchRunsRequest.run_view_type:type_name -> tracklane.v1.ViewType
 	2,  // 37: tracklane.v1.SearchRunsResponse.runs:type_name -> tracklane.v1.Run
 	6,  // 38: tracklane.v1.LogBatchRequest.metrics:type_name -> tracklane.v1.Metric
 	5,  // 39: tracklane.v1.LogBatchRequest.params:type_name -> tracklane.v1.Param
-	58, // 40: tracklane.v1.LogBatchRequest.tags:type_name -> tracklane.v1.Tag
+	60, // 40: tracklane.v1.LogBatchRequest.tags:type_name -> tracklane.v1.Tag
 	9,  // 41: tracklane.v1.LogInputsRequest.datasets:type_name -> tracklane.v1.DatasetInput
 	11, // 42: tracklane.v1.GetMetricHistoryResponse.series:type_name -> tracklane.v1.MetricSeries
 	11, // 43: tracklane.v1.BatchGetMetricHistoryResponse.series:type_name -> tracklane.v1.MetricSeries
-	61, // 44: tracklane.v1.StreamMetricsResponse.error:type_name -> tracklane.v1.ItemError
+	63, // 44: tracklane.v1.StreamMetricsResponse.error:type_name -> tracklane.v1.ItemError
 	11, // 45: tracklane.v1.WatchRunResponse.series:type_name -> tracklane.v1.MetricSeries
-	12, // 46: tracklane.v1.TrackingService.CreateExperiment:input_type -> tracklane.v1.CreateExperimentRequest
-	14, // 47: tracklane.v1.TrackingService.GetExperiment:input_type -> tracklane.v1.GetExperimentRequest
-	16, // 48: tracklane.v1.TrackingService.GetExperimentByName:input_type -> tracklane.v1.GetExperimentByNameRequest
-	18, // 49: tracklane.v1.TrackingService.SearchExperiments:input_type -> tracklane.v1.SearchExperimentsRequest
-	20, // 50: tracklane.v1.TrackingService.UpdateExperiment:input_type -> tracklane.v1.UpdateExperimentRequest
-	22, // 51: tracklane.v1.TrackingService.DeleteExperiment:input_type -> tracklane.v1.DeleteExperimentRequest
-	24, // 52: tracklane.v1.TrackingService.RestoreExperiment:input_type -> tracklane.v1.RestoreExperimentRequest
-	26, // 53: tracklane.v1.TrackingService.SetExperimentTag:input_type -> tracklane.v1.SetExperimentTagRequest
-	28, // 54: tracklane.v1.TrackingService.DeleteExperimentTag:input_type -> tracklane.v1.DeleteExperimentTagRequest
-	30, // 55: tracklane.v1.TrackingService.CreateRun:input_type -> tracklane.v1.CreateRunRequest
-	32, // 56: tracklane.v1.TrackingService.GetRun:input_type -> tracklane.v1.GetRunRequest
-	34, // 57: tracklane.v1.TrackingService.UpdateRun:input_type -> tracklane.v1.UpdateRunRequest
-	36, // 58: tracklane.v1.TrackingService.DeleteRun:input_type -> tracklane.v1.DeleteRunRequest
-	38, // 59: tracklane.v1.TrackingService.RestoreRun:input_type -> tracklane.v1.RestoreRunRequest
-	40, // 60: tracklane.v1.TrackingService.SearchRuns:input_type -> tracklane.v1.SearchRunsRequest
-	42, // 61: tracklane.v1.TrackingService.LogBatch:input_type -> tracklane.v1.LogBatchRequest
-	44, // 62: tracklane.v1.TrackingService.DeleteTag:input_type -> tracklane.v1.DeleteTagRequest
-	46, // 63: tracklane.v1.TrackingService.LogInputs:input_type -> tracklane.v1.LogInputsRequest
-	48, // 64: tracklane.v1.TrackingService.GetMetricHistory:input_type -> tracklane.v1.GetMetricHistoryRequest
-	50, // 65: tracklane.v1.TrackingService.BatchGetMetricHistory:input_type -> tracklane.v1.BatchGetMetricHistoryRequest
-	52, // 66: tracklane.v1.TrackingService.StreamMetrics:input_type -> tracklane.v1.StreamMetricsRequest
-	54, // 67: tracklane.v1.TrackingService.WatchRun:input_type -> tracklane.v1.WatchRunRequest
-	13, // 68: tracklane.v1.TrackingService.CreateExperiment:output_type -> tracklane.v1.CreateExperimentResponse
-	15, // 69: tracklane.v1.TrackingService.GetExperiment:output_type -> tracklane.v1.GetExperimentResponse
-	17, // 70: tracklane.v1.TrackingService.GetExperimentByName:output_type -> tracklane.v1.GetExperimentByNameResponse
-	19, // 71: tracklane.v1.TrackingService.SearchExperiments:output_type -> tracklane.v1.SearchExperimentsResponse
-	21, // 72: tracklane.v1.TrackingService.UpdateExperiment:output_type -> tracklane.v1.UpdateExperimentResponse
-	23, // 73: tracklane.v1.TrackingService.DeleteExperiment:output_type -> tracklane.v1.DeleteExperimentResponse
-	25, // 74: tracklane.v1.TrackingService.RestoreExperiment:output_type -> tracklane.v1.RestoreExperimentResponse
-	27, // 75: tracklane.v1.TrackingService.SetExperimentTag:output_type -> tracklane.v1.SetExperimentTagResponse
-	29, // 76: tracklane.v1.TrackingService.DeleteExperimentTag:output_type -> tracklane.v1.DeleteExperimentTagResponse
-	31, // 77: tracklane.v1.TrackingService.CreateRun:output_type -> tracklane.v1.CreateRunResponse
-	33, // 78: tracklane.v1.TrackingService.GetRun:output_type -> tracklane.v1.GetRunResponse
-	35, // 79: tracklane.v1.TrackingService.UpdateRun:output_type -> tracklane.v1.UpdateRunResponse
-	37, // 80: tracklane.v1.TrackingService.DeleteRun:output_type -> tracklane.v1.DeleteRunResponse
-	39, // 81: tracklane.v1.TrackingService.RestoreRun:output_type -> tracklane.v1.RestoreRunResponse
-	41, // 82: tracklane.v1.TrackingService.SearchRuns:output_type -> tracklane.v1.SearchRunsResponse
-	43, // 83: tracklane.v1.TrackingService.LogBatch:output_type -> tracklane.v1.LogBatchResponse
-	45, // 84: tracklane.v1.TrackingService.DeleteTag:output_type -> tracklane.v1.DeleteTagResponse
-	47, // 85: tracklane.v1.TrackingService.LogInputs:output_type -> tracklane.v1.LogInputsResponse
-	49, // 86: tracklane.v1.TrackingService.GetMetricHistory:output_type -> tracklane.v1.GetMetricHistoryResponse
-	51, // 87: tracklane.v1.TrackingService.BatchGetMetricHistory:output_type -> tracklane.v1.BatchGetMetricHistoryResponse
-	53, // 88: tracklane.v1.TrackingService.StreamMetrics:output_type -> tracklane.v1.StreamMetricsResponse
-	55, // 89: tracklane.v1.TrackingService.WatchRun:output_type -> tracklane.v1.WatchRunResponse
-	68, // [68:90] is the sub-list for method output_type
-	46, // [46:68] is the sub-list for method input_type
-	46, // [46:46] is the sub-list for extension type_name
-	46, // [46:46] is the sub-list for extension extendee
-	0,  // [0:46] is the sub-list for field type_name
+	2,  // 46: tracklane.v1.WatchExperimentsResponse.runs:type_name -> tracklane.v1.Run
+	12, // 47: tracklane.v1.TrackingService.CreateExperiment:input_type -> tracklane.v1.CreateExperimentRequest
+	14, // 48: tracklane.v1.TrackingService.GetExperiment:input_type -> tracklane.v1.GetExperimentRequest
+	16, // 49: tracklane.v1.TrackingService.GetExperimentByName:input_type -> tracklane.v1.GetExperimentByNameRequest
+	18, // 50: tracklane.v1.TrackingService.SearchExperiments:input_type -> tracklane.v1.SearchExperimentsRequest
+	20, // 51: tracklane.v1.TrackingService.UpdateExperiment:input_type -> tracklane.v1.UpdateExperimentRequest
+	22, // 52: tracklane.v1.TrackingService.DeleteExperiment:input_type -> tracklane.v1.DeleteExperimentRequest
+	24, // 53: tracklane.v1.TrackingService.RestoreExperiment:input_type -> tracklane.v1.RestoreExperimentRequest
+	26, // 54: tracklane.v1.TrackingService.SetExperimentTag:input_type -> tracklane.v1.SetExperimentTagRequest
+	28, // 55: tracklane.v1.TrackingService.DeleteExperimentTag:input_type -> tracklane.v1.DeleteExperimentTagRequest
+	30, // 56: tracklane.v1.TrackingService.CreateRun:input_type -> tracklane.v1.CreateRunRequest
+	32, // 57: tracklane.v1.TrackingService.GetRun:input_type -> tracklane.v1.GetRunRequest
+	34, // 58: tracklane.v1.TrackingService.UpdateRun:input_type -> tracklane.v1.UpdateRunRequest
+	36, // 59: tracklane.v1.TrackingService.DeleteRun:input_type -> tracklane.v1.DeleteRunRequest
+	38, // 60: tracklane.v1.TrackingService.RestoreRun:input_type -> tracklane.v1.RestoreRunRequest
+	40, // 61: tracklane.v1.TrackingService.SearchRuns:input_type -> tracklane.v1.SearchRunsRequest
+	42, // 62: tracklane.v1.TrackingService.LogBatch:input_type -> tracklane.v1.LogBatchRequest
+	44, // 63: tracklane.v1.TrackingService.DeleteTag:input_type -> tracklane.v1.DeleteTagRequest
+	46, // 64: tracklane.v1.TrackingService.LogInputs:input_type -> tracklane.v1.LogInputsRequest
+	48, // 65: tracklane.v1.TrackingService.GetMetricHistory:input_type -> tracklane.v1.GetMetricHistoryRequest
+	50, // 66: tracklane.v1.TrackingService.BatchGetMetricHistory:input_type -> tracklane.v1.BatchGetMetricHistoryRequest
+	52, // 67: tracklane.v1.TrackingService.StreamMetrics:input_type -> tracklane.v1.StreamMetricsRequest
+	54, // 68: tracklane.v1.TrackingService.WatchRun:input_type -> tracklane.v1.WatchRunRequest
+	56, // 69: tracklane.v1.TrackingService.WatchExperiments:input_type -> tracklane.v1.WatchExperimentsRequest
+	13, // 70: tracklane.v1.TrackingService.CreateExperiment:output_type -> tracklane.v1.CreateExperimentResponse
+	15, // 71: tracklane.v1.TrackingService.GetExperiment:output_type -> tracklane.v1.GetExperimentResponse
+	17, // 72: tracklane.v1.TrackingService.GetExperimentByName:output_type -> tracklane.v1.GetExperimentByNameResponse
+	19, // 73: tracklane.v1.TrackingService.SearchExperiments:output_type -> tracklane.v1.SearchExperimentsResponse
+	21, // 74: tracklane.v1.TrackingService.UpdateExperiment:output_type -> tracklane.v1.UpdateExperimentResponse
+	23, // 75: tracklane.v1.TrackingService.DeleteExperiment:output_type -> tracklane.v1.DeleteExperimentResponse
+	25, // 76: tracklane.v1.TrackingService.RestoreExperiment:output_type -> tracklane.v1.RestoreExperimentResponse
+	27, // 77: tracklane.v1.TrackingService.SetExperimentTag:output_type -> tracklane.v1.SetExperimentTagResponse
+	29, // 78: tracklane.v1.TrackingService.DeleteExperimentTag:output_type -> tracklane.v1.DeleteExperimentTagResponse
+	31, // 79: tracklane.v1.TrackingService.CreateRun:output_type -> tracklane.v1.CreateRunResponse
+	33, // 80: tracklane.v1.TrackingService.GetRun:output_type -> tracklane.v1.GetRunResponse
+	35, // 81: tracklane.v1.TrackingService.UpdateRun:output_type -> tracklane.v1.UpdateRunResponse
+	37, // 82: tracklane.v1.TrackingService.DeleteRun:output_type -> tracklane.v1.DeleteRunResponse
+	39, // 83: tracklane.v1.TrackingService.RestoreRun:output_type -> tracklane.v1.RestoreRunResponse
+	41, // 84: tracklane.v1.TrackingService.SearchRuns:output_type -> tracklane.v1.SearchRunsResponse
+	43, // 85: tracklane.v1.TrackingService.LogBatch:output_type -> tracklane.v1.LogBatchResponse
+	45, // 86: tracklane.v1.TrackingService.DeleteTag:output_type -> tracklane.v1.DeleteTagResponse
+	47, // 87: tracklane.v1.TrackingService.LogInputs:output_type -> tracklane.v1.LogInputsResponse
+	49, // 88: tracklane.v1.TrackingService.GetMetricHistory:output_type -> tracklane.v1.GetMetricHistoryResponse
+	51, // 89: tracklane.v1.TrackingService.BatchGetMetricHistory:output_type -> tracklane.v1.BatchGetMetricHistoryResponse
+	53, // 90: tracklane.v1.TrackingService.StreamMetrics:output_type -> tracklane.v1.StreamMetricsResponse
+	55, // 91: tracklane.v1.TrackingService.WatchRun:output_type -> tracklane.v1.WatchRunResponse
+	57, // 92: tracklane.v1.TrackingService.WatchExperiments:output_type -> tracklane.v1.WatchExperimentsResponse
+	70, // [70:93] is the sub-list for method output_type
+	47, // [47:70] is the sub-list for method input_type
+	47, // [47:47] is the sub-list for extension type_name
+	47, // [47:47] is the sub-list for extension extendee
+	0,  // [0:47] is the sub-list for field type_name
 }
 
 func init() { file_tracklane_v1_tracking_proto_init() }
@@ -3972,7 +4107,7 @@ func file_tracklane_v1_tracking_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tracklane_v1_tracking_proto_rawDesc), len(file_tracklane_v1_tracking_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   55,
+			NumMessages:   57,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -59,6 +59,8 @@ class RunRow(Base):
     __table_args__ = (
         # The default listing: newest first within an experiment, run_id breaks ties (keyset paging).
         sa.Index("ix_runs_experiment_start", "experiment_id", "start_time", "run_id"),
+        # WatchExperiments: the runs of an experiment changed after a point in time, in order.
+        sa.Index("ix_runs_experiment_changed", "experiment_id", "changed_ms", "run_id"),
     )
 
     run_id: Mapped[str] = mapped_column(sa.String(RUN_ID_LENGTH), primary_key=True)
@@ -75,6 +77,9 @@ class RunRow(Base):
     deleted_time: Mapped[int | None] = mapped_column(Millis, nullable=True)
     # AIP-155 idempotency key of the CreateRun that made this run.
     request_id: Mapped[str | None] = mapped_column(sa.String(128), nullable=True, unique=True)
+    # The server's clock at the run's last change (info, params, tags, inputs, metric points): what
+    # WatchExperiments reads (store/run_changes.py).
+    changed_ms: Mapped[int] = mapped_column(Millis, default=0, server_default="0")
 
 
 class ParamRow(Base):

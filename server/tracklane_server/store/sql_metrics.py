@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 from tracklane_server.store import schema as t
 from tracklane_server.store.chunk_codec import decode_ints, encode_ints
 from tracklane_server.store.chunk_io import insert_chunks, upsert_latest_pg, upsert_latest_sqlite
+from tracklane_server.store.run_changes import touch
 from tracklane_server.store.sql_common import insert_for
 
 CHUNK_POINTS = 4096
@@ -131,6 +132,7 @@ def write_points(
         first_seq = last_seq[key] - len(chunks) + 1
         chunk_rows.extend(chunk.row(run_id, key, first_seq + i) for i, chunk in enumerate(chunks))
     insert_chunks(conn, chunk_rows)
+    touch(conn, run_id, notify=False)  # after the key rows: one lock order for concurrent writers
     return sum(len(c.points) for chunks in prepared.values() for c in chunks)
 
 

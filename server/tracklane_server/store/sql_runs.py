@@ -24,6 +24,7 @@ from tracklane.exceptions import AlreadyExists, FailedPrecondition, InvalidArgum
 from tracklane.v1 import tracking_pb2
 from tracklane_server.store import schema as t
 from tracklane_server.store.locations import run_artifact_uri
+from tracklane_server.store.run_changes import touch
 from tracklane_server.store.sql_common import now_ms, transaction, upsert
 from tracklane_server.store.sql_experiments import DEFAULT_EXPERIMENT_ID, ExperimentStore
 from tracklane_server.store.sql_metrics import write_points
@@ -113,6 +114,7 @@ class RunStore:
                             parent_run_id=parent_run_id or None,
                             description=description,
                             request_id=request_id or None,
+                            changed_ms=now_ms(),
                         )
                     )
             except sa.exc.IntegrityError as exc:  # a concurrent retry with the same request_id won
@@ -126,6 +128,7 @@ class RunStore:
                 keys=["run_id", "key"],
                 update=["value"],
             )
+            touch(conn, run_id)  # a new run: wakes the experiment's watchers on every replica
             return self.load_runs(conn, [run_id])[0]
 
     def get_run(self, run_id: str) -> Run:
@@ -178,6 +181,8 @@ class RunStore:
                 keys=["run_id", "key"],
                 update=["value"],
             )
+            if param_items or tag_rows:
+                touch(conn, run_id)
             if metrics:
                 now = now_ms()
                 by_key: dict[str, list[tuple[int, float, int]]] = defaultdict(list)
@@ -299,6 +304,7 @@ class RunLifecycle:
             self.runs.require_active_run(conn, run_id)
             if values:
                 conn.execute(t.runs.update().where(t.runs.c.run_id == run_id).values(**values))
+                touch(conn, run_id)
             return self.runs.load_runs(conn, [run_id])[0].info
 
     def set_lifecycle(self, run_id: str, stage: LifecycleStage) -> None:
@@ -313,6 +319,7 @@ class RunLifecycle:
                     deleted_time=now_ms() if stage is LifecycleStage.DELETED else None,
                 )
             )
+            touch(conn, run_id)
 
     def delete_tag(self, run_id: str, key: str) -> None:
         with transaction(self.engine) as conn:
@@ -322,6 +329,7 @@ class RunLifecycle:
             ).rowcount
             if not deleted:
                 raise NotFound(f"run {run_id!r} has no tag {key!r}", field="key")
+            touch(conn, run_id)
 
     def log_inputs(self, run_id: str, inputs: Sequence[DatasetInput]) -> None:
         """Records datasets a run used; the same dataset (name, digest) and context again is a no-op."""
@@ -338,6 +346,7 @@ class RunLifecycle:
             _checked_tags(item.tags, f"datasets[{i}].tags")
         with transaction(self.engine) as conn:
             self.runs.require_active_run(conn, run_id)
+            touch(conn, run_id)
             experiment_id = conn.execute(
                 sa.select(t.runs.c.experiment_id).where(t.runs.c.run_id == run_id)
             ).scalar_one()

@@ -1786,3 +1786,69 @@ class WatchRunResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___WatchRunResponse: _TypeAlias = WatchRunResponse  # noqa: Y015
+
+@_typing.final
+class WatchExperimentsRequest(_message.Message):
+    """Request for WatchExperiments."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXPERIMENT_IDS_FIELD_NUMBER: _builtins.int
+    CURSOR_FIELD_NUMBER: _builtins.int
+    cursor: _builtins.str
+    """From a response of an earlier call with the same `experiment_ids`: resume after it instead of
+    sending a snapshot. Nothing that changed since is missed (a run may come again).
+    """
+    @_builtins.property
+    def experiment_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """1-100 experiments; their runs are watched together."""
+
+    def __init__(
+        self,
+        *,
+        experiment_ids: _abc.Iterable[_builtins.str] | None = ...,
+        cursor: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cursor", b"cursor", "experiment_ids", b"experiment_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchExperimentsRequest: _TypeAlias = WatchExperimentsRequest  # noqa: Y015
+
+@_typing.final
+class WatchExperimentsResponse(_message.Message):
+    """Runs that are new or changed, each whole and current (a later copy of a run replaces an earlier
+    one); deleted runs come with `lifecycle_stage` DELETED.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RUNS_FIELD_NUMBER: _builtins.int
+    CURSOR_FIELD_NUMBER: _builtins.int
+    SNAPSHOT_COMPLETE_FIELD_NUMBER: _builtins.int
+    cursor: _builtins.str
+    """Where this response leaves the watch: pass it as `WatchExperimentsRequest.cursor` to resume."""
+    snapshot_complete: _builtins.bool
+    """True on the response that completes the snapshot (every run has then been sent once; it may
+    carry no runs). Never set on a resumed call.
+    """
+    @_builtins.property
+    def runs(self) -> _containers.RepeatedCompositeFieldContainer[Global___Run]:
+        """At most 500 per response, in the order they changed."""
+
+    def __init__(
+        self,
+        *,
+        runs: _abc.Iterable[Global___Run] | None = ...,
+        cursor: _builtins.str = ...,
+        snapshot_complete: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cursor", b"cursor", "runs", b"runs", "snapshot_complete", b"snapshot_complete"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchExperimentsResponse: _TypeAlias = WatchExperimentsResponse  # noqa: Y015

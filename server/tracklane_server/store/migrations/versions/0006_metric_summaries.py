@@ -1,4 +1,5 @@
-"""Metric summaries: min, max, first and count per (run, key) beside the latest value, indexed.
+"""Metric summaries: min, max, first and count per (run, key) beside the latest value, indexed;
+and ``runs.changed_ms``, when each run last changed (WatchExperiments reads it).
 
 Existing rows get their summaries from the stored chunks: min and max and count from the chunks'
 own columns in one statement; the first point from the chunks that start at the key's lowest step
@@ -38,6 +39,9 @@ def upgrade() -> None:
     _backfill(op.get_bind())
     for name in _SUMMARY_COLUMNS:
         op.create_index(f"ix_latest_metrics_key_{name}", "latest_metrics", ["key", name])
+    op.add_column("runs", sa.Column("changed_ms", sa.BigInteger(), nullable=False, server_default="0"))
+    op.execute("UPDATE runs SET changed_ms = COALESCE(deleted_time, end_time, start_time)")
+    op.create_index("ix_runs_experiment_changed", "runs", ["experiment_id", "changed_ms", "run_id"])
 
 
 def _backfill(conn: sa.Connection) -> None:
@@ -103,6 +107,8 @@ def _first_point(steps: bytes, values: bytes, stamps: bytes, count: int) -> tupl
 
 
 def downgrade() -> None:
+    op.drop_index("ix_runs_experiment_changed", table_name="runs")
+    op.drop_column("runs", "changed_ms")
     for name in _SUMMARY_COLUMNS:
         op.drop_index(f"ix_latest_metrics_key_{name}", table_name="latest_metrics")
     for name in ("min_value", "max_value", "first_value", "first_step", "first_timestamp_ms", "value_count"):

@@ -681,6 +681,33 @@ export interface WatchRunResponse {
   series: MetricSeries[];
 }
 
+/** Request for WatchExperiments. */
+export interface WatchExperimentsRequest {
+  /** 1-100 experiments; their runs are watched together. */
+  experimentIds: string[];
+  /**
+   * From a response of an earlier call with the same `experiment_ids`: resume after it instead of
+   * sending a snapshot. Nothing that changed since is missed (a run may come again).
+   */
+  cursor: string;
+}
+
+/**
+ * Runs that are new or changed, each whole and current (a later copy of a run replaces an earlier
+ * one); deleted runs come with `lifecycle_stage` DELETED.
+ */
+export interface WatchExperimentsResponse {
+  /** At most 500 per response, in the order they changed. */
+  runs: Run[];
+  /** Where this response leaves the watch: pass it as `WatchExperimentsRequest.cursor` to resume. */
+  cursor: string;
+  /**
+   * True on the response that completes the snapshot (every run has then been sent once; it may
+   * carry no runs). Never set on a resumed call.
+   */
+  snapshotComplete: boolean;
+}
+
 function createBaseExperiment(): Experiment {
   return {
     experimentId: "",
@@ -6478,6 +6505,200 @@ export const WatchRunResponse: MessageFns<WatchRunResponse> = {
   },
 };
 
+function createBaseWatchExperimentsRequest(): WatchExperimentsRequest {
+  return { experimentIds: [], cursor: "" };
+}
+
+export const WatchExperimentsRequest: MessageFns<WatchExperimentsRequest> = {
+  encode(message: WatchExperimentsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.experimentIds) {
+      writer.uint32(10).string(v!);
+    }
+    if (message.cursor !== "") {
+      writer.uint32(18).string(message.cursor);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WatchExperimentsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWatchExperimentsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.experimentIds.push(reader.string());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.cursor = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WatchExperimentsRequest {
+    return {
+      experimentIds: globalThis.Array.isArray(object?.experimentIds)
+        ? object.experimentIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.experiment_ids)
+        ? object.experiment_ids.map((e: any) => globalThis.String(e))
+        : [],
+      cursor: isSet(object.cursor) ? globalThis.String(object.cursor) : "",
+    };
+  },
+
+  toJSON(message: WatchExperimentsRequest): unknown {
+    const obj: any = {};
+    if (message.experimentIds?.length) {
+      obj.experimentIds = message.experimentIds;
+    }
+    if (message.cursor !== "") {
+      obj.cursor = message.cursor;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<WatchExperimentsRequest>, I>>(base?: I): WatchExperimentsRequest {
+    return WatchExperimentsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<WatchExperimentsRequest>, I>>(object: I): WatchExperimentsRequest {
+    const message = createBaseWatchExperimentsRequest();
+    message.experimentIds = object.experimentIds?.map((e) => e) || [];
+    message.cursor = object.cursor ?? "";
+    return message;
+  },
+};
+
+function createBaseWatchExperimentsResponse(): WatchExperimentsResponse {
+  return { runs: [], cursor: "", snapshotComplete: false };
+}
+
+export const WatchExperimentsResponse: MessageFns<WatchExperimentsResponse> = {
+  encode(message: WatchExperimentsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.runs) {
+      Run.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.cursor !== "") {
+      writer.uint32(18).string(message.cursor);
+    }
+    if (message.snapshotComplete !== false) {
+      writer.uint32(24).bool(message.snapshotComplete);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WatchExperimentsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWatchExperimentsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.runs.push(Run.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.cursor = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.snapshotComplete = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WatchExperimentsResponse {
+    return {
+      runs: globalThis.Array.isArray(object?.runs) ? object.runs.map((e: any) => Run.fromJSON(e)) : [],
+      cursor: isSet(object.cursor) ? globalThis.String(object.cursor) : "",
+      snapshotComplete: isSet(object.snapshotComplete)
+        ? globalThis.Boolean(object.snapshotComplete)
+        : isSet(object.snapshot_complete)
+        ? globalThis.Boolean(object.snapshot_complete)
+        : false,
+    };
+  },
+
+  toJSON(message: WatchExperimentsResponse): unknown {
+    const obj: any = {};
+    if (message.runs?.length) {
+      obj.runs = message.runs.map((e) => Run.toJSON(e));
+    }
+    if (message.cursor !== "") {
+      obj.cursor = message.cursor;
+    }
+    if (message.snapshotComplete !== false) {
+      obj.snapshotComplete = message.snapshotComplete;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<WatchExperimentsResponse>, I>>(base?: I): WatchExperimentsResponse {
+    return WatchExperimentsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<WatchExperimentsResponse>, I>>(object: I): WatchExperimentsResponse {
+    const message = createBaseWatchExperimentsResponse();
+    message.runs = object.runs?.map((e) => Run.fromPartial(e)) || [];
+    message.cursor = object.cursor ?? "";
+    message.snapshotComplete = object.snapshotComplete ?? false;
+    return message;
+  },
+};
+
 /**
  * Experiments, runs, params, metrics, tags and dataset inputs.
  *
@@ -6751,6 +6972,23 @@ export const TrackingServiceService = {
     responseSerialize: (value: WatchRunResponse): Buffer => Buffer.from(WatchRunResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): WatchRunResponse => WatchRunResponse.decode(value),
   },
+  /**
+   * Sends every run of the experiments (the snapshot), then each run again whenever it changes
+   * (new runs, status, name, params, tags, latest metrics and their summaries), until the client
+   * cancels. READ on every experiment; PERMISSION_DENIED or NOT_FOUND otherwise, INVALID_ARGUMENT
+   * for a `cursor` of another watch.
+   */
+  watchExperiments: {
+    path: "/tracklane.v1.TrackingService/WatchExperiments" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: WatchExperimentsRequest): Buffer =>
+      Buffer.from(WatchExperimentsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): WatchExperimentsRequest => WatchExperimentsRequest.decode(value),
+    responseSerialize: (value: WatchExperimentsResponse): Buffer =>
+      Buffer.from(WatchExperimentsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): WatchExperimentsResponse => WatchExperimentsResponse.decode(value),
+  },
 } as const;
 
 export interface TrackingServiceServer extends UntypedServiceImplementation {
@@ -6821,6 +7059,13 @@ export interface TrackingServiceServer extends UntypedServiceImplementation {
    * the client cancels. NOT_FOUND for an unknown run.
    */
   watchRun: handleServerStreamingCall<WatchRunRequest, WatchRunResponse>;
+  /**
+   * Sends every run of the experiments (the snapshot), then each run again whenever it changes
+   * (new runs, status, name, params, tags, latest metrics and their summaries), until the client
+   * cancels. READ on every experiment; PERMISSION_DENIED or NOT_FOUND otherwise, INVALID_ARGUMENT
+   * for a `cursor` of another watch.
+   */
+  watchExperiments: handleServerStreamingCall<WatchExperimentsRequest, WatchExperimentsResponse>;
 }
 
 export interface TrackingServiceClient extends Client {
@@ -7181,6 +7426,21 @@ export interface TrackingServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<WatchRunResponse>;
+  /**
+   * Sends every run of the experiments (the snapshot), then each run again whenever it changes
+   * (new runs, status, name, params, tags, latest metrics and their summaries), until the client
+   * cancels. READ on every experiment; PERMISSION_DENIED or NOT_FOUND otherwise, INVALID_ARGUMENT
+   * for a `cursor` of another watch.
+   */
+  watchExperiments(
+    request: WatchExperimentsRequest,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<WatchExperimentsResponse>;
+  watchExperiments(
+    request: WatchExperimentsRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<WatchExperimentsResponse>;
 }
 
 export const TrackingServiceClient = makeGenericClientConstructor(
