@@ -84,10 +84,7 @@ def experiment(e: tracking_pb2.Experiment) -> dict[str, Any]:
         out["last_update_time"] = _ms(e.update_time)
     if e.HasField("create_time"):
         out["creation_time"] = _ms(e.create_time)
-    tags = _tags(e.tags)
-    if e.description and not any(t["key"] == "mlflow.note.content" for t in tags):
-        tags.append({"key": "mlflow.note.content", "value": e.description})
-        tags.sort(key=lambda t: t["key"])
+    tags = _tags(e.tags)  # the description among them, as mlflow.note.content (store/system_tags)
     if tags:
         out["tags"] = tags
     return out
