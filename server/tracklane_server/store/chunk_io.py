@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection
 
 from tracklane_server.store import schema as t
 from tracklane_server.store.points_channel import CHANNEL
+from tracklane_server.store.sql_common import now_ms
 
 # The metric_chunks columns in COPY order, with the binary wire type of each.
 _COLUMNS = (
@@ -124,9 +125,14 @@ RETURNING key, chunk_seq
 """
 
 
+# The run's change time (store/run_changes.py), after its key rows: one lock order for all writers.
+_TOUCH_PG = "UPDATE runs SET changed_ms = %(now)s WHERE run_id = %(run_id)s AND changed_ms < %(now)s"
+_TOUCH_SQLITE = "UPDATE runs SET changed_ms = ? WHERE run_id = ? AND changed_ms < ?"
+
+
 def upsert_latest_pg(conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
-    """Updates latest values and reserves chunk numbers (rows of one run), and notifies the run's
-    watchers at commit; returns key -> last chunk seq."""
+    """Updates latest values and summaries and reserves chunk numbers (rows of one run), stamps the
+    run changed, and notifies the run's watchers at commit; returns key -> last chunk seq."""
     driver = conn.connection.driver_connection
     assert driver is not None
     params = {
@@ -146,7 +152,9 @@ def upsert_latest_pg(conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[s
     }
     with driver.cursor() as cursor:
         cursor.execute(_UPSERT_LATEST, params)
-        return {key: int(seq) for key, seq in cursor.fetchall()}
+        found = {key: int(seq) for key, seq in cursor.fetchall()}
+        cursor.execute(_TOUCH_PG, {"now": now_ms(), "run_id": params["run_id"]})
+        return found
 
 
 def fetch_rows(conn: Connection, query: sa.Select[Any]) -> list[tuple[Any, ...]]:
@@ -177,7 +185,7 @@ _LATEST_ORDER = (
 
 
 def upsert_latest_sqlite(conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
-    """As upsert_latest_pg, on SQLite (watchers are woken in-process instead)."""
+    """As upsert_latest_pg (rows of one run), on SQLite (watchers are woken in-process instead)."""
     driver = conn.connection.driver_connection
     assert driver is not None
     cursor = driver.cursor()
@@ -186,6 +194,8 @@ def upsert_latest_sqlite(conn: Connection, rows: Sequence[dict[str, Any]]) -> di
         for r in rows:
             cursor.execute(_UPSERT_LATEST_SQLITE, tuple(r[name] for name in _LATEST_ORDER))
             found[r["key"]] = int(cursor.fetchone()[0])
+        now = now_ms()
+        cursor.execute(_TOUCH_SQLITE, (now, rows[0]["run_id"], now))
         return found
     finally:
         cursor.close()

@@ -121,18 +121,19 @@ def write_points(
                 "value_count": sum(len(c.points) for c in chunks),
             }
         )
+    # Each also stamps the run changed (run_changes.py), on the driver's cursor on the hot path.
     if conn.dialect.name == "postgresql":
         last_seq = upsert_latest_pg(conn, latest_rows)
     elif conn.dialect.name == "sqlite":
         last_seq = upsert_latest_sqlite(conn, latest_rows)
     else:
         last_seq = _upsert_latest(conn, latest_rows)
+        touch(conn, run_id, notify=False)
     chunk_rows: list[dict[str, object]] = []
     for key, chunks in prepared.items():
         first_seq = last_seq[key] - len(chunks) + 1
         chunk_rows.extend(chunk.row(run_id, key, first_seq + i) for i, chunk in enumerate(chunks))
     insert_chunks(conn, chunk_rows)
-    touch(conn, run_id, notify=False)  # after the key rows: one lock order for concurrent writers
     return sum(len(c.points) for chunks in prepared.values() for c in chunks)
 
 
