@@ -8,7 +8,8 @@ syntax tree. ``generate`` then writes the server's package from that file:
 
 - the route table: every HTTP endpoint MLflow's ``databricks.rpc`` options name, with its
   service, method, request and response message;
-- the fields MLflow marks ``validate_required`` (its "Missing value for required parameter");
+- what MLflow's server checks of each request ("Missing value for required parameter 'key'"),
+  read from the request schemas of its handlers.py (kept as request_checks.json);
 - the request and response messages, pruned to what the routes reach and stripped of MLflow's
   custom options, as a FileDescriptorSet the server loads into a pool of its own (so it can never
   clash with an ``mlflow`` package imported in the same process, and needs none at run time).
@@ -27,6 +28,7 @@ from google.protobuf.message_factory import GetMessageClass
 
 THIRD_PARTY = Path(__file__).resolve().parent / "third_party" / "mlflow"
 DESCRIPTORS = THIRD_PARTY / "descriptors.binpb"
+CHECKS = THIRD_PARTY / "request_checks.json"
 #: The services the REST API serves (tracking, registry, proxied artifacts), in MLflow's order.
 SERVICES = ("mlflow.MlflowService", "mlflow.ModelRegistryService", "mlflow.artifacts.MlflowArtifactsService")
 _ROOTS = ("service.proto", "model_registry.proto", "mlflow_artifacts.proto")
@@ -66,6 +68,80 @@ def import_wheel(wheel: Path) -> descriptor_pb2.FileDescriptorSet:
     out = descriptor_pb2.FileDescriptorSet()
     out.file.extend(files[name] for name in sorted(wanted))
     return out
+
+
+_VALIDATORS = {
+    "_assert_required": "required",
+    "_assert_string": "string",
+    "_assert_intlike": "intlike",
+    "_assert_floatlike": "floatlike",
+    "_assert_bool": "bool",
+    "_assert_array": "array",
+    "_assert_dict": "dict",
+    "_assert_item_type_string": "items_string",
+    "_assert_map_key_present": "items_key_present",
+}
+
+
+def _nested_required(function: ast.FunctionDef) -> list[str]:
+    """Keys a handler's own ``_assert_<x>_fields_present`` requires of each item
+    (``_assert_required(m.get("key"), path=...)``)."""
+    keys = []
+    for node in ast.walk(function):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "_assert_required" and node.args:
+            arg = node.args[0]
+            if isinstance(arg, ast.Call) and getattr(arg.func, "attr", "") == "get" and arg.args:
+                keys.append(ast.literal_eval(arg.args[0]))
+    return keys
+
+
+def request_checks(wheel: Path, fds: descriptor_pb2.FileDescriptorSet) -> dict[str, dict[str, list[str]]]:
+    """What MLflow's server checks of each request, read from its handlers.py (not run).
+
+    Its handlers call ``_get_request_message(LogBatch(), schema={"run_id": [_assert_string,
+    _assert_required], ...})``: the schema, not the protos' ``validate_required``, decides what
+    MLflow refuses (it accepts an empty tag value the proto marks required, and requires a
+    ``run_id`` the proto does not). Returns {request message: {field: [check, ...]}}, the checks
+    named by :data:`_VALIDATORS` or ``items_required:<key>,...``; others (limits in lambdas) are
+    left to the servicers.
+    """
+    packages = {f.name.removesuffix(".proto").replace("/", ".") + "_pb2": f.package for f in fds.file}
+    with zipfile.ZipFile(wheel) as archive:
+        tree = ast.parse(archive.read("mlflow/server/handlers.py"))
+    classes: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("mlflow.protos."):
+            package = packages.get(node.module.removeprefix("mlflow.protos."))  # type: ignore[union-attr]
+            if package:
+                for alias in node.names:
+                    classes[alias.asname or alias.name] = f"{package}.{alias.name}"
+    checks: dict[str, dict[str, list[str]]] = {}
+    for function in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)):
+        nested = {f.name: _nested_required(f) for f in function.body if isinstance(f, ast.FunctionDef)}
+        for node in ast.walk(function):
+            if not (isinstance(node, ast.Call) and getattr(node.func, "id", "") == "_get_request_message"):
+                continue
+            message = node.args[0] if node.args else None
+            schema = next((k.value for k in node.keywords if k.arg == "schema"), None)
+            if not (isinstance(message, ast.Call) and isinstance(message.func, ast.Name)):
+                continue
+            name = classes.get(message.func.id)
+            if name is None or not isinstance(schema, ast.Dict):
+                continue
+            fields: dict[str, list[str]] = {}
+            for key, value in zip(schema.keys, schema.values, strict=True):
+                if not (isinstance(key, ast.Constant) and isinstance(value, ast.List)):
+                    continue
+                found = []
+                for item in value.elts:
+                    ident = getattr(item, "id", "")
+                    if ident in _VALIDATORS:
+                        found.append(_VALIDATORS[ident])
+                    elif nested.get(ident):
+                        found.append("items_required:" + ",".join(nested[ident]))
+                fields[key.value] = found
+            checks.setdefault(name, fields)
+    return dict(sorted(checks.items()))
 
 
 def wheel_sha256(wheel: Path) -> str:
@@ -154,17 +230,9 @@ def _strip_options(message: descriptor_pb2.DescriptorProto) -> None:
         _strip_options(nested)
 
 
-def _required(message: descriptor_pb2.DescriptorProto, pool: descriptor_pool.DescriptorPool) -> list[str]:
-    extension = pool.FindExtensionByName("mlflow.validate_required")
-    out = []
-    for field in message.field:
-        options = _options(pool, "FieldOptions", field.options.SerializeToString())
-        if options.Extensions[extension]:  # type: ignore[attr-defined]
-            out.append(field.name)
-    return out
-
-
-def generate(fds: descriptor_pb2.FileDescriptorSet, version: str) -> str:
+def generate(
+    fds: descriptor_pb2.FileDescriptorSet, version: str, checks: dict[str, dict[str, list[str]]]
+) -> str:
     """The Python module of the REST API's endpoints, required fields and pruned descriptors."""
     pool = _load(fds)
     rpc = pool.FindExtensionByName("mlflow.rpc")
@@ -195,7 +263,6 @@ def generate(fds: descriptor_pb2.FileDescriptorSet, version: str) -> str:
                     )
                 keep |= types
                 services.setdefault(full, []).append(method)
-    required: dict[str, list[str]] = {}
     pruned: dict[str, descriptor_pb2.FileDescriptorProto] = {}
     for name in sorted(keep):
         file_name, proto = index.messages[name] if name in index.messages else index.enums[name]
@@ -210,7 +277,6 @@ def generate(fds: descriptor_pb2.FileDescriptorSet, version: str) -> str:
             copy.CopyFrom(proto)  # type: ignore[arg-type]
             _strip_options(copy)
             out.message_type.append(copy)
-            _collect_required(name, proto, pool, required)  # type: ignore[arg-type]
         else:
             enum = descriptor_pb2.EnumDescriptorProto()
             enum.CopyFrom(proto)  # type: ignore[arg-type]
@@ -245,32 +311,20 @@ def generate(fds: descriptor_pb2.FileDescriptorSet, version: str) -> str:
                 )
         out.dependency.extend(sorted(deps))
         result.file.append(out)
-    return _module(version, endpoints, required, result.SerializeToString())
-
-
-def _collect_required(
-    full: str,
-    message: descriptor_pb2.DescriptorProto,
-    pool: descriptor_pool.DescriptorPool,
-    out: dict[str, list[str]],
-) -> None:
-    if fields := _required(message, pool):
-        out[full.lstrip(".")] = fields
-    for nested in message.nested_type:
-        _collect_required(f"{full}.{nested.name}", nested, pool, out)
+    return _module(version, endpoints, checks, result.SerializeToString())
 
 
 def _module(
     version: str,
     endpoints: list[tuple[str, str, str, str, str, str]],
-    required: dict[str, list[str]],
+    checks: dict[str, dict[str, list[str]]],
     descriptors: bytes,
 ) -> str:
     lines = [
         f'"""MLflow {version}\'s REST API: generated by proto/generate.py from proto/third_party/mlflow.',
         "",
-        "Do not edit. ENDPOINTS and REQUIRED come from the ``databricks.rpc`` and ``validate_required``",
-        "options of MLflow's service.proto, model_registry.proto and mlflow_artifacts.proto;",
+        "Do not edit. ENDPOINTS come from the ``databricks.rpc`` options of MLflow's service.proto,",
+        "model_registry.proto and mlflow_artifacts.proto, CHECKS from its server's request schemas;",
         "DESCRIPTORS is a FileDescriptorSet of the messages they use, without MLflow's custom options.",
         '"""',
         "",
@@ -283,10 +337,14 @@ def _module(
     lines += [
         ")",
         "",
-        "#: Request fields MLflow requires (``Missing value for required parameter``), by message.",
-        "REQUIRED: dict[str, tuple[str, ...]] = {",
+        "#: What MLflow's handlers check of each request (its handlers.py ``schema=``), by message:",
+        "#: field -> checks (required, string, intlike, floatlike, bool, array, items_string...).",
+        "CHECKS: dict[str, dict[str, tuple[str, ...]]] = {",
     ]
-    lines += [f"    {name!r}: {tuple(fields)!r}," for name, fields in sorted(required.items())]
+    for name, fields in checks.items():
+        lines.append(f"    {name!r}: {{")
+        lines += [f"        {field!r}: {tuple(found)!r}," for field, found in fields.items()]
+        lines.append("    },")
     lines += ["}", "", "DESCRIPTORS = ("]
     for start in range(0, len(descriptors), 64):
         lines.append(f"    {descriptors[start : start + 64]!r}")

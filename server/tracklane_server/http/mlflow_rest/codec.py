@@ -1,10 +1,11 @@
 """JSON in and out as MLflow's server reads and writes it.
 
 In: a POST/PATCH/DELETE body (or a GET's query string) is parsed into the route's MLflow request
-message by protobuf's own JSON parser, as MLflow's ``_get_request_message`` does, then checked as
-MLflow checks it: a field its proto marks ``validate_required`` that is absent or "" is
-``Missing value for required parameter 'key'``, also inside repeated messages (``metrics[3].key``);
-a value of the wrong JSON type is ``Invalid value 31 for parameter 'run_id' supplied``. Both are
+message by protobuf's own JSON parser, as MLflow's ``_get_request_message`` does, then checked with
+the schema MLflow's handler for that request uses (generated CHECKS, read from MLflow's
+handlers.py): a required field absent or "" is ``Missing value for required parameter 'key'``,
+also inside LogBatch's items (``metrics[3].timestamp``); when parsing failed, a value of the
+wrong JSON type is ``Invalid value 31 for parameter 'run_id' supplied``. Both are
 INVALID_PARAMETER_VALUE, HTTP 400, with MLflow's exact wording.
 
 Out: the adapter builds plain dicts in MLflow's JSON shape (snake_case names, enums as their names,
@@ -15,37 +16,21 @@ int64 as JSON numbers like MLflow's ``message_to_json``, NaN and infinities as "
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
 from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
-from google.protobuf.message import Message
 from starlette.responses import Response
 
 from tracklane_server.http.mlflow_rest.errors import invalid
-from tracklane_server.http.mlflow_rest.generated.mlflow_api import REQUIRED
+from tracklane_server.http.mlflow_rest.generated.mlflow_api import CHECKS
 from tracklane_server.http.mlflow_rest.schema import message_class
 
 __all__ = ["decode", "double", "json_response", "query_json"]
 
 _HINT = " See the API docs for more information about request parameters."
-_INTS = frozenset(
-    {
-        FieldDescriptor.TYPE_INT32,
-        FieldDescriptor.TYPE_INT64,
-        FieldDescriptor.TYPE_UINT32,
-        FieldDescriptor.TYPE_UINT64,
-        FieldDescriptor.TYPE_SINT32,
-        FieldDescriptor.TYPE_SINT64,
-        FieldDescriptor.TYPE_FIXED32,
-        FieldDescriptor.TYPE_FIXED64,
-        FieldDescriptor.TYPE_SFIXED32,
-        FieldDescriptor.TYPE_SFIXED64,
-    }
-)
-_FLOATS = frozenset({FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT})
 
 
 def query_json(descriptor: Descriptor, args: Any) -> dict[str, Any]:
@@ -66,8 +51,8 @@ def query_json(descriptor: Descriptor, args: Any) -> dict[str, Any]:
     return out
 
 
-def decode(body: Any, descriptor: Descriptor, path_params: Mapping[str, str] = ()) -> Message:  # type: ignore[assignment]
-    """The request message of ``body`` (a JSON value), checked as MLflow checks it.
+def decode(body: Any, descriptor: Descriptor, path_params: Mapping[str, str] | None = None) -> Any:
+    """The request message of ``body`` (a JSON value), checked as MLflow's handler checks it.
 
     Raises:
         MlflowError: INVALID_PARAMETER_VALUE naming the parameter, in MLflow's words.
@@ -77,66 +62,75 @@ def decode(body: Any, descriptor: Descriptor, path_params: Mapping[str, str] = (
     if path_params:
         body = {**body, **path_params}
     message = message_class(descriptor.full_name)()
+    failure = ""
     try:
         json_format.ParseDict(body, message, ignore_unknown_fields=True)
-        parsed = True
     except json_format.ParseError as exc:
-        parsed = False
         failure = str(exc)
-    _check(body, descriptor, "", check_types=not parsed)
-    if not parsed:
+    # As MLflow: the schema's checks in its order; the type checks only when parsing failed.
+    for field, checks in CHECKS.get(descriptor.full_name, {}).items():
+        if field not in body and "required" not in checks:
+            continue
+        value = body.get(field)
+        if field == "run_id" and value is None:
+            value = body.get("run_uuid")  # MLflow's older spelling stands in
+        for check in checks:
+            _apply(check, field, value, types=bool(failure))
+    if failure:
         raise invalid(failure + "." + _HINT)
     return message
 
 
-def _check(body: Mapping[str, Any], descriptor: Descriptor, prefix: str, *, check_types: bool) -> None:
-    required = REQUIRED.get(descriptor.full_name, ())
-    for field in descriptor.fields:
-        name = prefix + field.name
-        value = body.get(field.name)
-        if value is None and field.json_name != field.name:
-            value = body.get(field.json_name)
-        missing = value is None or value == ""
-        # MLflow's older run_uuid stands in for run_id.
-        if field.name in required and missing and not (field.name == "run_id" and body.get("run_uuid")):
-            raise invalid(f"Missing value for required parameter '{name}'." + _HINT)
-        if value is None:
-            continue
-        if check_types and not _type_ok(field, value):
-            hint = f" Hint: Value was of type '{type(value).__name__}'."
-            shown = orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
-            raise invalid(f"Invalid value {shown} for parameter '{name}' supplied: {hint}" + _HINT)
-        nested = field.message_type
-        if nested is not None and not nested.GetOptions().map_entry:
-            items = value if field.is_repeated and isinstance(value, list) else [value]
-            for index, item in enumerate(items):
-                if isinstance(item, dict):
-                    where = f"{name}[{index}]." if field.is_repeated else f"{name}."
-                    _check(item, nested, where, check_types=check_types)
+def _apply(check: str, field: str, value: Any, *, types: bool) -> None:
+    if check == "required":
+        if value is None or value == "":
+            raise invalid(f"Missing value for required parameter '{field}'." + _HINT)
+    elif check.startswith("items_required:"):
+        for index, item in enumerate(value if isinstance(value, list) else []):
+            for key in check.partition(":")[2].split(","):
+                got = item.get(key) if isinstance(item, dict) else None
+                if got is None or got == "":
+                    raise invalid(f"Missing value for required parameter '{field}[{index}].{key}'." + _HINT)
+    elif check == "items_key_present":
+        for item in value if isinstance(value, list) else []:
+            if not isinstance(item, dict) or item.get("key") in (None, ""):
+                raise invalid(f"Missing value for required parameter '{field}'." + _HINT)
+    elif types and not _TYPE_CHECKS.get(check, _any)(value):
+        hint = f" Hint: Value was of type '{type(value).__name__}'."
+        shown = orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+        raise invalid(f"Invalid value {shown} for parameter '{field}' supplied: {hint}" + _HINT)
 
 
-def _type_ok(field: FieldDescriptor, value: Any) -> bool:
-    """MLflow's _assert_string / _assert_intlike / _assert_floatlike / _assert_bool / _assert_array."""
-    if field.is_repeated:
-        return isinstance(value, list) and (
-            field.type != FieldDescriptor.TYPE_STRING or all(isinstance(v, str) for v in value)
-        )
-    if field.type == FieldDescriptor.TYPE_STRING:
-        return isinstance(value, str)
-    if field.type == FieldDescriptor.TYPE_BOOL:
-        return isinstance(value, bool)
-    if field.type in _INTS:
-        try:
-            return isinstance(int(value), int) and not isinstance(value, bool | float)
-        except (TypeError, ValueError):
-            return False
-    if field.type in _FLOATS:
-        try:
-            float(value)
-        except (TypeError, ValueError):
-            return False
-        return True
+def _any(_value: Any) -> bool:
     return True
+
+
+def _intlike(value: Any) -> bool:
+    try:
+        int(value)
+    except (TypeError, ValueError):
+        return False
+    return not isinstance(value, bool)
+
+
+def _floatlike(value: Any) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return not isinstance(value, bool)
+
+
+#: MLflow's _assert_string, _assert_intlike... by the names request_checks.json uses.
+_TYPE_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "string": lambda v: isinstance(v, str),
+    "intlike": _intlike,
+    "floatlike": _floatlike,
+    "bool": lambda v: isinstance(v, bool),
+    "array": lambda v: isinstance(v, list),
+    "dict": lambda v: isinstance(v, dict),
+    "items_string": lambda v: isinstance(v, list) and all(isinstance(i, str) for i in v),
+}
 
 
 def double(value: float) -> float | str:

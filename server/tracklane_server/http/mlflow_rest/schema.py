@@ -62,10 +62,6 @@ class Route:
     request: Descriptor
     response: Descriptor
 
-    @property
-    def required(self) -> tuple[str, ...]:
-        return mlflow_api.REQUIRED.get(self.request.full_name, ())
-
 
 class Routes:
     """Finds the route of a request path (under /api or /ajax-api) and its path parameters."""

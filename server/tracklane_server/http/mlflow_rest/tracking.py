@@ -8,9 +8,11 @@ attributes and presents them back as tags, so nothing about them is decided here
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
+import orjson
 from google.protobuf.field_mask_pb2 import FieldMask
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -69,15 +71,55 @@ def _max_results(message: Msg, default: int) -> int:
 
 
 async def paged(call: Call, method: str, request: Any, items: str, wanted: int) -> tuple[list[Any], str]:
-    """Up to ``wanted`` items from as many pages as that takes; the token continues after them."""
+    """Up to ``wanted`` items (MLflow allows 50,000) from Tracklane pages of at most 1,000.
+
+    Tracklane's page tokens are bound to the page size they were made with, and MLflow's
+    max_results need not be a multiple of it: the token returned here names the Tracklane page,
+    its size and how many of its items were already sent (:func:`_token`), so the next call
+    resumes exactly after the last item, whatever max_results it asks for.
+    """
+    token, size, skip = _untoken(request.page_token)
+    size = size or min(_PAGE, wanted)
     out: list[Any] = []
     while True:
-        request.page_size = min(_PAGE, wanted - len(out))
+        request.page_size, request.page_token = size, token
         response = await call.unary(method, request)
-        out.extend(getattr(response, items))
-        if not response.next_page_token or len(out) >= wanted:
-            return out, response.next_page_token
-        request.page_token = response.next_page_token
+        page = list(getattr(response, items))
+        room = wanted - len(out)
+        if len(page) - skip > room:  # more than wanted: stop inside this page
+            out.extend(page[skip : skip + room])
+            return out, _token(token, size, skip + room)
+        out.extend(page[skip:])
+        skip = 0
+        token = response.next_page_token
+        if not token:
+            return out, ""
+        if len(out) >= wanted:
+            return out, _token(token, size, 0)
+
+
+def _token(token: str, size: int, skip: int) -> str:
+    raw = orjson.dumps({"t": token, "s": size, "k": skip})
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _bad_token(text: str) -> Exception:
+    return invalid(f"Invalid page token {text[:40]!r}: pass the next_page_token of the previous page")
+
+
+def _untoken(text: str) -> tuple[str, int, int]:
+    if not text:
+        return "", 0, 0
+    try:
+        state = orjson.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+        token, size, skip = str(state["t"]), int(state["s"]), int(state["k"])
+    except (ValueError, KeyError, TypeError):
+        raise invalid(
+            f"Invalid page token {text[:40]!r}: pass the next_page_token of the previous page"
+        ) from None
+    if not 0 < size <= _PAGE or not 0 <= skip < size:
+        raise invalid(f"Invalid page token {text[:40]!r}: pass the next_page_token of the previous page")
+    return token, size, skip
 
 
 # -- experiments ------------------------------------------------------------------------------------
