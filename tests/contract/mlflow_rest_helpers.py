@@ -25,12 +25,12 @@ def error(reply: httpx.Response, status: int, code: str) -> str:
     return str(body["message"])
 
 
-def post(web: httpx.Client, path: str, body: Any) -> httpx.Response:
-    return web.post(API + path, json=body)
+def post(web: httpx.Client, endpoint: str, body: Any) -> httpx.Response:
+    return web.post(API + endpoint, json=body)
 
 
-def get(web: httpx.Client, path: str, **params: Any) -> httpx.Response:
-    return web.get(API + path, params=params)
+def get(web: httpx.Client, endpoint: str, /, **params: Any) -> httpx.Response:
+    return web.get(API + endpoint, params=params)
 
 
 def new_experiment(web: httpx.Client, name: str) -> str:
