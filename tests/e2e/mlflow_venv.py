@@ -35,6 +35,11 @@ def run_script(
     python: Path, script: str, http_url: str, *args: str, env: dict[str, str] | None = None
 ) -> Any:
     """Runs ``mlflow_scripts/<script>`` with MLFLOW_TRACKING_URI=http_url; the JSON of its last line."""
+    return json.loads(run_text(python, SCRIPTS / script, http_url, *args, env=env).splitlines()[-1])
+
+
+def run_text(python: Path, script: Path, http_url: str, *args: str, env: dict[str, str] | None = None) -> str:
+    """Runs a script of MLflow code with MLFLOW_TRACKING_URI=http_url; what it printed."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("TRACKLANE_", "PYTHON", "VIRTUAL_ENV"))}
     clean.update(
         MLFLOW_TRACKING_URI=http_url,
@@ -44,12 +49,12 @@ def run_script(
         **(env or {}),
     )
     done = subprocess.run(
-        [str(python), str(SCRIPTS / script), *args],
+        [str(python), str(script), *args],
         capture_output=True,
         text=True,
         timeout=600,
         env=clean,
-        cwd=SCRIPTS,
+        cwd=script.parent,
     )
-    assert done.returncode == 0, f"{script} failed:\n{done.stdout[-3000:]}\n{done.stderr[-6000:]}"
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    assert done.returncode == 0, f"{script.name} failed:\n{done.stdout[-3000:]}\n{done.stderr[-6000:]}"
+    return done.stdout.strip()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,14 +11,30 @@ import pytest
 
 import tracklane
 from tests.auth_helpers import AuthServer, start_auth_server
-from tests.e2e.mlflow_venv import mlflow_python, run_script
+from tests.e2e.mlflow_venv import mlflow_python, run_script, run_text
 from tracklane.entities import Param
 from tracklane.testing import LocalServer
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+#: The README's MLflow examples, fenced as ```python mlflow: run with the mlflow client, not Tracklane's.
+README_EXAMPLES = re.findall(r"```python mlflow\n(.*?)```", README.read_text(), re.S)
 
 
 @pytest.fixture(scope="module")
 def python() -> Path:
     return mlflow_python()
+
+
+@pytest.mark.parametrize("code", README_EXAMPLES, ids=[f"example-{i}" for i in range(len(README_EXAMPLES))])
+def test_readme_mlflow_example(python: Path, tmp_path: Path, code: str) -> None:
+    claimed = re.search(r"print\(.*\)\s*#\s*(.+)", code)
+    script = tmp_path / "example.py"
+    script.write_text(code)
+    with LocalServer(tmp_path / "server") as server:
+        printed = run_text(python, script, server.http_url)
+    assert README_EXAMPLES
+    if claimed:
+        assert printed.splitlines()[-1].strip() == claimed.group(1).strip()
 
 
 def test_fluent_tracking_search_and_artifacts(

@@ -19,7 +19,7 @@ from tracklane_server.http.mlflow_rest import present
 from tracklane_server.http.mlflow_rest.calls import Call, Msg
 from tracklane_server.http.mlflow_rest.calls import rpc as _rpc
 from tracklane_server.http.mlflow_rest.errors import invalid
-from tracklane_server.http.mlflow_rest.tracking import MAX_RESULTS_LIMIT, paged
+from tracklane_server.http.mlflow_rest.tracking import listing, max_results
 
 __all__ = ["run_source", "version_number"]
 
@@ -62,16 +62,6 @@ def run_source(source: str) -> tuple[str, str] | None:
 
 def _tags(tags: Any) -> list[common_pb2.Tag]:
     return [common_pb2.Tag(key=t.key, value=t.value) for t in tags]
-
-
-def _wanted(m: Msg, default: int) -> int:
-    wanted = m.max_results if m.HasField("max_results") else default
-    if wanted <= 0 or wanted > MAX_RESULTS_LIMIT:
-        raise invalid(
-            f"Invalid value {wanted} for parameter 'max_results' supplied. "
-            f"It must be at least 1 and at most {MAX_RESULTS_LIMIT}."
-        )
-    return wanted
 
 
 @rpc("createRegisteredModel")
@@ -120,15 +110,9 @@ async def search_registered_models(call: Call, m: Msg) -> dict[str, Any]:
     request = registry_pb2.SearchRegisteredModelsRequest(
         filter=m.filter, order_by=list(m.order_by), page_token=m.page_token
     )
-    found, token = await paged(
-        call, _R + "SearchRegisteredModels", request, "registered_models", _wanted(m, 100)
-    )
-    out: dict[str, Any] = {}
-    if found:
-        out["registered_models"] = [present.registered_model(x) for x in found]
-    if token:
-        out["next_page_token"] = token
-    return out
+    wanted = max_results(m, 100)
+    method = _R + "SearchRegisteredModels"
+    return await listing(call, method, request, "registered_models", wanted, present.registered_model)
 
 
 @rpc("getLatestVersions")
@@ -212,15 +196,9 @@ async def search_model_versions(call: Call, m: Msg) -> dict[str, Any]:
     request = registry_pb2.SearchModelVersionsRequest(
         filter=m.filter, order_by=list(m.order_by), page_token=m.page_token
     )
-    found, token = await paged(
-        call, _R + "SearchModelVersions", request, "model_versions", _wanted(m, 10_000)
-    )
-    out: dict[str, Any] = {}
-    if found:
-        out["model_versions"] = [present.model_version(v) for v in found]
-    if token:
-        out["next_page_token"] = token
-    return out
+    wanted = max_results(m, 10_000)
+    method = _R + "SearchModelVersions"
+    return await listing(call, method, request, "model_versions", wanted, present.model_version)
 
 
 @rpc("getModelVersionDownloadUri")

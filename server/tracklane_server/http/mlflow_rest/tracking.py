@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -22,7 +23,7 @@ from tracklane_server.http.mlflow_rest.calls import Call, Msg, rpc
 from tracklane_server.http.mlflow_rest.codec import double as codec_double
 from tracklane_server.http.mlflow_rest.errors import invalid
 
-__all__ = ["enum_name", "paged", "run_id_of", "view_type"]
+__all__ = ["enum_name", "listing", "max_results", "paged", "run_id_of", "view_type"]
 
 _T = "/tracklane.v1.TrackingService/"
 _A = "/tracklane.v1.ArtifactService/"
@@ -58,7 +59,8 @@ def _tags(tags: Any) -> list[common_pb2.Tag]:
     return [common_pb2.Tag(key=t.key, value=t.value) for t in tags]
 
 
-def _max_results(message: Msg, default: int) -> int:
+def max_results(message: Msg, default: int) -> int:
+    """MLflow's max_results (1-50,000), ``default`` when not sent."""
     if not message.HasField("max_results"):
         return default
     wanted = int(message.max_results)
@@ -68,6 +70,18 @@ def _max_results(message: Msg, default: int) -> int:
             f"It must be at least 1 and at most {MAX_RESULTS_LIMIT}."
         )
     return wanted
+
+
+async def listing(
+    call: Call, method: str, request: Any, field: str, wanted: int, shape: Callable[[Any], dict[str, Any]]
+) -> dict[str, Any]:
+    """A search's answer in MLflow's shape: ``{field: [...], "next_page_token": ...}``, each left out
+    when empty (the response field is named alike on both sides)."""
+    found, token = await paged(call, method, request, field, wanted)
+    out: dict[str, Any] = {field: [shape(x) for x in found]} if found else {}
+    if token:
+        out["next_page_token"] = token
+    return out
 
 
 async def paged(call: Call, method: str, request: Any, items: str, wanted: int) -> tuple[list[Any], str]:
@@ -153,13 +167,8 @@ async def search_experiments(call: Call, m: Msg) -> dict[str, Any]:
         view_type=view_type(m, "view_type"),
         page_token=m.page_token,
     )
-    found, token = await paged(call, _T + "SearchExperiments", request, "experiments", _max_results(m, _PAGE))
-    out: dict[str, Any] = {}
-    if found:
-        out["experiments"] = [present.experiment(e) for e in found]
-    if token:
-        out["next_page_token"] = token
-    return out
+    wanted = max_results(m, _PAGE)
+    return await listing(call, _T + "SearchExperiments", request, "experiments", wanted, present.experiment)
 
 
 @rpc("getExperiment")
@@ -280,15 +289,8 @@ async def search_runs(call: Call, m: Msg) -> dict[str, Any]:
         run_view_type=view_type(m, "run_view_type"),
         page_token=m.page_token,
     )
-    found, token = await paged(
-        call, _T + "SearchRuns", request, "runs", _max_results(m, _MLFLOW_RUNS_DEFAULT)
-    )
-    out: dict[str, Any] = {}
-    if found:
-        out["runs"] = [present.run(r) for r in found]
-    if token:
-        out["next_page_token"] = token
-    return out
+    wanted = max_results(m, _MLFLOW_RUNS_DEFAULT)
+    return await listing(call, _T + "SearchRuns", request, "runs", wanted, present.run)
 
 
 def _metric(m: Msg) -> tracking_pb2.Metric:
