@@ -3,7 +3,7 @@
 MLflow addresses files by a path under its artifact root; the locations this adapter shows
 (:mod:`present`) make that path ``<experiment_id>/<run_id>/artifacts/<path>``, which names the run
 and the file in it. An upload is one UploadArtifact stream fed from the request body as it
-arrives (in 1 MiB chunks, never whole in memory); a download is one DownloadArtifact stream
+arrives (in 2 MiB chunks, never whole in memory); a download is one DownloadArtifact stream
 written to the response as it comes. Both carry the request's credentials, so the permission
 checks are ArtifactService's (EDIT on the run to write, READ to read).
 
@@ -24,12 +24,13 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from tracklane._artifact_wire import chunk_message, parse_download_message
+from tracklane._artifact_wire import chunk_message_of, parse_download_message
 from tracklane.v1 import artifacts_pb2
 from tracklane_server.http.mlflow_rest.calls import Call, Msg
 from tracklane_server.http.mlflow_rest.calls import rpc as _rpc
 from tracklane_server.http.mlflow_rest.codec import json_response
 from tracklane_server.http.mlflow_rest.errors import MlflowError, invalid, not_found
+from tracklane_server.services.artifacts import MAX_CHUNK_BYTES
 
 __all__ = ["proxy_path"]
 
@@ -90,14 +91,20 @@ async def upload_artifact(call: Call, request: Request, params: Mapping[str, str
 
     async def messages() -> AsyncIterator[bytes]:
         yield artifacts_pb2.UploadArtifactRequest(header=header).SerializeToString()
-        pending = bytearray()
+        # The body arrives in ~64 KiB pieces: each chunk message is joined from them in one copy.
+        pieces: list[bytes] = []
+        size = 0
         async for piece in request.stream():
-            pending += piece
-            if len(pending) >= _CHUNK:
-                yield chunk_message(bytes(pending))
-                pending.clear()
-        if pending:
-            yield chunk_message(bytes(pending))
+            if size + len(piece) > MAX_CHUNK_BYTES and pieces:
+                yield chunk_message_of(pieces, size)
+                pieces, size = [], 0
+            pieces.append(piece)
+            size += len(piece)
+            if size >= _CHUNK:
+                yield chunk_message_of(pieces, size)
+                pieces, size = [], 0
+        if pieces:
+            yield chunk_message_of(pieces, size)
 
     await call.client_stream(_A + "UploadArtifact", messages())
     return json_response({})
