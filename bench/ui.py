@@ -375,7 +375,7 @@ def main() -> None:
             pg = stack.enter_context(scratch_database(args.postgres_uri))
             db = mlflow_db_uri(pg)
             started = time.perf_counter()
-            m_http = stack.enter_context(mlflow_server(args.mlflow_python, db, start_timeout=300))
+            m_http = stack.enter_context(mlflow_server(args.mlflow_python, db))
             m_seed = seed_mlflow(
                 args.mlflow_python,
                 db,

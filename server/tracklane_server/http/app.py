@@ -1,7 +1,8 @@
 """The ASGI app of the HTTP listener: Connect for the services, sign-in, downloads, the UI bundle.
 
 Requests to ``/tracklane.v1.*`` go to the Connect app (every path there is ``/SERVICE/METHOD``);
-everything else to a Starlette router whose last route is the UI (client routes fall back to its
+everything else to a Starlette router (sign-in, downloads, MLflow's REST API under ``/api`` and
+``/ajax-api``) whose last route is the UI (client routes fall back to its
 ``index.html``). Security headers wrap it all.
 """
 
@@ -19,6 +20,7 @@ from tracklane_server.http.artifacts import ArtifactDownloads
 from tracklane_server.http.connect import ConnectApp, headers_metadata
 from tracklane_server.http.dispatch import Dispatcher
 from tracklane_server.http.headers import SecurityHeaders
+from tracklane_server.http.mlflow_rest.app import MlflowRest
 from tracklane_server.http.session import Sessions
 from tracklane_server.http.ui import UiFiles
 
@@ -61,6 +63,7 @@ def build_app(
         routes=[
             *sessions.routes(),
             *downloads.routes(),
+            *MlflowRest(dispatcher, sessions).routes(),
             *routes,
             Route("/{path:path}", ui.respond, methods=["GET", "HEAD"]),
         ]

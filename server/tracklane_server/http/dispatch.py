@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import grpc
@@ -72,6 +72,15 @@ class Dispatcher:
         handler = await self._handler(method, context)
         try:
             return await handler.unary_unary(request, context)
+        finally:
+            context.finish()
+
+    async def client_stream(self, method: str, requests: AsyncIterator[Any], context: HttpCallContext) -> Any:
+        """The response of a client-streaming method fed ``requests`` (as the handler reads them:
+        raw bytes for UploadArtifact)."""
+        handler = await self._handler(method, context)
+        try:
+            return await handler.stream_unary(requests, context)
         finally:
             context.finish()
 

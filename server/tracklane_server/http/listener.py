@@ -17,6 +17,8 @@ from typing import Any
 
 import uvicorn
 
+from tracklane_server.http.coalesce import CoalescingH11Protocol
+
 __all__ = ["HttpListener", "bind_socket"]
 
 log = logging.getLogger("tracklane_server")
@@ -71,7 +73,7 @@ class HttpListener:
             access_log=False,  # a URL may hold what a user typed; the RPC log is the server's own
             proxy_headers=False,
             server_header=False,
-            http="h11",
+            http=CoalescingH11Protocol,  # h11, each small response in one write (see coalesce.py)
             ws="none",
             ssl_certfile=tls_cert_file or None,
             ssl_keyfile=tls_key_file or None,

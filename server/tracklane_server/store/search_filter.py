@@ -153,6 +153,8 @@ RUN_ATTRIBUTES: Final[Mapping[str, AttrSpec]] = MappingProxyType(
         "user_id": _STRING,
         "artifact_uri": _STRING,
         "lifecycle_stage": AttrType(choices=("active", "deleted")),
+        "parent_run_id": AttrType(nullable=True),  # NULL for a top-level run
+        "description": _STRING,
         # MLflow's spellings.
         "created": AttrAlias("start_time"),
         "run name": AttrAlias("run_name"),

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 from tracklane.entities import LifecycleStage, RunStatus
 from tracklane.v1 import common_pb2, tracking_pb2
 from tracklane_server.store import schema as t
+from tracklane_server.store.system_tags import run_system_tags
 
 _NAN = float("nan")
 _SEPARATOR = "\x1f"  # ASCII unit separator
@@ -127,8 +128,12 @@ def fill_runs(
         add_param = data.params.add
         for key, text in sorted(params.get(run_id, no_items)):
             add_param(key=key, value=text)
+        # MLflow's system tags for the name, parent, user and description (see system_tags); a tag
+        # row of the same key (stored before they became attributes) gives way to the attribute.
+        system = run_system_tags(row[2], row[8], row[9], row[10])
+        shown = {key for key, _ in system}
         add_tag = data.tags.add
-        for key, text in sorted(tags.get(run_id, no_items)):
+        for key, text in sorted([*system, *(kv for kv in tags.get(run_id, no_items) if kv[0] not in shown)]):
             add_tag(key=key, value=text)
         if run_id in inputs:
             msg.inputs.dataset_inputs.extend(inputs[run_id])

@@ -29,6 +29,7 @@ from tracklane_server.store.sql_common import now_ms, transaction, upsert
 from tracklane_server.store.sql_experiments import DEFAULT_EXPERIMENT_ID, ExperimentStore
 from tracklane_server.store.sql_metrics import write_points
 from tracklane_server.store.sql_run_loading import fill_runs
+from tracklane_server.store.system_tags import RUN_ATTRIBUTE_TAGS, split_run_tags
 from tracklane_server.store.validation import (
     BATCH_METRICS_MAX,
     BATCH_PARAMS_MAX,
@@ -79,7 +80,14 @@ class RunStore:
         check_text(description, "description", DESCRIPTION_MAX)
         if status not in (RunStatus.RUNNING, RunStatus.SCHEDULED):
             raise InvalidArgument("status: a new run is RUNNING or SCHEDULED", field="status")
-        tag_rows = _checked_tags(tags, "tags")
+        tag_rows, system = split_run_tags(_checked_tags(tags, "tags"))
+        # The request's own fields win over MLflow's system tags for the same attribute.
+        run_name = run_name or system.get("run_name", "")
+        parent_run_id = parent_run_id or system.get("parent_run_id", "")
+        user_id = user_id or system.get("user_id", "")
+        description = description or system.get("description", "")
+        check_text(run_name, "tags.mlflow.runName", RUN_NAME_MAX)
+        check_text(description, "tags.mlflow.note.content", DESCRIPTION_MAX)
         with transaction(self.engine) as conn:
             if request_id:
                 existing = conn.execute(
@@ -89,15 +97,7 @@ class RunStore:
                     return self.load_runs(conn, [existing])[0]
             experiment = self.experiments.require_active(conn, experiment_id)
             if parent_run_id:
-                parent_experiment = conn.execute(
-                    sa.select(t.runs.c.experiment_id).where(t.runs.c.run_id == parent_run_id)
-                ).scalar_one_or_none()
-                if parent_experiment is None:
-                    raise NotFound(f"parent run {parent_run_id!r} does not exist", field="parent_run_id")
-                if parent_experiment != experiment.experiment_id:
-                    raise InvalidArgument(
-                        "parent_run_id: the parent run belongs to another experiment", field="parent_run_id"
-                    )
+                self._check_parent(conn, parent_run_id, str(experiment.experiment_id))
             run_id = uuid.uuid4().hex
             try:
                 with conn.begin_nested():
@@ -164,7 +164,7 @@ class RunStore:
             NotFound: no such run. FailedPrecondition: the run is deleted.
         """
         param_items = list(params.items()) if isinstance(params, Mapping) else list(params)
-        tag_rows = _checked_tags(tags, "tags")
+        tag_rows, system = split_run_tags(_checked_tags(tags, "tags"))
         check_count(len(metrics), BATCH_METRICS_MAX, "metrics")
         check_count(len(param_items), BATCH_PARAMS_MAX, "params")
         for i, (key, value) in enumerate(param_items):
@@ -174,6 +174,8 @@ class RunStore:
             check_key(metric.key, f"metrics[{i}].key")
         with transaction(self.engine) as conn:
             self.require_active_run(conn, run_id)
+            if system:
+                self._set_system_attributes(conn, run_id, system)
             self._log_params(conn, run_id, param_items)
             upsert(
                 conn,
@@ -190,6 +192,44 @@ class RunStore:
                 for metric in metrics:
                     by_key[metric.key].append((metric.step, metric.value, metric.timestamp or now))
                 write_points(conn, run_id, by_key)
+
+    def _set_system_attributes(self, conn: Connection, run_id: str, system: Mapping[str, str]) -> None:
+        """MLflow's mlflow.runName / note.content / parentRunId / user tags, as the run's attributes."""
+        values: dict[str, object] = {}
+        if "run_name" in system:
+            name = system["run_name"]
+            values["run_name"] = check_text(name, "tags.mlflow.runName", RUN_NAME_MAX, required=True)
+        if "description" in system:
+            note = system["description"]
+            values["description"] = check_text(note, "tags.mlflow.note.content", DESCRIPTION_MAX)
+        row = conn.execute(
+            sa.select(t.runs.c.experiment_id, t.runs.c.user_id).where(t.runs.c.run_id == run_id)
+        ).one()
+        if "user_id" in system and system["user_id"] != row.user_id:
+            raise InvalidArgument(
+                "tags.mlflow.user: is the run's creator (user_id), given when the run is created",
+                field="tags",
+            )
+        if "parent_run_id" in system:
+            parent = system["parent_run_id"]
+            if parent == run_id:
+                raise InvalidArgument("tags.mlflow.parentRunId: a run cannot be its own parent", field="tags")
+            if parent:
+                self._check_parent(conn, parent, str(row.experiment_id))
+            values["parent_run_id"] = parent or None
+        if values:
+            conn.execute(t.runs.update().where(t.runs.c.run_id == run_id).values(**values))
+
+    def _check_parent(self, conn: Connection, parent_run_id: str, experiment_id: str) -> None:
+        parent_experiment = conn.execute(
+            sa.select(t.runs.c.experiment_id).where(t.runs.c.run_id == parent_run_id)
+        ).scalar_one_or_none()
+        if parent_experiment is None:
+            raise NotFound(f"parent run {parent_run_id!r} does not exist", field="parent_run_id")
+        if str(parent_experiment) != experiment_id:
+            raise InvalidArgument(
+                "parent_run_id: the parent run belongs to another experiment", field="parent_run_id"
+            )
 
     def require_run(self, conn: Connection, run_id: str) -> str:
         """The run's lifecycle stage; NotFound for an unknown run."""
@@ -332,8 +372,19 @@ class RunLifecycle:
             touch(conn, run_id)
 
     def delete_tag(self, run_id: str, key: str) -> None:
+        """Deletes a tag; MLflow's system tags clear their attribute where it may be empty."""
+        column = RUN_ATTRIBUTE_TAGS.get(key)
+        if column in ("run_name", "user_id"):
+            raise InvalidArgument(f"key: {key} is the run's {column}, which cannot be removed", field="key")
         with transaction(self.engine) as conn:
             self.runs.require_active_run(conn, run_id)
+            if column is not None:
+                conn.execute(
+                    t.runs.update()
+                    .where(t.runs.c.run_id == run_id)
+                    .values({column: "" if column == "description" else None})
+                )
+                return
             deleted = conn.execute(
                 t.run_tags.delete().where(t.run_tags.c.run_id == run_id, t.run_tags.c.key == key)
             ).rowcount

@@ -29,6 +29,7 @@ from tracklane_server.store.search_filter import (
     parse_order_by,
 )
 from tracklane_server.store.sql_common import experiment_pk
+from tracklane_server.store.system_tags import as_attribute, order_as_attribute
 
 _VALUE_TABLES = {"metric": t.latest_metrics, "param": t.params, "tag": t.run_tags}
 #: The latest_metrics column of each metric summary ("" = the latest value); each has a (key, column) index.
@@ -114,8 +115,9 @@ def search_run_ids(
     if not experiment_ids:
         raise InvalidArgument("experiment_ids: give at least one experiment", field="experiment_ids")
     pks = [experiment_pk(e) for e in experiment_ids]
-    comparisons = parse_filter(filter_text)
-    order = parse_order_by(order_by) or DEFAULT_ORDER
+    # MLflow's system tags (tags.mlflow.parentRunId...) are columns: see system_tags.
+    comparisons = [as_attribute(c) for c in parse_filter(filter_text)]
+    order = [order_as_attribute(k) for k in parse_order_by(order_by)] or DEFAULT_ORDER
     query_id = fingerprint("runs", sorted(pks), filter_text, list(order_by), view_type.value, page_size)
 
     runs = t.runs
