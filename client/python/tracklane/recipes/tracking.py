@@ -8,6 +8,7 @@ against the server ``TRACKLANE_TRACKING_URI`` names.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,8 @@ from tracklane.recipes.config import RecipeConfig
 from tracklane.recipes.errors import RecipeConfigError
 
 __all__ = ["RecipeTracking"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -82,15 +85,31 @@ class RecipeTracking:
             found = client.get_experiment_by_name(self.experiment_name)
             if found is None:
                 try:
-                    self._experiment_id = client.create_experiment(
-                        self.experiment_name, self._artifact_location()
-                    )
+                    self._experiment_id = self._create_experiment(client)
                 except AlreadyExists:  # created concurrently
                     found = client.get_experiment_by_name(self.experiment_name)
             if found is not None:
                 self._experiment_id = found.experiment_id
         assert self._experiment_id is not None
         return self._experiment_id
+
+    def _create_experiment(self, client: Any) -> str:
+        """Creates the experiment at the profile's artifact_location where the server allows it.
+
+        A profile written for MLflow puts artifacts in a folder of the recipe; a server only writes
+        under the roots its operator allows (INVALID_ARGUMENT on ``artifact_location`` otherwise), and
+        the recipe then runs unchanged with the server's default location.
+        """
+        from tracklane.exceptions import InvalidArgument
+
+        location = self._artifact_location()
+        try:
+            return str(client.create_experiment(self.experiment_name, location))
+        except InvalidArgument as exc:
+            if location is None or exc.field != "artifact_location":
+                raise
+            log.warning("%s; using the server's default artifact location instead", exc)
+            return str(client.create_experiment(self.experiment_name))
 
     def _artifact_location(self) -> str | None:
         experiment = self.config.schema.experiment
