@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,16 +33,16 @@ def register(commands: Any) -> None:
         sub.add_parser("run", help="run the recipe, or one step and what it needs; cached steps are skipped")
     )
     run.add_argument("--step", "-s", default=None, help="the step to run (default: register)")
-    run.set_defaults(handler=_run)
+    run.set_defaults(standalone_command=_printing(_run))
     inspect = _common(sub.add_parser("inspect", help="the step graph, or a step's last card"))
     inspect.add_argument(
         "--step", "-s", default=None, help="the step whose card to show (default: the graph)"
     )
     inspect.add_argument("--html", action="store_true", help="print the card's HTML instead of a summary")
-    inspect.set_defaults(handler=_inspect)
+    inspect.set_defaults(standalone_command=_printing(_inspect))
     clean = _common(sub.add_parser("clean", help="remove cached outputs (of a step and those after it)"))
     clean.add_argument("--step", "-s", default=None, help="the step whose cache to remove (default: all)")
-    clean.set_defaults(handler=_clean)
+    clean.set_defaults(standalone_command=_printing(_clean))
     get = _common(
         sub.add_parser("get-artifact", help="where an output is (a file, a run id, a model version)")
     )
@@ -51,7 +52,7 @@ def register(commands: Any) -> None:
     get.add_argument(
         "--artifact", "-a", dest="artifact", default=None, help="the same as NAME (MLflow's flag)"
     )
-    get.set_defaults(handler=_get_artifact)
+    get.set_defaults(standalone_command=_printing(_get_artifact))
     init = sub.add_parser("init", help="write a runnable recipe with data from scikit-learn")
     init.add_argument("directory", help="the folder to write the recipe into")
     init.add_argument(
@@ -62,7 +63,7 @@ def register(commands: Any) -> None:
         help="the recipe template (default: regression)",
     )
     init.add_argument("--tracking-uri", default=None, help="the server its local profile names")
-    init.set_defaults(handler=_init, client_command=True, output="table")
+    init.set_defaults(standalone_command=_printing(_init))
 
 
 def _common(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -78,8 +79,19 @@ def _common(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument(
         "--tracking-uri", default=None, help="server, e.g. grpc://HOST:50051 (overrides the profile's)"
     )
-    parser.set_defaults(client_command=True, output="table")
     return parser
+
+
+def _printing(command: Callable[[argparse.Namespace], _Text]) -> Callable[[argparse.Namespace], int]:
+    """A recipes command as the ``tracklane`` command runs it: no shared client (a recipe finds its own
+    server, or none for ``init``), its text printed, exit code 0 (errors propagate to ``main``)."""
+
+    def run(args: argparse.Namespace) -> int:
+        sys.stdout.write(command(args).text)
+        sys.stdout.flush()
+        return 0
+
+    return run
 
 
 def _recipe(args: argparse.Namespace) -> Any:
@@ -93,7 +105,7 @@ def _recipe(args: argparse.Namespace) -> Any:
     return Recipe(profile=profile, recipe_root=root, tracking_uri=args.tracking_uri)
 
 
-def _run(_client: Any, args: argparse.Namespace) -> _Text:
+def _run(args: argparse.Namespace) -> _Text:
     import logging
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
@@ -104,17 +116,17 @@ def _run(_client: Any, args: argparse.Namespace) -> _Text:
     return _Text("\n".join(lines) + "\n")
 
 
-def _inspect(_client: Any, args: argparse.Namespace) -> _Text:
+def _inspect(args: argparse.Namespace) -> _Text:
     found = _recipe(args).inspect(args.step)
     return _Text(found._repr_html_() if args.html else str(found))
 
 
-def _clean(_client: Any, args: argparse.Namespace) -> _Text:
+def _clean(args: argparse.Namespace) -> _Text:
     _recipe(args).clean(args.step)
     return _Text(f"cleaned {args.step + ' and the steps after it' if args.step else 'every step'}\n")
 
 
-def _get_artifact(_client: Any, args: argparse.Namespace) -> _Text:
+def _get_artifact(args: argparse.Namespace) -> _Text:
     name = args.name or args.artifact
     if not name:
         raise SystemExit("tracklane: error: recipes get-artifact needs an artifact NAME")
@@ -124,7 +136,7 @@ def _get_artifact(_client: Any, args: argparse.Namespace) -> _Text:
     return _Text(f"{where}\n")
 
 
-def _init(_client: Any, args: argparse.Namespace) -> _Text:
+def _init(args: argparse.Namespace) -> _Text:
     from tracklane.recipes.init import init_recipe
 
     root = init_recipe(Path(args.directory), args.template, args.tracking_uri)
