@@ -28,9 +28,13 @@ from tracklane.testing import LocalServer
 VIEWPORT = {"width": 1280, "height": 800}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    """Debian's Chromium, headless, with a fresh profile (Playwright's launch makes a new one)."""
+    """Debian's Chromium, headless, with a fresh profile (Playwright's launch makes a new one).
+
+    Package scope: Playwright's sync API keeps an asyncio loop running in the main thread while it is
+    open, and later tests that call asyncio.run would fail beside it.
+    """
     if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
         message = f"Chromium not found at {CHROMIUM} (apt-get install chromium, or set TRACKLANE_CHROMIUM)"
         if REQUIRE_SERVICES:

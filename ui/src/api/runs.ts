@@ -38,6 +38,10 @@ export const STATUS = (s: RunStatus): string => RunStatus[s]?.replace(/^RUN_STAT
 /** MLflow's tag for where a run came from; Tracklane's clients set it the same way. */
 export const SOURCE_TAG = "mlflow.source.name";
 
+/** MLflow's tags that the server derives from the run's own fields (name, parent, user, description):
+ * pages show those fields, so tag lists leave these out rather than show each twice. */
+export const ATTRIBUTE_TAGS = new Set(["mlflow.runName", "mlflow.parentRunId", "mlflow.user", "mlflow.note.content"]);
+
 export function toRow(run: Run): RunRow {
   const info = run.info!;
   const data = run.data;

@@ -3,7 +3,7 @@
 import { useMemo } from "preact/hooks";
 import { useLocation, useRoute } from "preact-iso";
 import { registry, tracking } from "../api/client";
-import { durationMs, type RunRow, searchAllRuns, toRow } from "../api/runs";
+import { ATTRIBUTE_TAGS, durationMs, type RunRow, searchAllRuns, toRow } from "../api/runs";
 import { ArtifactBrowser } from "../artifacts/browser";
 import { MetricCharts } from "../charts/metric-charts";
 import { EditableText, ErrorNote, Head, KeyValues, Loading, PageError, StatusBadge } from "../components/common";
@@ -109,7 +109,7 @@ function Related({ run }: { run: RunRow }) {
 }
 
 function Overview({ run, reload }: { run: RunRow; reload: () => void }) {
-  const tags = [...run.tags.entries()];
+  const tags = [...run.tags.entries()].filter(([key]) => !ATTRIBUTE_TAGS.has(key));
   const system = [...run.metrics.entries()].filter(([k]) => k.startsWith("system/"));
   const inputs = run.run.inputs?.datasetInputs ?? [];
   return (
