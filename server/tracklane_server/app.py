@@ -25,13 +25,15 @@ from tracklane.v1 import (
     tracking_pb2,
 )
 from tracklane_server.artifacts import open_store as open_artifact_store
-from tracklane_server.auth.authenticate import AuthInterceptor
+from tracklane_server.auth.authenticate import Authenticator, AuthInterceptor
 from tracklane_server.auth.authorize import AuthorizationInterceptor
 from tracklane_server.auth.bootstrap import bootstrap_admin
 from tracklane_server.auth.permissions import PermissionStore, parse_default_permission
+from tracklane_server.auth.revocation import AccessEpoch
 from tracklane_server.auth.users_store import UsersStore
-from tracklane_server.interceptors import ErrorInterceptor
-from tracklane_server.memory import limit_malloc_arenas
+from tracklane_server.interceptors import ErrorInterceptor, LimitsInterceptor
+from tracklane_server.memory import limit_malloc_arenas, return_freed_memory_soon
+from tracklane_server.runtime.decode_budget import DecodeBudget
 from tracklane_server.services.artifact_handlers import add_artifact_service
 from tracklane_server.services.artifact_roots import RunRoots
 from tracklane_server.services.artifact_sweeper import StaleUploadSweeper
@@ -47,6 +49,10 @@ from tracklane_server.store.sql_store import SqlStore
 from tracklane_server.store.sql_stream import MetricBatch
 
 log = logging.getLogger("tracklane_server")
+
+#: Responses stay far below this (pages and watch responses are capped in points); the limit on
+#: what the server accepts is the max_message_bytes setting.
+MAX_SEND_MESSAGE_BYTES = 64 * 1024 * 1024
 
 SERVICE_NAMES = (
     tracking_pb2.DESCRIPTOR.services_by_name["TrackingService"].full_name,
@@ -103,25 +109,32 @@ class TracklaneServer:
         self._points_feed = points_feed(self._store.engine, self._points_hub)
         if self._points_feed is not None:
             await self._points_feed.start()
-        users = UsersStore(self._store.engine)
-        # ErrorInterceptor outermost: the Unauthenticated the auth interceptor raises becomes its status.
+        epoch = AccessEpoch()
+        users = UsersStore(self._store.engine, epoch)
+        # Outermost first. Errors: turns what the others raise into statuses. Auth: the caller, from
+        # the metadata alone. Limits: reads unary requests only now (after auth), within the budget.
+        # Authorization last: it reads the request.
+        limits = LimitsInterceptor(DecodeBudget(s.max_decoding_bytes, on_idle=return_freed_memory_soon))
         interceptors: list[grpc.aio.ServerInterceptor[Any, Any]] = [ErrorInterceptor()]
         if s.auth:
             await blocking.call(bootstrap_admin, users, s.data_dir, s.auth_bootstrap_token)
-            interceptors.append(AuthInterceptor(users, blocking))
+            interceptors.append(AuthInterceptor(Authenticator(users, blocking)))
+            interceptors.append(limits)
             # After authentication (it sets the caller); without auth nothing is checked or filtered.
             interceptors.append(
                 AuthorizationInterceptor(
-                    PermissionStore(self._store.engine),
+                    PermissionStore(self._store.engine, epoch),
                     blocking,
                     parse_default_permission(s.auth_default_permission),
                 )
             )
+        else:
+            interceptors.append(limits)
         server = grpc.aio.server(
             interceptors=interceptors,
             options=[
                 ("grpc.max_receive_message_length", s.max_message_bytes),
-                ("grpc.max_send_message_length", s.max_message_bytes),
+                ("grpc.max_send_message_length", MAX_SEND_MESSAGE_BYTES),
                 # Off unless workers share the port: two servers on one port by mistake must fail.
                 ("grpc.so_reuseport", 1 if self.reuse_port else 0),
                 # A fixed 8 MiB receive window per stream: BDP probing let one fast upload to a

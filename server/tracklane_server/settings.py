@@ -39,7 +39,8 @@ class Settings:
     bind: str = "127.0.0.1:50051"
     workers: int = 1
     threads: int = 16
-    max_message_bytes: int = 64 * 1024 * 1024
+    max_message_bytes: int = 4 * 1024 * 1024 + 64 * 1024  # an upload's largest chunk and its header
+    max_decoding_bytes: int = 32 * 1024 * 1024
     shutdown_grace_seconds: float = 10.0
     max_streams_per_client: int = 64
     s3_endpoint_url: str = ""
@@ -132,7 +133,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("threads", "Threads per process for database and object-store calls. Default: 16.", int),
     Setting(
         "max_message_bytes",
-        "Largest gRPC message accepted or sent, in bytes. Default: 67108864 (64 MiB).",
+        "Largest request message accepted, in bytes; bulk data goes over the streams "
+        "(StreamMetrics, UploadArtifact) in smaller messages. Default: 4259840 (4 MiB + 64 KiB: the "
+        "largest artifact chunk, 4 MiB, and its header).",
+        int,
+    ),
+    Setting(
+        "max_decoding_bytes",
+        "Bytes of large (64 KiB or more) unary requests decoded and handled at once, server-wide; as "
+        "many more wait, the rest are refused with RESOURCE_EXHAUSTED. At least --max-message-bytes. "
+        "Default: 33554432 (32 MiB).",
         int,
     ),
     Setting(
@@ -281,6 +291,12 @@ def _validate(settings: Settings) -> None:
     _positive(settings.workers, "workers")
     _positive(settings.threads, "threads")
     _positive(settings.max_message_bytes, "max_message_bytes")
+    if settings.max_decoding_bytes < settings.max_message_bytes:
+        raise InvalidArgument(
+            f"--max-decoding-bytes: must be at least --max-message-bytes ({settings.max_message_bytes}), "
+            f"got {settings.max_decoding_bytes}",
+            field="max_decoding_bytes",
+        )
     _positive(settings.artifact_multipart_max_age_seconds, "artifact_multipart_max_age_seconds")
     if settings.max_artifact_bytes < 0:
         raise InvalidArgument(

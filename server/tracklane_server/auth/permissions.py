@@ -4,7 +4,8 @@ A user's level on an experiment (and so on its runs) or a registered model (and 
 their explicit grant if there is one, else the server's default permission (``--auth-default-
 permission``, NONE unless set). An explicit grant replaces the default, so a READ grant can limit
 one user below a default of EDIT. Admins have every level. Nothing is cached across calls: a grant
-or revocation takes effect on the next call.
+or revocation takes effect on the next call, and every change bumps the access epoch so that open
+streams check again at once (auth/revocation.py).
 
 The default permission travels with each call as a context variable (set by the authorization
 interceptor), as the Principal does, so stores filtering search results need no server handle and
@@ -22,6 +23,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from tracklane.exceptions import InvalidArgument, NotFound, PermissionDenied
 from tracklane_server.auth.principal import Permission, Principal, current_principal
+from tracklane_server.auth.revocation import AccessEpoch
 from tracklane_server.store import schema as t
 from tracklane_server.store.sql_common import transaction, upsert
 
@@ -125,8 +127,10 @@ def _experiment_key(experiment_id: str) -> int | None:
 class PermissionStore:
     """Looks up a caller's level on a resource; grants, revokes and lists permissions."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, epoch: AccessEpoch | None = None) -> None:
         self.engine = engine
+        #: Bumped after every grant change (a lower or removed grant must reach open streams).
+        self.epoch = epoch or AccessEpoch()
 
     # -- the caller's level -------------------------------------------------------------------------
 
@@ -211,6 +215,7 @@ class PermissionStore:
             pk = self._experiment(conn, experiment_id)
             user_id = _user_id(conn, user_name)
             _replace(conn, _exp_perms, {"experiment_id": pk, "user_id": user_id}, permission)
+        self.epoch.bump()
         return Grant(user_name, permission, experiment_id=str(pk))
 
     def delete_experiment_permission(self, experiment_id: str, user_name: str) -> None:
@@ -220,6 +225,7 @@ class PermissionStore:
             deleted = conn.execute(
                 _exp_perms.delete().where(_exp_perms.c.experiment_id == pk, _exp_perms.c.user_id == user_id)
             ).rowcount
+        self.epoch.bump()
         if not deleted:
             raise NotFound(
                 f"user {user_name!r} has no permission on experiment {experiment_id!r}", field="user_name"
@@ -242,6 +248,7 @@ class PermissionStore:
             model_id = _model_id(conn, name)
             user_id = _user_id(conn, user_name)
             _replace(conn, _model_perms, {"model_id": model_id, "user_id": user_id}, permission)
+        self.epoch.bump()
         return Grant(user_name, permission, model_name=name)
 
     def delete_model_permission(self, name: str, user_name: str) -> None:
@@ -253,6 +260,7 @@ class PermissionStore:
                     _model_perms.c.model_id == model_id, _model_perms.c.user_id == user_id
                 )
             ).rowcount
+        self.epoch.bump()
         if not deleted:
             raise NotFound(
                 f"user {user_name!r} has no permission on registered model {name!r}", field="user_name"

@@ -61,7 +61,7 @@ class PermissionMethods:
 
     @cached_property
     def permissions(self) -> PermissionStore:
-        return PermissionStore(self.users.engine)
+        return PermissionStore(self.users.engine, self.users.epoch)
 
     async def SetExperimentPermission(
         self, request: auth_pb2.SetExperimentPermissionRequest, context: Context
