@@ -68,11 +68,11 @@ def load() -> str:
     return f"load average {one:.1f} {five:.1f} {fifteen:.1f} on {os.cpu_count()} CPUs"
 
 
-def rss_bytes(pid: int) -> int:
+def rss_bytes(pid: int, field: str = "VmRSS") -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) * 1024
-    raise KeyError("VmRSS")
+    raise KeyError(field)
 
 
 class RssWatch:
@@ -335,7 +335,7 @@ def run_case(case: str, seeded: Seeded, root: Path, args: argparse.Namespace, lo
             with Bystander(s.target, seeded.small_run) as warm:  # pools, caches and plans filled
                 time.sleep(0.5)
             del warm
-            idle = rss_bytes(s.pid)
+            idle, idle_anon = rss_bytes(s.pid), rss_bytes(s.pid, "RssAnon")
             with RssWatch(s.pid, args.rss_cap_mib * MiB) as watch, Bystander(s.target, seeded.small_run) as b:
                 started = time.perf_counter()
                 outcome = attack(case, s, seeded, args)
@@ -343,7 +343,9 @@ def run_case(case: str, seeded: Seeded, root: Path, args: argparse.Namespace, lo
             after = "-"
             if not watch.killed and s.process.poll() is None:
                 time.sleep(3)
-                after = f"{(rss_bytes(s.pid) - idle) / MiB:+7.0f} MiB"
+                kept = (rss_bytes(s.pid) - idle) / MiB
+                anon = (rss_bytes(s.pid, "RssAnon") - idle_anon) / MiB
+                after = f"{kept:+7.0f} MiB ({anon:+.0f} MiB anonymous)"
             peak = (watch.peak - idle) / MiB
             peak_text = f"{peak:+7.0f} MiB"
             if watch.killed:

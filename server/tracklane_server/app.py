@@ -32,7 +32,7 @@ from tracklane_server.auth.permissions import PermissionStore, parse_default_per
 from tracklane_server.auth.revocation import AccessEpoch
 from tracklane_server.auth.users_store import UsersStore
 from tracklane_server.interceptors import ErrorInterceptor, LimitsInterceptor
-from tracklane_server.memory import limit_malloc_arenas, return_freed_memory_soon
+from tracklane_server.memory import limit_malloc_arenas, return_freed_memory_forever
 from tracklane_server.runtime.decode_budget import DecodeBudget
 from tracklane_server.services.artifact_handlers import add_artifact_service
 from tracklane_server.services.artifact_roots import RunRoots
@@ -77,6 +77,7 @@ class TracklaneServer:
         self._points_hub = PointsHub()
         self._points_feed: PointsFeed | None = None
         self._upload_sweeper: asyncio.Task[None] | None = None
+        self._memory_returner: asyncio.Task[None] | None = None
 
     async def start(self) -> int:
         """Opens the stores, binds and starts serving; returns the bound port.
@@ -114,7 +115,7 @@ class TracklaneServer:
         # Outermost first. Errors: turns what the others raise into statuses. Auth: the caller, from
         # the metadata alone. Limits: reads unary requests only now (after auth), within the budget.
         # Authorization last: it reads the request.
-        limits = LimitsInterceptor(DecodeBudget(s.max_decoding_bytes, on_idle=return_freed_memory_soon))
+        limits = LimitsInterceptor(DecodeBudget(s.max_decoding_bytes))
         interceptors: list[grpc.aio.ServerInterceptor[Any, Any]] = [ErrorInterceptor()]
         if s.auth:
             await blocking.call(bootstrap_admin, users, s.data_dir, s.auth_bootstrap_token)
@@ -186,6 +187,7 @@ class TracklaneServer:
             self._store.engine, run_roots, s.resolved_artifact_root, s.artifact_multipart_max_age_seconds
         )
         self._upload_sweeper = asyncio.create_task(sweeper.run(blocking))
+        self._memory_returner = asyncio.create_task(return_freed_memory_forever())
         log.info(
             "listening on %s:%d (%s, auth %s)",
             host,
@@ -201,9 +203,10 @@ class TracklaneServer:
         grace = self.settings.shutdown_grace_seconds if grace is None else grace
         await self._health.enter_graceful_shutdown()
         served = self._server is not None
-        if self._upload_sweeper is not None:
-            self._upload_sweeper.cancel()
-            self._upload_sweeper = None
+        for task in (self._upload_sweeper, self._memory_returner):
+            if task is not None:
+                task.cancel()
+        self._upload_sweeper = self._memory_returner = None
         self._points_hub.close()  # watches end now, metric streams after the batch in hand
         if self._server is not None:
             await self._server.stop(grace)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Callable
 
 __all__ = ["SMALL_BYTES", "WAIT_SECONDS", "DecodeBudget"]
 
@@ -31,15 +30,12 @@ class DecodeBudget:
 
     Args:
         limit: bytes of large requests handled at once (and as many waiting).
-        on_idle: called when the last large request is released (the server returns freed memory
-            to the system then).
     """
 
-    def __init__(self, limit: int, on_idle: Callable[[], None] | None = None) -> None:
+    def __init__(self, limit: int) -> None:
         self.limit = limit
         self.in_use = 0
         self.waiting = 0
-        self._on_idle = on_idle
         self._waiters: deque[tuple[int, asyncio.Future[None]]] = deque()  # first come, first served
 
     def counts(self, size: int) -> bool:
@@ -86,5 +82,3 @@ class DecodeBudget:
                 continue
             self.in_use += taken  # on the waiter's behalf: nobody can take the same room meanwhile
             admitted.set_result(None)
-        if self.in_use == 0 and self._on_idle is not None:
-            self._on_idle()

@@ -35,8 +35,6 @@ READ_AHEAD = 4
 GROUP_POINTS = 200_000
 #: A watcher re-reads the store this often even without a wake-up (a safety net, not the path).
 WATCH_POLL_SECONDS = 2.0
-#: Points per WatchRunResponse, so a long history never exceeds the message size limit.
-WATCH_RESPONSE_POINTS = 100_000
 #: Default of the server setting max_streams_per_client.
 MAX_STREAMS_PER_CLIENT = 64
 
@@ -175,16 +173,20 @@ class MetricStreams:
         start_step = request.start_step if request.HasField("start_step") else None
         # Subscribed before the first read: a commit between the two still rings the bell.
         with self.hub.subscribe(run_id) as bell:
-            cursor, found = await self.blocking.call(self.watch.open, run_id, list(request.keys), start_step)
-            for response in _responses(run_id, found):
-                yield response
+            cursor = await self.blocking.call(self.watch.open, run_id, list(request.keys), start_step)
+            # One piece at a time: the next is read only after gRPC took this one (flow control).
+            while found := await self.blocking.call(self.watch.read_history, cursor):
+                for response in _responses(run_id, found):
+                    yield response
             while True:
+                found, more = await self.blocking.call(self.watch.read_new, cursor)
+                for response in _responses(run_id, found):
+                    yield response
+                if more:
+                    continue
                 await bell.wait(WATCH_POLL_SECONDS)
                 if bell.closed:
                     return  # server shutdown: end the call with OK rather than be cancelled
-                found = await self.blocking.call(self.watch.read_new, cursor)
-                for response in _responses(run_id, found):
-                    yield response
 
 
 def client_key(context: Any) -> str:
@@ -234,21 +236,8 @@ def _item_error(exc: TracklaneError) -> common_pb2.ItemError:
 
 
 def _responses(run_id: str, found: Sequence[tuple[str, Points]]) -> list[tracking_pb2.WatchRunResponse]:
-    """One response for what was found, split so none holds more than WATCH_RESPONSE_POINTS points."""
-    responses: list[tracking_pb2.WatchRunResponse] = []
-    current = tracking_pb2.WatchRunResponse()
-    room = WATCH_RESPONSE_POINTS
-    for key, points in found:
-        start = 0
-        while start < len(points):
-            take = min(room, len(points) - start)
-            current.series.append(metric_series(run_id, key, points.take(start, start + take)))
-            start += take
-            room -= take
-            if room == 0:
-                responses.append(current)
-                current = tracking_pb2.WatchRunResponse()
-                room = WATCH_RESPONSE_POINTS
-    if current.series:
-        responses.append(current)
-    return responses
+    """The response for one piece read (store/metric_watch.py bounds a piece's points); none if empty."""
+    if not found:
+        return []
+    series = [metric_series(run_id, key, points) for key, points in found]
+    return [tracking_pb2.WatchRunResponse(series=series)]

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from tracklane.entities import DatasetInput, LifecycleStage, Metric, RunStatus, ViewType
+from tracklane.entities import DatasetInput, LifecycleStage, RunStatus, ViewType
 from tracklane.exceptions import InvalidArgument
 from tracklane.v1 import tracking_pb2, tracking_pb2_grpc
 from tracklane_server.auth.principal import current_principal
 from tracklane_server.services.base import BlockingCalls
 from tracklane_server.services.masks import update_fields
+from tracklane_server.services.metric_columns import metric_columns
 from tracklane_server.services.metric_streams import MetricStreams, metric_series
 from tracklane_server.services.points_hub import PointsHub
 from tracklane_server.services.request_checks import checked_requests
@@ -104,7 +105,7 @@ class TrackingService(tracking_pb2_grpc.TrackingServiceServicer):
         await self.blocking.call(
             self.store.runs.log_batch,
             request.run_id,
-            metrics=[Metric(m.key, m.value, m.step, m.timestamp_ms) for m in request.metrics],
+            metrics=metric_columns(request.metrics),
             params=[(p.key, p.value) for p in request.params],
             tags=[(t.key, t.value) for t in request.tags],
         )
