@@ -50,6 +50,8 @@ from tracklane_server.store.sql_stream import MetricBatch
 
 log = logging.getLogger("tracklane_server")
 
+UPLOAD_METHOD = "/tracklane.v1.ArtifactService/UploadArtifact"
+
 #: Responses stay far below this (pages and watch responses are capped in points); the limit on
 #: what the server accepts is the max_message_bytes setting.
 MAX_SEND_MESSAGE_BYTES = 64 * 1024 * 1024
@@ -115,7 +117,9 @@ class TracklaneServer:
         # Outermost first. Errors: turns what the others raise into statuses. Auth: the caller, from
         # the metadata alone. Limits: reads unary requests only now (after auth), within the budget.
         # Authorization last: it reads the request.
-        limits = LimitsInterceptor(DecodeBudget(s.max_decoding_bytes))
+        limits = LimitsInterceptor(
+            DecodeBudget(s.max_decoding_bytes), idle_seconds={UPLOAD_METHOD: s.upload_idle_timeout_seconds}
+        )
         interceptors: list[grpc.aio.ServerInterceptor[Any, Any]] = [ErrorInterceptor()]
         if s.auth:
             await blocking.call(bootstrap_admin, users, s.data_dir, s.auth_bootstrap_token)
@@ -142,10 +146,12 @@ class TracklaneServer:
                 # slower store buffer over 100 MiB in the server; 8 MiB still fills a 50 ms link.
                 ("grpc.http2.bdp_probe", 0),
                 ("grpc.http2.lookahead_bytes", 8 * 1024 * 1024),
+                *connection_options(s),
             ],
         )
         tracking = TrackingService(self._store, blocking, self._points_hub)
-        tracking.streams.max_streams_per_client = s.max_streams_per_client
+        tracking.streams.per_client.limit = s.max_streams_per_client
+        tracking.streams.per_user.limit = s.max_streams_per_user
         run_roots = RunRoots(self._store.engine, s)
         artifacts = ArtifactService(run_roots, blocking, max_artifact_bytes=s.max_artifact_bytes)
         registry = RegistryService(self._store.registry, blocking)
@@ -159,7 +165,8 @@ class TracklaneServer:
         )
         add_artifact_service(artifacts, server)
         registry_pb2_grpc.add_RegistryServiceServicer_to_server(registry, server)
-        auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthService(users, blocking, enabled=s.auth), server)
+        auth_service = AuthService(users, blocking, enabled=s.auth, max_token_days=s.max_token_days)
+        auth_pb2_grpc.add_AuthServiceServicer_to_server(auth_service, server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         for name in SERVICE_NAMES:
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -167,7 +174,7 @@ class TracklaneServer:
             (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
         )
         try:
-            address = f"{host}:{port}"
+            address = join_host_port(host, port)
             if credentials is None:
                 self.port = server.add_insecure_port(address)
             else:
@@ -189,9 +196,8 @@ class TracklaneServer:
         self._upload_sweeper = asyncio.create_task(sweeper.run(blocking))
         self._memory_returner = asyncio.create_task(return_freed_memory_forever())
         log.info(
-            "listening on %s:%d (%s, auth %s)",
-            host,
-            self.port,
+            "listening on %s (%s, auth %s)",
+            join_host_port(host, self.port),
             "mutual TLS" if s.tls_client_ca_file else "TLS" if credentials else "plaintext",
             "on" if s.auth else "off",
             extra={"host": host, "port": self.port},
@@ -229,6 +235,30 @@ class TracklaneServer:
         """Until the server terminates."""
         if self._server is not None:
             await self._server.wait_for_termination()
+
+
+#: The server pings a connection silent this long, and drops it when the ping is not answered in
+#: KEEPALIVE_TIMEOUT_MS: a peer that vanished (no FIN, no RST) no longer holds its calls open.
+KEEPALIVE_TIME_MS = 60_000
+KEEPALIVE_TIMEOUT_MS = 20_000
+#: Clients' own keepalive pings (the Python client's: every 30 s during calls) are welcome this often.
+CLIENT_PING_INTERVAL_MS = 10_000
+
+
+def connection_options(settings: Settings) -> list[tuple[str, int]]:
+    """gRPC's connection limits: handshake and idle timeouts, a maximum age, keepalive."""
+    options = [
+        ("grpc.server_handshake_timeout_ms", int(settings.handshake_timeout_seconds * 1000)),
+        ("grpc.max_connection_idle_ms", int(settings.connection_idle_seconds * 1000)),
+        ("grpc.keepalive_time_ms", KEEPALIVE_TIME_MS),
+        ("grpc.keepalive_timeout_ms", KEEPALIVE_TIMEOUT_MS),
+        ("grpc.http2.min_ping_interval_without_data_ms", CLIENT_PING_INTERVAL_MS),
+        ("grpc.keepalive_permit_without_calls", 1),
+    ]
+    if settings.max_connection_age_seconds:
+        # No grace limit: the calls open on an old connection finish; only new ones move.
+        options.append(("grpc.max_connection_age_ms", int(settings.max_connection_age_seconds * 1000)))
+    return options
 
 
 def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
@@ -272,6 +302,11 @@ async def _let_calls_finish(seconds: float) -> None:
         await asyncio.wait(others, timeout=seconds)
 
 
+def join_host_port(host: str, port: int) -> str:
+    """``HOST:PORT``, an IPv6 address in brackets (``[::1]:50051``) as gRPC and URIs want it."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def _check_port_free(host: str, port: int, *, reuse_port: bool) -> None:
     """OSError with one clear line when the address cannot be bound (gRPC would only log it)."""
     if port == 0:
@@ -286,7 +321,7 @@ def _check_port_free(host: str, port: int, *, reuse_port: bool) -> None:
         try:
             probe.bind((host, port))
         except OSError as exc:
-            raise OSError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+            raise OSError(f"cannot listen on {join_host_port(host, port)}: {exc.strerror or exc}") from None
 
 
 async def serve(settings: Settings, *, reuse_port: bool = False) -> None:

@@ -10,17 +10,18 @@ messages are cut to MAX_MESSAGE_CHARS: one echoing a huge input would overflow g
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import grpc
 from google.protobuf.message import DecodeError
 from grpc_status import rpc_status
 
-from tracklane.exceptions import InvalidArgument, ResourceExhausted, TracklaneError
+from tracklane.exceptions import DeadlineExceeded, InvalidArgument, ResourceExhausted, TracklaneError
 from tracklane_server.runtime.decode_budget import DecodeBudget
 
 log = logging.getLogger("tracklane_server.rpc")
@@ -203,12 +204,14 @@ class LimitsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     authentication interceptor outside this one refuses a caller before a byte of the body is
     buffered, and a request of DecodeBudget.SMALL_BYTES or more is decoded only once the budget
     has room (RESOURCE_EXHAUSTED when it has none); it holds its bytes there until its call ends
-    (a streaming response's call: until the request is decoded). Client-streaming methods are left
-    as they are: each message is bounded by the message limit and read under flow control.
+    (a streaming response's call: until the request is decoded). Client-streaming methods keep
+    their shape: each message is bounded by the message limit and read under flow control; those
+    in ``idle_seconds`` (uploads) end with DEADLINE_EXCEEDED when no message comes for that long.
     """
 
-    def __init__(self, budget: DecodeBudget) -> None:
+    def __init__(self, budget: DecodeBudget, idle_seconds: Mapping[str, float] | None = None) -> None:
         self.budget = budget
+        self.idle_seconds = dict(idle_seconds or {})
 
     async def intercept_service(
         self,
@@ -216,8 +219,13 @@ class LimitsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         handler_call_details: grpc.HandlerCallDetails,
     ) -> Handler:
         handler = await continuation(handler_call_details)
-        if handler is None or handler.request_streaming:
+        if handler is None:
             return handler
+        if handler.request_streaming:
+            seconds = self.idle_seconds.get(handler_call_details.method)
+            if seconds is None:
+                return handler
+            return rewrap_handler(handler, lambda behaviour, _cs, _ss: _idle_limited(behaviour, seconds))
         read = self._reader(handler.request_deserializer)
         serializer = handler.response_serializer
         if handler.response_streaming:
@@ -271,3 +279,36 @@ class LimitsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
                 raise
 
         return read
+
+
+def _idle_limited(behaviour: Callable[..., Any], seconds: float) -> Callable[..., Any]:
+    """A client-streaming behaviour whose request iterator ends the call after ``seconds`` of silence."""
+
+    async def messages(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        source = aiter(requests)
+        while True:
+            try:
+                async with asyncio.timeout(seconds):
+                    message = await anext(source)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                raise DeadlineExceeded(
+                    f"no message for {seconds:g} s: the call was abandoned (the server's "
+                    "--upload-idle-timeout-seconds); send it again",
+                    field="upload_idle_timeout_seconds",
+                ) from None
+            yield message
+
+    if inspect.isasyncgenfunction(behaviour):
+
+        async def streaming(requests: AsyncIterator[Any], context: Any) -> AsyncIterator[Any]:
+            async for response in behaviour(messages(requests), context):
+                yield response
+
+        return streaming
+
+    async def unary(requests: AsyncIterator[Any], context: Any) -> Any:
+        return await behaviour(messages(requests), context)
+
+    return unary

@@ -43,6 +43,12 @@ class Settings:
     max_decoding_bytes: int = 32 * 1024 * 1024
     shutdown_grace_seconds: float = 10.0
     max_streams_per_client: int = 64
+    max_streams_per_user: int = 256
+    handshake_timeout_seconds: float = 10.0
+    connection_idle_seconds: float = 300.0
+    max_connection_age_seconds: float = 3600.0
+    upload_idle_timeout_seconds: float = 60.0
+    max_token_days: int = 0
     s3_endpoint_url: str = ""
     s3_access_key_id: str = ""
     s3_secret_access_key: str = ""
@@ -152,6 +158,35 @@ SETTINGS: tuple[Setting, ...] = (
         int,
     ),
     Setting(
+        "max_streams_per_user",
+        "StreamMetrics and WatchRun calls one user (without auth: one peer address) may have open at "
+        "once on a server process; more are refused with RESOURCE_EXHAUSTED. Default: 256.",
+        int,
+    ),
+    Setting(
+        "handshake_timeout_seconds",
+        "A new connection must finish its TLS handshake and HTTP/2 preface within this, or it is "
+        "closed. Default: 10.",
+        float,
+    ),
+    Setting(
+        "connection_idle_seconds",
+        "A connection with no call for this long is closed (clients reconnect when needed). Default: 300.",
+        float,
+    ),
+    Setting(
+        "max_connection_age_seconds",
+        "A connection this old takes no new calls (GOAWAY: clients reconnect, across replicas too); "
+        "its open calls finish. 0: no limit. Default: 3600.",
+        float,
+    ),
+    Setting(
+        "upload_idle_timeout_seconds",
+        "An artifact upload that sends no message for this long is ended with DEADLINE_EXCEEDED. "
+        "Default: 60.",
+        float,
+    ),
+    Setting(
         "shutdown_grace_seconds",
         "On SIGTERM/SIGINT, how long in-flight calls may finish before they are cancelled. Default: 10.",
         float,
@@ -193,6 +228,12 @@ SETTINGS: tuple[Setting, ...] = (
         "auth_bootstrap_token",
         "With --auth, the token of the `admin` user created on first start (for automation; prefer "
         "the variable, flags show in `ps`). Default: generated into DATA_DIR/admin-token.",
+    ),
+    Setting(
+        "max_token_days",
+        "With --auth, the longest lifetime of a token made by CreateToken, in days; one asked "
+        "without expiry gets this. 0: no limit. Default: 0.",
+        int,
     ),
     Setting(
         "auth_default_permission",
@@ -304,6 +345,13 @@ def _validate(settings: Settings) -> None:
             field="max_artifact_bytes",
         )
     _positive(settings.max_streams_per_client, "max_streams_per_client")
+    _positive(settings.max_streams_per_user, "max_streams_per_user")
+    _positive(settings.handshake_timeout_seconds, "handshake_timeout_seconds")
+    _positive(settings.connection_idle_seconds, "connection_idle_seconds")
+    _positive(settings.upload_idle_timeout_seconds, "upload_idle_timeout_seconds")
+    for name in ("max_connection_age_seconds", "max_token_days"):
+        if getattr(settings, name) < 0:
+            raise InvalidArgument(f"--{name.replace('_', '-')}: must be 0 (no limit) or positive", field=name)
     if settings.log_format not in {"text", "json"}:
         raise InvalidArgument("--log-format: expected text or json", field="log_format")
     if settings.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:

@@ -5,10 +5,8 @@ while other threads use the token at that moment) and for streams opened before 
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +15,7 @@ import grpc
 import pytest
 
 from tests.auth_helpers import AuthServer, AuthUser
+from tests.contract.hostile import OpenStream
 from tracklane import _channel
 from tracklane.v1 import auth_pb2, auth_pb2_grpc, tracking_pb2, tracking_pb2_grpc
 
@@ -24,51 +23,6 @@ pytestmark = pytest.mark.timeout(300)
 
 #: Long enough for a refused stream to end, far shorter than the 5 s cache it must not wait for.
 PROMPTLY = 2.0
-
-
-class OpenStream:
-    """A StreamMetrics call kept open: batches go in when the test says, answers are read one by one."""
-
-    def __init__(self, channel: grpc.Channel, run_id: str) -> None:
-        self.run_id = run_id
-        self.writer_id = f"writer-{uuid.uuid4().hex[:8]}"
-        self._sequence = 0
-        self._requests: queue.Queue[Any] = queue.Queue()
-        stub = tracking_pb2_grpc.TrackingServiceStub(channel)
-        self._call = stub.StreamMetrics(iter(self._requests.get, None), timeout=120)
-        self._answers: queue.Queue[Any] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        try:
-            for answer in self._call:
-                self._answers.put(answer)
-            self._answers.put(grpc.StatusCode.OK)
-        except grpc.RpcError as err:
-            self._answers.put(err.code())  # type: ignore[attr-defined]
-
-    def send(self, step: int) -> None:
-        self._sequence += 1
-        self._requests.put(
-            tracking_pb2.StreamMetricsRequest(
-                run_id=self.run_id,
-                writer_id=self.writer_id,
-                sequence=self._sequence,
-                keys=["loss"],
-                key_indices=[0],
-                values=[float(step)],
-                steps=[step],
-                timestamps_ms=[1000 + step],
-            )
-        )
-
-    def answer(self, timeout: float = 30) -> Any:
-        """The next ack, or the status code the stream ended with."""
-        return self._answers.get(timeout=timeout)
-
-    def close(self) -> None:
-        self._requests.put(None)
-        self._call.cancel()
 
 
 class OpenWatch:
@@ -310,7 +264,7 @@ class Trial:
 
 
 def _race(
-    make: Callable[[], tuple[str, Callable[[], None]]],
+    make: Callable[[], tuple[str, Callable[[], object]]],
     call: Callable[[grpc.Channel], Any],
     refused: grpc.StatusCode,
     server: AuthServer,
@@ -348,7 +302,7 @@ def _race(
 def test_a_revoked_token_fails_at_once_while_threads_use_it(auth: AuthServer) -> None:
     user = auth.create_user("racer")
 
-    def make() -> tuple[str, Callable[[], None]]:
+    def make() -> tuple[str, Callable[[], object]]:
         reply = auth.admin.auth_stub().CreateToken(auth_pb2.CreateTokenRequest(user_name=user.name))
         token_id = reply.token.token_id
         admin = auth.admin.auth_stub()
@@ -363,7 +317,7 @@ def test_a_revoked_token_fails_at_once_while_threads_use_it(auth: AuthServer) ->
 
 
 def test_a_deleted_user_fails_at_once_while_threads_use_its_token(auth: AuthServer) -> None:
-    def make() -> tuple[str, Callable[[], None]]:
+    def make() -> tuple[str, Callable[[], object]]:
         user = auth.create_user("doomed")
         admin = auth.admin.auth_stub()
         return user.token, lambda: admin.DeleteUser(auth_pb2.DeleteUserRequest(name=user.name))
@@ -377,7 +331,7 @@ def test_a_deleted_user_fails_at_once_while_threads_use_its_token(auth: AuthServ
 
 
 def test_a_demoted_admin_loses_admin_calls_at_once_while_threads_use_it(auth: AuthServer) -> None:
-    def make() -> tuple[str, Callable[[], None]]:
+    def make() -> tuple[str, Callable[[], object]]:
         user = auth.create_user("demoted", is_admin=True)
         admin = auth.admin.auth_stub()
         request = auth_pb2.UpdateUserRequest(user=auth_pb2.User(name=user.name, is_admin=False))
