@@ -104,6 +104,8 @@ def tracklane_server(settings: list[str]) -> Iterator[str]:
                 data,
                 "--log-level",
                 "WARNING",
+                "--http-bind",
+                "none",
                 *settings,
             ],
             port,

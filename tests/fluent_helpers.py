@@ -9,7 +9,7 @@ from types import ModuleType
 
 import pytest
 
-from tracklane import _metric_sender, fluent
+from tracklane import _metric_config, fluent
 
 # Variables that would point a test's fluent calls somewhere else.
 _ENV = ("TRACKLANE_EXPERIMENT_NAME", "TRACKLANE_EXPERIMENT_ID", "TRACKLANE_ARTIFACT_TRANSFER")
@@ -22,7 +22,7 @@ def fluent_on(
     """Fluent state reset around the block; runs left active are ended, the metric config restored."""
     for name in (*_ENV, *also_unset):
         monkeypatch.delenv(name, raising=False)
-    saved = _metric_sender.current_config()
+    saved = _metric_config.current_config()
     fluent._reset()
     fluent.configure_metrics(spool_dir=spool_dir, flush_timeout=60)
     fluent.set_tracking_uri(uri)
@@ -32,4 +32,4 @@ def fluent_on(
         while fluent.active_run() is not None:
             fluent.end_run()
         fluent._reset()
-        _metric_sender._config = saved
+        _metric_config._config = saved

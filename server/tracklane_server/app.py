@@ -31,6 +31,11 @@ from tracklane_server.auth.bootstrap import bootstrap_admin
 from tracklane_server.auth.permissions import PermissionStore, parse_default_permission
 from tracklane_server.auth.revocation import AccessEpoch
 from tracklane_server.auth.users_store import UsersStore
+from tracklane_server.data_dir import prepare_data_dir
+from tracklane_server.http.app import build_app
+from tracklane_server.http.dispatch import Dispatcher, MethodTable
+from tracklane_server.http.listener import HttpListener, bind_socket
+from tracklane_server.http.ui import BUNDLED_UI
 from tracklane_server.interceptors import ErrorInterceptor, LimitsInterceptor
 from tracklane_server.memory import limit_malloc_arenas, return_freed_memory_forever
 from tracklane_server.runtime.decode_budget import DecodeBudget
@@ -56,12 +61,14 @@ UPLOAD_METHOD = "/tracklane.v1.ArtifactService/UploadArtifact"
 #: what the server accepts is the max_message_bytes setting.
 MAX_SEND_MESSAGE_BYTES = 64 * 1024 * 1024
 
-SERVICE_NAMES = (
-    tracking_pb2.DESCRIPTOR.services_by_name["TrackingService"].full_name,
-    artifacts_pb2.DESCRIPTOR.services_by_name["ArtifactService"].full_name,
-    registry_pb2.DESCRIPTOR.services_by_name["RegistryService"].full_name,
-    auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name,
+#: The API's services: served over gRPC, and over Connect on the HTTP listener.
+SERVICES = (
+    tracking_pb2.DESCRIPTOR.services_by_name["TrackingService"],
+    artifacts_pb2.DESCRIPTOR.services_by_name["ArtifactService"],
+    registry_pb2.DESCRIPTOR.services_by_name["RegistryService"],
+    auth_pb2.DESCRIPTOR.services_by_name["AuthService"],
 )
+SERVICE_NAMES = tuple(service.full_name for service in SERVICES)
 
 
 class TracklaneServer:
@@ -80,6 +87,14 @@ class TracklaneServer:
         self._points_feed: PointsFeed | None = None
         self._upload_sweeper: asyncio.Task[None] | None = None
         self._memory_returner: asyncio.Task[None] | None = None
+        self._http: HttpListener | None = None
+        #: The HTTP listener's port (0 when it is off).
+        self.http_port = 0
+
+    @property
+    def http_url(self) -> str:
+        """``http://HOST:PORT`` of the HTTP listener, or "" when it is off."""
+        return self._http.url if self._http is not None else ""
 
     async def start(self) -> int:
         """Opens the stores, binds and starts serving; returns the bound port.
@@ -91,14 +106,28 @@ class TracklaneServer:
         s = self.settings
         host, port = s.host_port
         _check_port_free(host, port, reuse_port=self.reuse_port)  # before the slow part: fail fast
+        http = s.http_host_port
+        http_socket = None if http is None else bind_socket(*http, reuse_port=self.reuse_port)
+        try:
+            return await self._start(http_socket)
+        except BaseException:
+            if http_socket is not None and self._http is None:
+                http_socket.close()
+            raise
+
+    async def _start(self, http_socket: socket.socket | None) -> int:
+        s = self.settings
+        host, port = s.host_port
         credentials = server_credentials(s)
         blocking = BlockingCalls(self._executor)
+        prepare_data_dir(s)
         artifact_root = open_artifact_store(
             s.resolved_artifact_root,
             s3_endpoint_url=s.s3_endpoint_url,
             s3_access_key_id=s.s3_access_key_id,
             s3_secret_access_key=s.s3_secret_access_key,
             s3_region=s.s3_region,
+            private=s.auth,
         )
         await blocking.call(artifact_root.ensure_ready)
         self._store = await blocking.call(
@@ -115,28 +144,30 @@ class TracklaneServer:
         epoch = AccessEpoch()
         users = UsersStore(self._store.engine, epoch)
         # Outermost first. Errors: turns what the others raise into statuses. Auth: the caller, from
-        # the metadata alone. Limits: reads unary requests only now (after auth), within the budget.
-        # Authorization last: it reads the request.
-        limits = LimitsInterceptor(
-            DecodeBudget(s.max_decoding_bytes), idle_seconds={UPLOAD_METHOD: s.upload_idle_timeout_seconds}
-        )
-        interceptors: list[grpc.aio.ServerInterceptor[Any, Any]] = [ErrorInterceptor()]
+        # the metadata alone. Authorization last: it reads the request. The HTTP adapters run the
+        # same chain (http/dispatch.py); gRPC's also has Limits right after auth: it reads unary
+        # requests only then, within the decode budget (the HTTP listener reads its bodies itself).
+        authentication: list[grpc.aio.ServerInterceptor[Any, Any]] = []
+        authorization: list[grpc.aio.ServerInterceptor[Any, Any]] = []
         if s.auth:
             await blocking.call(bootstrap_admin, users, s.data_dir, s.auth_bootstrap_token)
-            interceptors.append(AuthInterceptor(Authenticator(users, blocking)))
-            interceptors.append(limits)
+            authentication.append(AuthInterceptor(Authenticator(users, blocking)))
             # After authentication (it sets the caller); without auth nothing is checked or filtered.
-            interceptors.append(
+            authorization.append(
                 AuthorizationInterceptor(
                     PermissionStore(self._store.engine, epoch),
                     blocking,
                     parse_default_permission(s.auth_default_permission),
                 )
             )
-        else:
-            interceptors.append(limits)
+        limits = LimitsInterceptor(
+            DecodeBudget(s.max_decoding_bytes), idle_seconds={UPLOAD_METHOD: s.upload_idle_timeout_seconds}
+        )
+        errors = ErrorInterceptor()
+        interceptors = [errors, *authentication, *authorization]
+        grpc_interceptors = [errors, *authentication, limits, *authorization]
         server = grpc.aio.server(
-            interceptors=interceptors,
+            interceptors=grpc_interceptors,
             options=[
                 ("grpc.max_receive_message_length", s.max_message_bytes),
                 ("grpc.max_send_message_length", MAX_SEND_MESSAGE_BYTES),
@@ -149,24 +180,28 @@ class TracklaneServer:
                 *connection_options(s),
             ],
         )
-        tracking = TrackingService(self._store, blocking, self._points_hub)
+        # The HTTP adapters call the same handlers through the same interceptors (http/dispatch.py).
+        methods = MethodTable(server)
+        run_roots = RunRoots(self._store.engine, s)
+        tracking = TrackingService(self._store, blocking, self._points_hub, allowed_roots=run_roots.allowed)
         tracking.streams.per_client.limit = s.max_streams_per_client
         tracking.streams.per_user.limit = s.max_streams_per_user
-        run_roots = RunRoots(self._store.engine, s)
         artifacts = ArtifactService(run_roots, blocking, max_artifact_bytes=s.max_artifact_bytes)
         registry = RegistryService(self._store.registry, blocking)
         # StreamMetrics batches decode straight into numpy columns (see MetricBatch.from_bytes).
         add_service(
             tracking,
-            server,
+            methods,  # type: ignore[arg-type]
             tracking_pb2,
             "TrackingService",
             request_deserializers={"StreamMetrics": MetricBatch.from_bytes},
         )
-        add_artifact_service(artifacts, server)
-        registry_pb2_grpc.add_RegistryServiceServicer_to_server(registry, server)
-        auth_service = AuthService(users, blocking, enabled=s.auth, max_token_days=s.max_token_days)
-        auth_pb2_grpc.add_AuthServiceServicer_to_server(auth_service, server)
+        add_artifact_service(artifacts, methods)  # type: ignore[arg-type]
+        registry_pb2_grpc.add_RegistryServiceServicer_to_server(registry, methods)  # type: ignore[arg-type]
+        auth_pb2_grpc.add_AuthServiceServicer_to_server(
+            AuthService(users, blocking, enabled=s.auth, max_token_days=s.max_token_days),
+            methods,  # type: ignore[arg-type]
+        )
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         for name in SERVICE_NAMES:
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -190,19 +225,41 @@ class TracklaneServer:
             raise OSError(f"cannot listen on {s.bind}: the address is in use or not available here")
         await server.start()
         self._server = server
-        sweeper = StaleUploadSweeper(
-            self._store.engine, run_roots, s.resolved_artifact_root, s.artifact_multipart_max_age_seconds
-        )
+        if http_socket is not None:
+            await self._start_http(http_socket, Dispatcher(methods.handlers, interceptors))
+        sweeper = StaleUploadSweeper(run_roots, s.artifact_multipart_max_age_seconds)
         self._upload_sweeper = asyncio.create_task(sweeper.run(blocking))
         self._memory_returner = asyncio.create_task(return_freed_memory_forever())
         log.info(
-            "listening on %s (%s, auth %s)",
+            "listening on %s (%s, auth %s); HTTP %s",
             join_host_port(host, self.port),
             "mutual TLS" if s.tls_client_ca_file else "TLS" if credentials else "plaintext",
             "on" if s.auth else "off",
-            extra={"host": host, "port": self.port},
+            f"(web UI, Connect) on {self.http_url}" if self._http else "off",
+            extra={"host": host, "port": self.port, "http_port": self.http_port},
         )
         return self.port
+
+    async def _start_http(self, sock: socket.socket, dispatcher: Dispatcher) -> None:
+        s = self.settings
+        app = build_app(
+            SERVICES,
+            dispatcher,
+            auth=s.auth,
+            tls=bool(s.tls_cert_file),
+            read_max_bytes=s.max_message_bytes,
+            ui_root=Path(s.ui_dir) if s.ui_dir else BUNDLED_UI,
+        )
+        self._http = HttpListener(
+            app,
+            sock,
+            s.http_bind.rpartition(":")[0].strip("[]"),
+            tls_cert_file=s.tls_cert_file,
+            tls_key_file=s.tls_key_file,
+            tls_client_ca_file=s.tls_client_ca_file,
+        )
+        await self._http.start()
+        self.http_port = self._http.port
 
     async def stop(self, grace: float | None = None) -> None:
         """Stops accepting calls, lets in-flight ones finish within ``grace`` seconds, then cancels."""
@@ -214,9 +271,14 @@ class TracklaneServer:
                 task.cancel()
         self._upload_sweeper = self._memory_returner = None
         self._points_hub.close()  # watches end now, metric streams after the batch in hand
+        stopping = []
+        if self._http is not None:
+            stopping.append(self._http.stop(grace))
+            self._http = None
         if self._server is not None:
-            await self._server.stop(grace)
+            stopping.append(self._server.stop(grace))
             self._server = None
+        await asyncio.gather(*stopping)
         if self._points_feed is not None:
             await self._points_feed.stop()
             self._points_feed = None

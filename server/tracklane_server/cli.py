@@ -77,6 +77,8 @@ def _server(settings: Settings) -> None:
         return
     if settings.host_port[1] == 0:
         raise TracklaneError("--workers > 1 needs a fixed port in --bind")
+    if settings.http_host_port is not None and settings.http_host_port[1] == 0:
+        raise TracklaneError("--workers > 1 needs a fixed port in --http-bind (or --http-bind none)")
     # Migrate once here, not racing in every worker.
     engine = db.create_engine(settings.resolved_backend_store_uri, pool_size=1)
     db.check_connection(engine)
@@ -133,6 +135,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if getattr(args, "standalone_command", None) is not None:  # e.g. `models serve`
+            sys.exit(args.standalone_command(args))
         if getattr(args, "client_command", False):
             client_commands.run_command(args)
             return

@@ -484,32 +484,6 @@ def test_direct_mode(
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
 
 
-def test_experiment_artifact_location_elsewhere(
-    client: tracklane.Client, tmp_path: Path, unique: str, request: pytest.FixtureRequest
-) -> None:
-    folder = tmp_path / "elsewhere"
-    locations = [folder.as_uri()]
-    default_is_s3 = client.get_experiment("0").artifact_location.startswith("s3://")
-    if default_is_s3:
-        s3: S3Config = request.getfixturevalue("s3_service")
-        locations.append(f"s3://{s3.bucket}-other/exp-{unique}")
-    for i, location in enumerate(locations):
-        experiment_id = client.create_experiment(f"elsewhere-{unique}-{i}", artifact_location=location)
-        run_id = client.create_run(experiment_id).info.run_id
-        assert client.get_run(run_id).info.artifact_uri.startswith(location)
-        local = tmp_path / "f.txt"
-        local.write_text("there")
-        client.log_artifact(run_id, local, "x")
-        assert client.read_artifact(run_id, "x/f.txt") == b"there"
-        if location.startswith("file://"):
-            assert (folder / run_id / "artifacts" / "x" / "f.txt").read_text() == "there"
-        else:
-            minio, bucket, prefix = s3_location(client, run_id, request)
-            assert minio.stat_object(bucket, f"{prefix}/x/f.txt").size == 5
-            client.delete_artifacts(run_id)
-            minio.remove_bucket(bucket)
-
-
 def test_public_endpoint_for_presigned_urls(tmp_path: Path, request: pytest.FixtureRequest) -> None:
     s3: S3Config = request.getfixturevalue("s3_service")
     # The same MinIO under another name: what clients use when they reach it by another address.

@@ -6,6 +6,7 @@ the field; after each test the server still answers and the bystander's data is 
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 
 import grpc
@@ -30,14 +31,27 @@ def quoted(text: str) -> str:
 # -- free text: stored exactly --------------------------------------------------------------------------
 
 
+def invisible(text: str) -> bool:
+    """Whether names may not hold ``text`` (control, format or separator characters)."""
+    return any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in text)
+
+
 @pytest.mark.parametrize("text", HOSTILE_TEXT)
 def test_tracking_text_is_stored_exactly(stubs: Stubs, unique: str, text: str) -> None:
+    # Free text (descriptions, values, user ids) is stored exactly; names are visible text in NFC
+    # (see test_hostile_names.py).
     t = stubs.tracking
     name = f"{unique} {text}"
+    run_name = text[:250]
+    if invisible(text):
+        invalid(t.CreateExperiment, tracking_pb2.CreateExperimentRequest(name=name), "name")
+        invalid(t.CreateRun, tracking_pb2.CreateRunRequest(run_name=run_name), "run_name")
+        name, run_name = f"{unique} plain", "plain"
     experiment = t.CreateExperiment(
         tracking_pb2.CreateExperimentRequest(name=name, description=text, tags=[tag("note", text)])
     ).experiment
     found = t.GetExperimentByName(tracking_pb2.GetExperimentByNameRequest(name=name)).experiment
+    name = unicodedata.normalize("NFC", name)
     assert (found.name, found.description) == (name, text)
     assert [(x.key, x.value) for x in found.tags] == [("note", text)]
     by_filter = t.SearchExperiments(tracking_pb2.SearchExperimentsRequest(filter=f"name = {quoted(name)}"))
@@ -46,7 +60,7 @@ def test_tracking_text_is_stored_exactly(stubs: Stubs, unique: str, text: str) -
     run = t.CreateRun(
         tracking_pb2.CreateRunRequest(
             experiment_id=experiment.experiment_id,
-            run_name=text[:250],
+            run_name=run_name,
             description=text,
             user_id=text,
             tags=[tag("note", text)],
@@ -58,11 +72,16 @@ def test_tracking_text_is_stored_exactly(stubs: Stubs, unique: str, text: str) -
         )
     )
     stored = t.GetRun(tracking_pb2.GetRunRequest(run_id=run.info.run_id)).run
-    assert (stored.info.run_name, stored.info.description, stored.info.user_id) == (text, text, text)
+    run_name = unicodedata.normalize("NFC", run_name)
+    assert (stored.info.run_name, stored.info.description, stored.info.user_id) == (run_name, text, text)
     assert [(p.key, p.value) for p in stored.data.params] == [("p", text)]
     assert {x.key: x.value for x in stored.data.tags}["t2"] == text
 
-    for search in (f"params.p = {quoted(text)}", f"tags.t2 = {quoted(text)}", f"run_name = {quoted(text)}"):
+    for search in (
+        f"params.p = {quoted(text)}",
+        f"tags.t2 = {quoted(text)}",
+        f"run_name = {quoted(run_name)}",
+    ):
         runs = t.SearchRuns(
             tracking_pb2.SearchRunsRequest(experiment_ids=[experiment.experiment_id], filter=search)
         ).runs
@@ -73,9 +92,10 @@ def test_tracking_text_is_stored_exactly(stubs: Stubs, unique: str, text: str) -
 def test_registry_text_is_stored_exactly_or_refused(stubs: Stubs, unique: str, text: str) -> None:
     r = stubs.registry
     name = f"{unique} {text} end"
-    if "/" in text or "@" in text:
+    if "/" in text or "@" in text or invisible(text):
         invalid(r.CreateRegisteredModel, registry_pb2.CreateRegisteredModelRequest(name=name), "name")
         name = f"{unique} plain"
+    name = unicodedata.normalize("NFC", name)
     model = r.CreateRegisteredModel(
         registry_pb2.CreateRegisteredModelRequest(name=name, description=text, tags=[tag("note", text)])
     ).registered_model

@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+import sqlalchemy as sa
 from minio import Minio
 
 import tracklane
@@ -90,3 +91,38 @@ def test_the_next_server_removes_what_a_killed_one_left(
             client.log_bytes(run_id, b"ok", "ckpt/model.bin")  # the path is free and the run fine
             assert client.read_artifact(run_id, "ckpt/model.bin") == b"ok"
         assert any("removed 1 unfinished uploads" in line for line in second.log_lines)
+
+
+def test_only_configured_roots_are_swept_and_old_locations_keep_working(tmp_path: Path) -> None:
+    # An experiment whose location points outside every configured root: one made before
+    # locations were checked (set here in the database directly, as no client can any more).
+    outside, allowed = tmp_path / "outside", tmp_path / "allowed"
+    data_dir = tmp_path / "data"
+    stale = [outside / "x" / f"{TEMP_PREFIX}left", allowed / "team" / f"{TEMP_PREFIX}left"]
+    for path in stale:
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"3 days old")
+        three_days_ago = time.time() - 3 * 24 * 3600
+        os.utime(path, (three_days_ago, three_days_ago))
+    args = ["--allowed-artifact-roots", allowed.as_uri(), "--artifact-multipart-max-age-seconds", "3600"]
+    with (
+        start_server(*args, data_dir=data_dir) as first,
+        tracklane.Client(f"grpc://{first.address}") as client,
+    ):
+        experiment_id = client.create_experiment(f"old-{uuid.uuid4().hex[:8]}")
+    engine = sa.create_engine(f"sqlite:///{data_dir / 'tracklane.db'}")
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE experiments SET artifact_location = :uri WHERE experiment_id = :id"),
+            {"uri": outside.as_uri(), "id": int(experiment_id)},
+        )
+    engine.dispose()
+    with start_server(*args, data_dir=data_dir) as second:
+        _wait_for(lambda: not stale[1].exists(), "the allowed root was not swept", timeout=60)
+        with tracklane.Client(f"grpc://{second.address}") as client:
+            run_id = client.create_run(experiment_id).info.run_id  # the old location keeps working
+            client.log_bytes(run_id, b"kept", "f.bin")
+            assert client.read_artifact(run_id, "f.bin") == b"kept"
+        assert (outside / run_id / "artifacts" / "f.bin").read_bytes() == b"kept"
+        assert stale[0].read_bytes() == b"3 days old"  # never swept: not a configured root
+        assert any("outside the configured roots" in line for line in second.log_lines)

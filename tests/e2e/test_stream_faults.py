@@ -34,7 +34,7 @@ from tests.e2e._server_process import (
     ServerStartError,
     clean_env,
     start_server,
-    tracklane_executable,
+    tracklane_sync,
 )
 from tracklane._metric_sender import MetricsConfig, MetricSender
 
@@ -326,22 +326,13 @@ def test_training_killed_then_tracklane_sync(tmp_path: Path, database: str) -> N
         run_id = _trainer_killed_after_spooling(server, spool)
         assert list(spool.glob("*.tlspool"))
         server = serve(tmp_path, database)
-        sync = [tracklane_executable(), "sync", "--tracking-uri", f"grpc://{server.address}"]
-        result = subprocess.run(
-            [*sync, "--spool-dir", str(spool), "--output", "json"],
-            capture_output=True,
-            text=True,
-            env=clean_env(),
-            timeout=120,
-        )
+        result = tracklane_sync(server.address, spool)
         assert result.returncode == 0, result.stderr
         assert '"refused_batches": 0' in result.stdout
         assert list(spool.glob("*.tlspool")) == []
         expected = (list(range(60_000)), [s * 2.0 for s in range(60_000)])
         assert stored(server.address, run_id, "m") == expected
-        again = subprocess.run(
-            [*sync, "--spool-dir", str(spool)], capture_output=True, text=True, env=clean_env(), timeout=60
-        )
+        again = tracklane_sync(server.address, spool)
         assert again.returncode == 0, again.stderr
         assert stored(server.address, run_id, "m") == expected
     finally:

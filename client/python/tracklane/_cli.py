@@ -17,6 +17,8 @@ from typing import Any
 from tracklane import _cli_artifacts, _cli_auth, _cli_permissions, _cli_sync
 from tracklane.client import Client
 from tracklane.entities import Experiment, Run, ViewType
+from tracklane.recipes import cli as recipes_cli
+from tracklane.serving import cli as serving_cli
 
 __all__ = ["add_commands"]
 
@@ -57,6 +59,9 @@ def add_commands(commands: Any) -> None:
     _cli_sync.add_commands(commands, _with_common)
     _cli_auth.add_commands(commands, _with_common)
     _cli_permissions.add_commands(commands, _with_common)
+    models = commands.add_parser("models", help="serve, score with and package models")
+    serving_cli.add_commands(models.add_subparsers(dest="models_command", required=True, metavar="COMMAND"))
+    recipes_cli.register(commands)
 
 
 def _with_common(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:

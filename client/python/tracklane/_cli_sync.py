@@ -43,7 +43,8 @@ def _sync(client: Client, args: argparse.Namespace) -> object:
     summary = report.summary()
     if report.errors:
         raise FailedPrecondition(
-            f"{len(report.errors)} batches refused (first: {report.errors[0]}); {summary}", field="spool"
+            f"{len(report.errors)} batches or run ends refused (first: {report.errors[0]}); {summary}",
+            field="spool",
         )
     if report.unfinished:
         raise Unavailable(

@@ -16,30 +16,19 @@ the spool holds unsent batches new ones queue behind them there: order is kept, 
 bounded. ``flush`` waits until what was logged before it is acknowledged; refusals the server
 reports are raised from it as the typed errors, and logged.
 
-Environment (``configure_metrics`` wins):
-  TRACKLANE_METRICS_FLUSH_POINTS        points per batch (and per sender wake-up), default 10000
-  TRACKLANE_METRICS_FLUSH_INTERVAL_MS   send what is buffered at least this often, default 100
-  TRACKLANE_METRICS_MAX_INFLIGHT        unacknowledged batches at most, default 16
-  TRACKLANE_METRICS_MAX_MEMORY_POINTS   points waiting in memory before they spill, default 2000000
-  TRACKLANE_METRICS_SPILL_AFTER_MS      spill when no ack came for this long, default 2000
-  TRACKLANE_METRICS_FLUSH_TIMEOUT       seconds end_run and exit wait for acks, default 60
-  TRACKLANE_SPOOL_DIR                   spool folder, default ~/.cache/tracklane/spool
-  TRACKLANE_SPOOL_MAX_BYTES             cap of one process's spool, default 4 GiB
-  TRACKLANE_METRICS_REPLAY_SPOOL        replay dead writers' spools (0 to leave them to sync), default 1
+Settings: :mod:`tracklane._metric_config` (``configure_metrics`` and ``TRACKLANE_METRICS_*``).
 """
 
 from __future__ import annotations
 
 import atexit
-import dataclasses
 import logging
 import os
 import secrets
 import threading
 import time
 import weakref
-from collections import deque
-from pathlib import Path
+from collections import Counter, deque
 from typing import Any
 
 import grpc
@@ -47,9 +36,11 @@ import numpy as np
 
 from tracklane import _channel
 from tracklane._metric_buffer import Columns, MetricBuffer
+from tracklane._metric_config import MetricsConfig, configure, current_config
 from tracklane._metric_stream import BatchStream, Pending
 from tracklane._metric_wire import encode_batch
-from tracklane._spool import Spool, spool_dir
+from tracklane._run_ends import PendingEnds
+from tracklane._spool import Spool
 from tracklane._spool_replay import replay_spool
 from tracklane.exceptions import DeadlineExceeded, ResourceExhausted, TracklaneError
 from tracklane.v1 import tracking_pb2
@@ -57,67 +48,6 @@ from tracklane.v1 import tracking_pb2
 __all__ = ["MetricSender", "MetricsConfig", "configure", "current_config"]
 
 log = logging.getLogger("tracklane.metrics")
-
-
-def _env_number(name: str, default: float) -> float:
-    raw = os.environ.get(name, "")
-    try:
-        return float(raw) if raw else default
-    except ValueError:
-        log.warning("%s=%r is not a number; using %s", name, raw, default)
-        return default
-
-
-@dataclasses.dataclass(frozen=True)
-class MetricsConfig:
-    """How metrics are buffered and sent; see the module docstring for the variables."""
-
-    flush_points: int = 10_000
-    flush_interval: float = 0.1
-    max_inflight: int = 16
-    max_memory_points: int = 2_000_000
-    spill_after: float = 2.0
-    flush_timeout: float = 60.0
-    spool_dir: Path = dataclasses.field(default_factory=spool_dir)
-    spool_max_bytes: int = 4 << 30
-    #: Largest batch sent (array logging can hand over millions of points at once).
-    max_batch_points: int = 100_000
-    #: Replay spools that dead writers left for the same tracking URI, in the background.
-    replay_spool: bool = True
-
-    @classmethod
-    def from_env(cls) -> MetricsConfig:
-        return cls(
-            flush_points=int(_env_number("TRACKLANE_METRICS_FLUSH_POINTS", 10_000)),
-            flush_interval=_env_number("TRACKLANE_METRICS_FLUSH_INTERVAL_MS", 100) / 1000,
-            max_inflight=int(_env_number("TRACKLANE_METRICS_MAX_INFLIGHT", 16)),
-            max_memory_points=int(_env_number("TRACKLANE_METRICS_MAX_MEMORY_POINTS", 2_000_000)),
-            spill_after=_env_number("TRACKLANE_METRICS_SPILL_AFTER_MS", 2000) / 1000,
-            flush_timeout=_env_number("TRACKLANE_METRICS_FLUSH_TIMEOUT", 60),
-            spool_dir=spool_dir(),
-            spool_max_bytes=int(_env_number("TRACKLANE_SPOOL_MAX_BYTES", 4 << 30)),
-            replay_spool=bool(_env_number("TRACKLANE_METRICS_REPLAY_SPOOL", 1)),
-        )
-
-
-_config: MetricsConfig | None = None
-
-
-def current_config() -> MetricsConfig:
-    """The configuration new senders use: ``configure`` calls over the environment."""
-    global _config
-    if _config is None:
-        _config = MetricsConfig.from_env()
-    return _config
-
-
-def configure(**changes: Any) -> MetricsConfig:
-    """Changes the configuration for senders created afterwards; returns the new one."""
-    global _config
-    if "spool_dir" in changes and changes["spool_dir"] is not None:
-        changes["spool_dir"] = Path(changes["spool_dir"]).expanduser()
-    _config = dataclasses.replace(current_config(), **{k: v for k, v in changes.items() if v is not None})
-    return _config
 
 
 def stream_channel(uri: str) -> grpc.Channel:
@@ -140,6 +70,8 @@ _live: weakref.WeakSet[MetricSender] = weakref.WeakSet()
 BEHIND_BATCHES = 2
 #: Seconds a replay of earlier processes' spools may take in all.
 REPLAY_TIMEOUT = 600.0
+#: Seconds a background thread asked to stop may take to notice (it checks every 50 ms).
+_STOP_SECONDS = 1.0
 _ERRORS_KEPT = 100
 # Stream failures no reconnect can fix: flush raises them at once instead of waiting out its timeout.
 _FATAL_STREAM_CODES = {
@@ -185,6 +117,9 @@ class MetricSender:
         self._replay_streams: set[BatchStream] = set()
         self._serial = 0
         self._unsettled: dict[int, int] = {}  # serial -> points, in creation order
+        self._unsettled_runs: Counter[str] = Counter()  # run_id -> batches in _unsettled
+        # Set when a flush gave up waiting: the stream's last progress then (see _shutdown_budget).
+        self._gave_up_at_progress: float | None = None
         self._errors: list[TracklaneError] = []
         self._errors_dropped = 0
         self._sealed = False
@@ -192,6 +127,7 @@ class MetricSender:
         self.points_acked = 0
         self.points_refused = 0
         self._stream = BatchStream(self._channel, self.config.max_inflight, self._done, self._progress)
+        self._ends = PendingEnds(self._channel, self._spool, self._lock, self._run_busy)
         self._thread = threading.Thread(target=self._run, name="tracklane-metrics-sender", daemon=True)
         self._stream.start()
         self._thread.start()
@@ -252,6 +188,16 @@ class MetricSender:
             self._event.set()
             time.sleep(0.002)
 
+    def end_run_later(self, run_id: str, end_request: bytes) -> bool:
+        """Spools a run's end (serialized UpdateRunRequest), sent after its batches; False if refused."""
+        return self._ends.add(run_id, self.writer_id, end_request)
+
+    def _run_busy(self, run_id: str) -> bool:
+        """(Under the lock) whether the run has points not yet acknowledged."""
+        return self._unsettled_runs[run_id] > 0 or any(
+            b.run_id == run_id and b.pending() for b in self._buffers
+        )
+
     # Flush and close
 
     def flush(self, timeout: float | None = None) -> None:
@@ -273,6 +219,7 @@ class MetricSender:
                 stream_error = self._stream.last_error
                 fatal = stream_error is not None and stream_error.code in _FATAL_STREAM_CODES
                 if fatal or (remaining is not None and remaining <= 0):
+                    self._gave_up_at_progress = self._stream.last_progress
                     self._spill(window_too=True)
                     if fatal and stream_error is not None:
                         raise stream_error  # retrying will not help: e.g. UNAUTHENTICATED
@@ -288,19 +235,26 @@ class MetricSender:
             self._raise_errors()
 
     def close(self, timeout: float | None = None) -> None:
-        """Flushes (waiting at most ``timeout``), then stops; what is unacked stays in the spool."""
+        """Flushes and stops, all within ``timeout`` (default ``flush_timeout``); what is not
+        acknowledged by then stays in the spool. Waits not at all when a flush already gave up
+        and nothing was acknowledged since: the server is still away, so spool and go."""
         if self._closed:
             return
+        budget = self.shutdown_budget(self.config.flush_timeout if timeout is None else timeout)
+        deadline = time.monotonic() + budget
         try:
-            self.flush(self.config.flush_timeout if timeout is None else timeout)
+            self.flush(budget)
         except TracklaneError as exc:
             log.warning("metrics not all delivered before closing: %s", exc)
+        if len(self._ends) and deadline > time.monotonic():
+            self._ends.send_ready(deadline - time.monotonic())
+        self._ends.stop(max(0.0, deadline - time.monotonic()))
         replay = self._replay
         if replay is not None:
             # A short job still finishes what it began replaying; the rest waits for the next one.
-            replay.join(self.config.flush_timeout if timeout is None else timeout)
+            replay.join(max(0.0, deadline - time.monotonic()))
             self._replay_stop.set()
-            replay.join(5)
+            replay.join(_STOP_SECONDS)
         self._closed = True
         self._event.set()
         self._stream.close()
@@ -312,6 +266,11 @@ class MetricSender:
         if self._own_channel:
             self._channel.close()
         _live.discard(self)
+
+    def shutdown_budget(self, timeout: float) -> float:
+        """``timeout``, or 0 when a flush already gave up and nothing was acknowledged since."""
+        last = self._gave_up_at_progress
+        return 0.0 if last is not None and last == self._stream.last_progress else timeout
 
     def _raise_errors(self) -> None:
         errors, self._errors = self._errors, []
@@ -398,6 +357,7 @@ class MetricSender:
             points = int(indices.shape[0])
             pending = Pending(buffer.run_id, self.writer_id, sequence, points, payload, serial=self._serial)
             self._unsettled[self._serial] = points
+            self._unsettled_runs[buffer.run_id] += 1
             if self._spool.has_unsent():
                 self._to_spool([pending], unsent=True)  # behind what is already there: order kept
             else:
@@ -470,7 +430,10 @@ class MetricSender:
         self._event.set()  # room in the window: the sender fills it
 
     def _settle(self, pending: Pending) -> None:
-        self._unsettled.pop(pending.serial, None)
+        if self._unsettled.pop(pending.serial, None) is not None:
+            self._unsettled_runs[pending.run_id] -= 1
+            if self._unsettled_runs[pending.run_id] <= 0:
+                del self._unsettled_runs[pending.run_id]
 
     def _record(self, error: TracklaneError) -> None:
         # Kept until the next flush, a bounded number: a run deleted under a long job must not

@@ -7,7 +7,8 @@ Files live in the spool folder (``$TRACKLANE_SPOOL_DIR``, default ``~/.cache/tra
   while it replays. It reads ``PID\nTRACKING_URI\n``: where the batches were going;
 - ``WRITER-NNNNNN.tlspool``: segments. Each starts with ``TLSPOOL1``; then records of
   ``<u32 body length><u32 CRC-32 of body>`` + body, body = ``<u64 sequence><u16 len>run_id`` + one
-  serialized StreamMetricsRequest.
+  serialized StreamMetricsRequest; or, with sequence 0 (batches count from 1), a run's end: a
+  serialized UpdateRunRequest the server could not be sent (see ``_run_ends``).
 
 A record torn by a crash fails its length or CRC check: reading stops there, and everything before
 it is intact. A segment is deleted once every record in it has been acknowledged by the server.

@@ -2,9 +2,10 @@
 
 Each writer's spooled batches are sent in sequence order per run over one StreamMetrics call; the
 server applies each (run, writer, sequence) once, so replaying twice, or after the writer itself
-delivered part of its spool, stores nothing twice. A writer is replayed only while its lock can be
-taken (``flock``: its process is gone, and no other replay has it), and its segment files are
-deleted once all of their batches are acknowledged.
+delivered part of its spool, stores nothing twice. Run ends the writer could not deliver (see
+``_run_ends``) are sent once every batch is settled, so a run is FINISHED after its metrics. A
+writer is replayed only while its lock can be taken (``flock``: its process is gone, and no other
+replay has it), and its segment files are deleted once all of their batches are acknowledged.
 
 Used by ``tracklane sync`` (every writer) and by a new training process, which replays, in the
 background, the writers that streamed to its own tracking URI.
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from tracklane._metric_stream import BatchStream, Pending
+from tracklane._run_ends import END_SEQUENCE, RETRY_LATER, send_end
 from tracklane._spool import SUFFIX, RecordRef, index_segment, lock_writer, writer_uri
 from tracklane.exceptions import TracklaneError
 from tracklane.v1 import tracking_pb2
@@ -40,6 +42,7 @@ class SyncReport:
     points_written: int = 0
     duplicates: int = 0
     unfinished: int = 0
+    runs_ended: int = 0
     errors: list[TracklaneError] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, int]:
@@ -51,6 +54,7 @@ class SyncReport:
             "duplicate_batches": self.duplicates,
             "refused_batches": len(self.errors),
             "unfinished_batches": self.unfinished,
+            "runs_ended": self.runs_ended,
         }
 
     def summary(self) -> str:
@@ -117,8 +121,9 @@ def _sync_writer(
         for ref in index_segment(segment):
             latest[(ref.run_id, ref.sequence)] = ref
     by_run: dict[str, list[RecordRef]] = defaultdict(list)
+    ends: list[RecordRef] = []
     for ref in latest.values():
-        by_run[ref.run_id].append(ref)
+        (ends if ref.sequence == END_SEQUENCE else by_run[ref.run_id]).append(ref)
     ordered = [ref for run in sorted(by_run) for ref in sorted(by_run[run], key=lambda r: r.sequence)]
 
     settled = threading.Condition()
@@ -144,6 +149,8 @@ def _sync_writer(
     def running() -> bool:
         return time.monotonic() < deadline and not (stop is not None and stop.is_set())
 
+    if not ordered:  # only run ends: no stream to open
+        return _send_ends(channel, ends, report, deadline) and _delete(segments)
     stream = BatchStream(channel, window, done, progress)
     if streams is not None:
         streams.add(stream)
@@ -165,9 +172,26 @@ def _sync_writer(
             streams.discard(stream)
         stream.close()
     report.unfinished += remaining
-    if remaining:
-        return False
+    return not remaining and _send_ends(channel, ends, report, deadline) and _delete(segments)
+
+
+def _delete(segments: list[Path]) -> bool:
     for segment in segments:
         with contextlib.suppress(FileNotFoundError):
             segment.unlink()
+    return True
+
+
+def _send_ends(channel: Any, ends: list[RecordRef], report: SyncReport, deadline: float) -> bool:
+    """Sends the writer's run ends (its batches are all settled); False when one must wait."""
+    for ref in sorted(ends, key=lambda r: r.run_id):
+        try:
+            send_end(channel, ref.read().payload, max(1.0, deadline - time.monotonic()))
+        except RETRY_LATER:
+            report.unfinished += 1
+            return False
+        except TracklaneError as exc:  # e.g. the run was deleted: there is nothing left to end
+            report.errors.append(exc)
+            continue
+        report.runs_ended += 1
     return True

@@ -28,11 +28,12 @@ import importlib
 import logging
 import os
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, ClassVar, Literal
 
-from tracklane import _channel, _metric_sender, system_metrics
+from tracklane import _channel, _metric_sender, _run_ends, system_metrics
 from tracklane._metric_buffer import MetricBuffer, array_columns
 from tracklane._metric_native import MetricLogger
 from tracklane.client import Client
@@ -156,6 +157,8 @@ _inherited_senders: list[_metric_sender.MetricSender] = []
 # Replacing the sender (new tracking URI, new settings, reset) waits this long for acks; the rest
 # of its points go to the spool.
 _SWITCH_FLUSH_SECONDS = 5.0
+# Ending a run asks the server at least this long, even when the metrics used up the wait.
+_END_CALL_SECONDS = 1.0
 
 
 def _after_fork_in_child() -> None:
@@ -452,6 +455,8 @@ def _end_run_and_above(run_id: str, status: RunStatus) -> None:
     if not any(r.info.run_id == run_id for r in stack):
         return  # already ended, e.g. by end_run() inside the with
     undelivered: Exception | None = None
+    # One wait for all of it (TRACKLANE_METRICS_FLUSH_TIMEOUT), whatever the number of runs.
+    deadline = time.monotonic() + _flush_timeout()
     while stack:
         # Off the stack first (as MLflow does): if the server cannot be told, the thread can go on.
         top = stack.pop()
@@ -459,27 +464,46 @@ def _end_run_and_above(run_id: str, status: RunStatus) -> None:
             _state.active.pop(top.info.run_id, None)
         thread.last_run_id = top.info.run_id
         system_metrics.stop_monitor(top.info.run_id)
-        undelivered = _flush_run_metrics(top) or undelivered
-        _client().set_terminated(top.info.run_id, status)
+        undelivered = _flush_run_metrics(top, deadline) or undelivered
+        undelivered = _end_on_server(top.info.run_id, status, deadline) or undelivered
         if top.info.run_id == run_id:
             break
     if undelivered is not None:
         raise undelivered  # after the runs are ended: a metric refusal must not leave them RUNNING
 
 
-def _flush_run_metrics(run: ActiveRun) -> Exception | None:
-    """Waits (bounded) until the run's metrics are acknowledged; returns the error, if any."""
+def _flush_timeout() -> float:
+    sender = _state.metrics
+    return (sender.config if sender is not None else _metric_sender.current_config()).flush_timeout
+
+
+def _flush_run_metrics(run: ActiveRun, deadline: float) -> Exception | None:
+    """Waits (until ``deadline``) for the run's metrics to be acknowledged; returns the error, if any."""
     sender = _state.metrics
     if sender is None:
         return None
     sender.release_run(run.info.run_id)  # this thread's buffer and those logging to it by run_id
     object.__setattr__(run, "_metrics", None)
     try:
-        sender.flush(sender.config.flush_timeout)
+        sender.flush(max(0.0, deadline - time.monotonic()))
     except TracklaneError as exc:
         log.error("metrics of run %s: %s", run.info.run_id, exc)
         return exc
     return None
+
+
+def _end_on_server(run_id: str, status: RunStatus, deadline: float) -> Exception | None:
+    """Ends the run; when the server does not answer, its end goes to the spool (see _run_ends)."""
+    error = _run_ends.end_on_server(
+        _client()._channel,
+        run_id,
+        status,
+        timeout=max(_END_CALL_SECONDS, deadline - time.monotonic()),
+        keep=lambda end: _sender().end_run_later(run_id, end),
+    )
+    if error is not None:
+        log.warning("%s", error)
+    return error
 
 
 def _end_all_at_exit() -> None:
@@ -487,14 +511,23 @@ def _end_all_at_exit() -> None:
     with state.lock:
         runs = list(state.active.values())
         state.active.clear()
-    if state.metrics is not None:
-        # One wait for every run's metrics (TRACKLANE_METRICS_FLUSH_TIMEOUT); the rest stays spooled.
-        state.metrics.close()
+    sender = state.metrics
+    # One deadline for the whole exit; none at all when a flush already waited out its timeout and
+    # the server has acknowledged nothing since (it is still away): spool and go.
+    timeout = _flush_timeout() if sender is None else sender.shutdown_budget(_flush_timeout())
+    deadline = time.monotonic() + timeout
+    if sender is not None and runs:
+        try:
+            sender.flush(timeout)
+        except TracklaneError as exc:
+            log.warning("metrics not all delivered before exit: %s", exc)
     for run in reversed(runs):  # innermost (newest) first
         try:
-            _client().set_terminated(run.info.run_id, RunStatus.FINISHED)
-        except Exception as exc:  # the server may be gone already: exit anyway
+            _end_on_server(run.info.run_id, RunStatus.FINISHED, deadline)
+        except Exception as exc:  # e.g. the run was deleted meanwhile: exit anyway
             log.warning("could not end run %s at exit: %s", run.info.run_id, exc)
+    if state.metrics is not None:
+        state.metrics.close(max(0.0, deadline - time.monotonic()))
 
 
 atexit.register(_end_all_at_exit)

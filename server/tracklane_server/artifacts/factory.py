@@ -33,6 +33,8 @@ def open_store(
     s3_secret_access_key: str = "",
     s3_region: str = "",
     s3_public_endpoint_url: str = "",
+    local_base: str = "",
+    private: bool = False,
 ) -> ArtifactStore:
     """The store for an artifact root URI.
 
@@ -43,6 +45,9 @@ def open_store(
         s3_secret_access_key: Its secret.
         s3_region: Bucket region; ``""`` to ask the endpoint.
         s3_public_endpoint_url: The endpoint as clients reach it, for presigned URLs; ``""``: the same.
+        local_base: For ``file:`` URIs, the configured root the folder is in: symbolic links are
+            not followed from there down (see LocalArtifactStore). ``""``: the folder itself.
+        private: For ``file:`` URIs, create files 0600 and folders 0700.
 
     Returns:
         A :class:`LocalArtifactStore` or :class:`S3ArtifactStore`; the folder or bucket may not
@@ -58,7 +63,7 @@ def open_store(
             raise InvalidArgument(
                 f"artifact URI {uri!r} must look like file:///absolute/folder", field=_FIELD
             )
-        return LocalArtifactStore(url2pathname(parts.path))
+        return LocalArtifactStore(url2pathname(parts.path), base=local_base, private=private)
     if parts.scheme == "s3":
         if "@" in parts.netloc:
             # Never echo it: the part before '@' is probably a key.

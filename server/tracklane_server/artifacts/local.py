@@ -3,18 +3,23 @@
 Uploads go to a hidden temporary file next to the destination and are renamed into place after
 fsync, so a file is either absent or complete. The SHA-256 is kept in an extended attribute
 (``user.tracklane.sha256``) set on the temporary file before the rename, so it arrives atomically
-with the content and never shows up as a file of its own. Every path is resolved and must stay
-inside the root: symbolic links that lead out of it are refused (INVALID_ARGUMENT), and listings
-skip them.
+with the content and never shows up as a file of its own.
+
+Paths are resolved race-free (see :mod:`.local_fs`): from a trusted base folder (the artifact root
+the operator configured), every folder and file is opened relative to the open folder above it,
+never through a symbolic link. A link below the base is not an artifact: listings skip it, and a
+path through it is refused (INVALID_ARGUMENT), so swapping a folder for a link mid-call cannot
+lead a read, write, listing or delete outside.
 """
 
 from __future__ import annotations
 
 import builtins
+import contextlib
 import os
-import shutil
 import stat as stat_mode
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -32,7 +37,19 @@ from .base import (
     CompletedPart,
     PresignedUpload,
 )
-from .local_writer import SHA256_XATTR, TEMP_PREFIX, LocalWriter, escapes, is_within
+from .local_fs import (
+    DirChain,
+    LinkInPath,
+    NotAFolder,
+    entries,
+    lstat_at,
+    open_base,
+    open_chain,
+    open_child,
+    open_regular,
+    remove_tree,
+)
+from .local_writer import SHA256_XATTR, TEMP_PREFIX, LocalWriter, file_modes, raise_os_error
 from .paths import join_key, validate_artifact_path
 from .streaming import ChunkIterator, check_range, chunked
 
@@ -47,15 +64,29 @@ class LocalArtifactStore:
 
     Args:
         root: Absolute folder; created on first write (or by :meth:`ensure_ready`).
+        base: The trusted folder ``root`` is in (or is): the artifact root the operator configured.
+            Links in its own path are followed; from it down to ``root`` and below, none is.
+            Default: ``root`` itself.
+        private: Create files 0600 and folders 0700 (with auth on, other local accounts must not
+            read artifacts); otherwise 0666 and 0777 less the umask, as any program would.
     """
 
     supports_presign = False
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    def __init__(self, root: str | os.PathLike[str], *, base: str = "", private: bool = False) -> None:
         root = os.fspath(root)
         if not os.path.isabs(root):
             raise InvalidArgument(f"artifact root {root!r} must be an absolute path", field="artifact_uri")
         self._root = os.path.normpath(root)
+        self._base = os.path.normpath(base) if base else self._root
+        below = os.path.relpath(self._root, self._base)
+        if below == os.curdir:
+            self._below: tuple[str, ...] = ()
+        elif below == os.pardir or below.startswith(os.pardir + os.sep):
+            raise InvalidArgument(f"artifact root {root!r} is not inside {base!r}", field="artifact_uri")
+        else:
+            self._below = tuple(below.split(os.sep))
+        self._dir_mode, self._file_mode = file_modes(private)
         self.root_uri = Path(self._root).as_uri()
 
     def __repr__(self) -> str:
@@ -68,7 +99,8 @@ class LocalArtifactStore:
             Unavailable: The folder cannot be created or written.
         """
         try:
-            os.makedirs(self._root, exist_ok=True)
+            with _opened(self._walk("", (), create=True)):
+                pass
         except OSError as exc:
             raise Unavailable(f"cannot create the artifact folder {self._root}: {exc.strerror}") from exc
         if not os.access(self._root, os.W_OK | os.X_OK):
@@ -76,25 +108,43 @@ class LocalArtifactStore:
 
     def open_writer(self, path: str, *, size: int | None = None, sha256: str = "") -> LocalWriter:
         """Starts writing a file through a hidden temporary file; see ArtifactStore.open_writer."""
-        rel, real = self._resolve(path)
-        if os.path.isdir(real):
-            raise InvalidArgument(f"artifact path {rel!r} is a folder; choose a file name", field="path")
-        return LocalWriter(rel, real, self._real_root(), size, sha256)
+        rel = self._check(path)
+        *parents, name = rel.split("/")
+        try:
+            folder = self._walk(rel, parents, create=True)
+        except OSError as exc:
+            raise_os_error(exc, rel)
+        assert folder is not None  # created when missing
+        try:
+            existing = lstat_at(folder.fd, name)
+        except OSError as exc:
+            folder.remove_created()
+            folder.close()
+            raise_os_error(exc, rel)
+        if existing is not None and not stat_mode.S_ISREG(existing.st_mode):
+            folder.close()
+            if stat_mode.S_ISLNK(existing.st_mode):
+                raise _through_link(rel, rel)
+            what = "a folder; choose a file name" if stat_mode.S_ISDIR(existing.st_mode) else "not a file"
+            raise InvalidArgument(f"artifact path {rel!r} is {what}", field="path")
+        return LocalWriter(rel, folder, name, self._file_mode, size, sha256)
 
     def read(
         self, path: str, offset: int = 0, length: int | None = None, chunk_size: int = DEFAULT_READ_CHUNK_SIZE
     ) -> Iterator[bytes]:
         """Streams a file's bytes; see ArtifactStore.read."""
         check_range(offset, length, chunk_size)
-        rel, real = self._resolve(path)
-        try:
-            # Checked before open: opening a FIFO someone left in the folder would block the thread.
-            info = os.stat(real)
-            if not stat_mode.S_ISREG(info.st_mode):
-                raise NotFound(f"no file at artifact path {rel!r} (it is a folder)")
-            file = open(real, "rb", buffering=0)  # noqa: SIM115 - closed by the ChunkIterator
-        except (FileNotFoundError, NotADirectoryError):
-            raise NotFound(f"no file at artifact path {rel!r}") from None
+        rel = self._check(path)
+        *parents, name = rel.split("/")
+        with self._walk_existing(rel, parents) as folder:
+            if folder is None:
+                raise NotFound(f"no file at artifact path {rel!r}")
+            self._refuse_link(folder.fd, name, rel)
+            opened = open_regular(folder.fd, name)
+        if opened is None:
+            raise NotFound(f"no file at artifact path {rel!r}")
+        fd, info = opened
+        file = open(fd, "rb", buffering=0)  # noqa: SIM115 - closed by the ChunkIterator
         if offset > info.st_size:
             file.close()
             raise InvalidArgument(
@@ -105,14 +155,19 @@ class LocalArtifactStore:
 
     def stat(self, path: str) -> ArtifactStat:
         """Describes a file or folder; see ArtifactStore.stat."""
-        rel, real = self._resolve(path, allow_empty=True)
-        try:
-            info = os.stat(real)
-        except (FileNotFoundError, NotADirectoryError):
-            if not rel:
-                return ArtifactStat("", is_dir=True)
-            raise NotFound(f"nothing at artifact path {rel!r}") from None
-        result = _to_stat(rel, real, info)
+        rel = self._check(path, allow_empty=True)
+        if not rel:
+            with self._walk_existing(rel, ()) as root:
+                if root is None:
+                    return ArtifactStat("", is_dir=True)
+                mtime_ms = os.fstat(root.fd).st_mtime_ns // 1_000_000
+                return ArtifactStat("", is_dir=True, modify_time_ms=mtime_ms)
+        *parents, name = rel.split("/")
+        with self._walk_existing(rel, parents) as folder:
+            if folder is None:
+                raise NotFound(f"nothing at artifact path {rel!r}")
+            self._refuse_link(folder.fd, name, rel)
+            result = _entry_stat(folder.fd, name, rel)
         if result is None:
             raise NotFound(f"nothing at artifact path {rel!r}")
         return result
@@ -120,40 +175,34 @@ class LocalArtifactStore:
     def list(
         self, path: str = "", recursive: bool = False, *, start_after: str = ""
     ) -> Iterator[ArtifactStat]:
-        """Lists a folder in ``sort_key`` order; see ArtifactStore.list.
-
-        A recursive listing does not descend into symbolically linked folders (no cycles, no file
-        listed twice); linked files inside the root are listed.
-        """
-        rel, real = self._resolve(path, allow_empty=True)
-        if not os.path.isdir(real):
-            return iter(())
-        if recursive:
-            return self._walk(real, rel, self._real_root(), start_after)
-        return (
-            entry for entry, _, _ in _entries(real, rel, self._real_root()) if entry.sort_key > start_after
-        )
+        """Lists a folder in ``sort_key`` order; see ArtifactStore.list. Links are not listed."""
+        rel = self._check(path, allow_empty=True)
+        folders = rel.split("/") if rel else []
+        if not recursive:
+            with self._walk_existing(rel, folders) as folder:
+                found = [] if folder is None else _entries(folder.fd, rel)
+            return (entry for entry, _ in found if entry.sort_key > start_after)
+        return self._walk_listing(rel, folders, start_after)
 
     def delete(self, path: str) -> int:
         """Deletes a file or folder; see ArtifactStore.delete. Emptied parent folders go too, like on S3."""
-        rel, _ = self._resolve(path, allow_empty=True)
-        root = self._real_root()
+        rel = self._check(path, allow_empty=True)
         if not rel:
-            if not os.path.isdir(root):
-                return 0
-            with os.scandir(root) as entries:
-                return sum(_remove(os.path.join(root, entry.name)) for entry in entries)
-        # Unlink the name itself (a link, not its target), reached through its resolved folder: a
-        # link `a -> /elsewhere` must not let `a/b` unlink `/elsewhere/b`.
-        parent = os.path.realpath(os.path.dirname(os.path.join(root, rel)))
-        if not is_within(parent, root):
-            raise escapes(rel, "path")
-        target = os.path.join(parent, os.path.basename(rel))
-        try:
-            count = _remove(target)
-        except (FileNotFoundError, NotADirectoryError):
-            raise NotFound(f"nothing at artifact path {rel!r}") from None
-        _prune_empty_folders(parent, root)
+            with self._walk_existing(rel, ()) as root:
+                if root is None:
+                    return 0
+                names = [entry.name for entry in entries(root.fd)]
+                return sum(remove_tree(root.fd, name, skip_count=TEMP_PREFIX) for name in names)
+        *parents, name = rel.split("/")
+        with self._walk_existing(rel, parents) as folder:
+            if folder is None:
+                raise NotFound(f"nothing at artifact path {rel!r}")
+            self._refuse_link(folder.fd, name, rel)
+            try:
+                count = remove_tree(folder.fd, name, skip_count=TEMP_PREFIX)
+            except (FileNotFoundError, NotADirectoryError):
+                raise NotFound(f"nothing at artifact path {rel!r}") from None
+            _prune_empty_folders(folder, keep=len(self._below))
         return count
 
     def presign_get(self, path: str, expires: timedelta = DEFAULT_PRESIGN_EXPIRY) -> str:
@@ -186,89 +235,139 @@ class LocalArtifactStore:
         """Deletes ``.tracklane-upload-*`` temporary files last written before ``older_than``."""
         cutoff = older_than.timestamp()
         removed = 0
-        for folder, _, files in os.walk(self._root):  # symbolic links to folders are not followed
-            for name in files:
-                if not name.startswith(TEMP_PREFIX):
-                    continue
-                path = os.path.join(folder, name)
-                try:
-                    if os.lstat(path).st_mtime < cutoff:
-                        os.unlink(path)
+        with self._walk_existing("", ()) as root:
+            if root is None:
+                return 0
+            # fwalk opens each folder relative to its parent and never follows links.
+            for _, _, files, folder in os.fwalk(".", dir_fd=root.fd):
+                for name in files:
+                    if not name.startswith(TEMP_PREFIX):
+                        continue
+                    info = lstat_at(folder, name)
+                    if info is not None and stat_mode.S_ISREG(info.st_mode) and info.st_mtime < cutoff:
+                        try:
+                            os.unlink(name, dir_fd=folder)
+                        except FileNotFoundError:  # its upload finished or aborted meanwhile
+                            continue
                         removed += 1
-                except FileNotFoundError:  # its upload finished or aborted meanwhile
-                    continue
         return removed
 
-    def _real_root(self) -> str:
-        # Resolved on every call: a run's root is created on first write, possibly after this store.
-        return os.path.realpath(self._root)
-
-    def _resolve(self, path: str, *, allow_empty: bool = False) -> tuple[str, str]:
-        """Validates ``path``; returns it with its fully resolved location, which must be in the root."""
+    def _check(self, path: str, *, allow_empty: bool = False) -> str:
         rel = validate_artifact_path(path, allow_empty=allow_empty)
-        if os.path.basename(rel).startswith(TEMP_PREFIX):
+        if rel.rsplit("/", 1)[-1].startswith(TEMP_PREFIX):
             raise InvalidArgument(f"artifact names starting with {TEMP_PREFIX!r} are reserved", field="path")
-        root = self._real_root()
-        real = os.path.realpath(os.path.join(root, rel)) if rel else root
-        if not is_within(real, root):
-            raise escapes(rel, "path")
-        return rel, real
+        return rel
 
-    def _walk(self, folder: str, rel: str, root: str, start_after: str) -> Iterator[ArtifactStat]:
-        for entry, real, linked in _entries(folder, rel, root):
-            if not entry.is_dir:
-                if entry.sort_key > start_after:
-                    yield entry
-            elif not linked and (start_after < entry.sort_key or start_after.startswith(entry.sort_key)):
-                # Below a folder every key starts with `folder/`: skip the subtree when the cursor
-                # is past all of them, so resuming a deep listing does not re-walk what came before.
-                yield from self._walk(real, entry.path, root, start_after)
+    def _walk(self, rel: str, folders: Sequence[str], *, create: bool) -> DirChain | None:
+        """Opens the root, then ``folders`` below it; None when one is missing (and not ``create``).
+
+        Raises:
+            FailedPrecondition: A folder between the base and the root is a link or a file.
+            InvalidArgument: A folder of ``rel`` is a link (field ``path``).
+            NotFound: A folder of ``rel`` is a file (and not ``create``).
+        """
+        base = open_base(self._base, create=create, mode=self._dir_mode)
+        if base is None:
+            return None
+        try:
+            chain = open_chain(base, (*self._below, *folders), create=create, mode=self._dir_mode)
+        except (LinkInPath, NotAFolder) as exc:
+            depth = len(self._below)
+            if exc.depth < depth:
+                what = "a symbolic link" if isinstance(exc, LinkInPath) else "not a folder"
+                shown = os.path.join(self._base, *self._below[: exc.depth + 1])
+                raise FailedPrecondition(
+                    f"the artifact folder {shown} is {what}; the server never follows links below "
+                    "its artifact root"
+                ) from None
+            if isinstance(exc, LinkInPath):
+                raise _through_link(rel, "/".join(folders[: exc.depth - depth + 1])) from None
+            if create:
+                raise InvalidArgument(
+                    f"cannot write {rel!r}: {'/'.join(folders[: exc.depth - depth + 1])!r} is a file",
+                    field="path",
+                ) from None
+            return None
+        return chain
+
+    def _walk_existing(self, rel: str, folders: Sequence[str]) -> AbstractContextManager[DirChain | None]:
+        return _opened(self._walk(rel, folders, create=False))
+
+    def _refuse_link(self, folder: int, name: str, rel: str) -> None:
+        info = lstat_at(folder, name)
+        if info is not None and stat_mode.S_ISLNK(info.st_mode):
+            raise _through_link(rel, rel)
+
+    def _walk_listing(self, rel: str, folders: Sequence[str], start_after: str) -> Iterator[ArtifactStat]:
+        with self._walk_existing(rel, folders) as folder:
+            if folder is not None:
+                yield from _walk_below(folder.fd, rel, start_after)
 
 
-def _entries(folder: str, rel: str, root: str) -> builtins.list[tuple[ArtifactStat, str, bool]]:
-    """A folder's visible entries in ``sort_key`` order, as (stat, resolved path, is a link)."""
-    result: builtins.list[tuple[ArtifactStat, str, bool]] = []
-    try:
-        scanner = os.scandir(folder)
-    except (FileNotFoundError, NotADirectoryError):
-        return result
-    with scanner:
-        for entry in scanner:
-            if entry.name.startswith(TEMP_PREFIX):
-                continue
+def _opened(chain: DirChain | None) -> AbstractContextManager[DirChain | None]:
+    """``with`` over a chain that may be None (nothing there): closes it afterwards."""
+    return contextlib.nullcontext() if chain is None else chain
+
+
+def _walk_below(folder: int, rel: str, start_after: str) -> Iterator[ArtifactStat]:
+    for entry, is_dir in _entries(folder, rel):
+        if not is_dir:
+            if entry.sort_key > start_after:
+                yield entry
+        elif start_after < entry.sort_key or start_after.startswith(entry.sort_key):
+            # Below a folder every key starts with `folder/`: skip the subtree when the cursor
+            # is past all of them, so resuming a deep listing does not re-walk what came before.
+            child = open_child(folder, entry.path.rsplit("/", 1)[-1])
+            if child is None:
+                continue  # gone, or swapped for a link or a file since it was listed
             try:
-                child = validate_artifact_path(join_key(rel, entry.name))
-            except InvalidArgument:
-                continue  # a name no client could address (written by another tool)
-            try:
-                linked = entry.is_symlink()
-                real = os.path.realpath(entry.path) if linked else entry.path
-                if linked and not is_within(real, root):
-                    continue
-                info = os.stat(real) if linked else entry.stat(follow_symlinks=False)
-            except OSError:
-                continue  # vanished while listing, or a dangling link
-            stat = _to_stat(child, real, info)
-            if stat is not None:
-                result.append((stat, real, linked))
+                yield from _walk_below(child, entry.path, start_after)
+            finally:
+                os.close(child)
+
+
+def _entries(folder: int, rel: str) -> builtins.list[tuple[ArtifactStat, bool]]:
+    """A folder's visible entries in ``sort_key`` order, as (stat, is a folder); links are skipped."""
+    result: builtins.list[tuple[ArtifactStat, bool]] = []
+    for entry in entries(folder):
+        if entry.name.startswith(TEMP_PREFIX) or entry.is_symlink():
+            continue
+        try:
+            child = validate_artifact_path(join_key(rel, entry.name))
+        except InvalidArgument:
+            continue  # a name no client could address (written by another tool)
+        stat = _entry_stat(folder, entry.name, child)
+        if stat is not None:
+            result.append((stat, stat.is_dir))
     result.sort(key=lambda item: item[0].sort_key)
     return result
 
 
-def _to_stat(rel: str, real: str, info: os.stat_result) -> ArtifactStat | None:
+def _entry_stat(folder: int, name: str, rel: str) -> ArtifactStat | None:
+    """A file or folder in an open folder; None for links, sockets, FIFOs, devices or nothing."""
+    info = lstat_at(folder, name)
+    if info is None:
+        return None  # vanished meanwhile
     mtime_ms = info.st_mtime_ns // 1_000_000
     if stat_mode.S_ISDIR(info.st_mode):
         return ArtifactStat(rel, is_dir=True, modify_time_ms=mtime_ms)
-    if stat_mode.S_ISREG(info.st_mode):
-        return ArtifactStat(rel, False, info.st_size, _get_sha256(real, info), mtime_ms)
-    return None  # sockets, FIFOs, devices: not artifacts
+    if not stat_mode.S_ISREG(info.st_mode):
+        return None
+    opened = open_regular(folder, name)  # the SHA-256 attribute is read from the file itself
+    if opened is None:
+        return None
+    fd, info = opened
+    try:
+        return ArtifactStat(rel, False, info.st_size, _get_sha256(fd, info), info.st_mtime_ns // 1_000_000)
+    finally:
+        os.close(fd)
 
 
-def _get_sha256(path: str, info: os.stat_result) -> str:
+def _get_sha256(fd: int, info: os.stat_result) -> str:
     if not hasattr(os, "getxattr"):
         return ""
     try:
-        sha256, size, mtime_ns = os.getxattr(path, SHA256_XATTR).decode("ascii").split(" ")
+        sha256, size, mtime_ns = os.getxattr(fd, SHA256_XATTR).decode("ascii").split(" ")
     except (OSError, ValueError):
         return ""
     if size != str(info.st_size) or mtime_ns != str(info.st_mtime_ns):
@@ -276,35 +375,21 @@ def _get_sha256(path: str, info: os.stat_result) -> str:
     return sha256
 
 
-def _remove(path: str) -> int:
-    """Removes a file, link or folder tree (never following links); returns the files removed."""
-    info = os.lstat(path)
-    if not stat_mode.S_ISDIR(info.st_mode):
-        os.unlink(path)
-        return 0 if os.path.basename(path).startswith(TEMP_PREFIX) else 1
-    count = _count_files(path)
-    shutil.rmtree(path)
-    return count
-
-
-def _count_files(folder: str) -> int:
-    count = 0
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                count += _count_files(entry.path)
-            elif not entry.name.startswith(TEMP_PREFIX):
-                count += 1
-    return count
-
-
-def _prune_empty_folders(folder: str, root: str) -> None:
-    while folder != root and is_within(folder, root):
+def _prune_empty_folders(chain: DirChain, *, keep: int) -> None:
+    """Removes the chain's folders that are empty now, deepest first, down to (not) the root."""
+    for i in reversed(range(keep, len(chain.names))):
         try:
-            os.rmdir(folder)
+            os.rmdir(chain.names[i], dir_fd=chain.fds[i])
         except OSError:
             return  # not empty (or already gone): stop
-        folder = os.path.dirname(folder)
+
+
+def _through_link(rel: str, link: str) -> InvalidArgument:
+    return InvalidArgument(
+        f"artifact path {rel!r} goes through the symbolic link {link!r}; links inside a local "
+        "artifact folder are not followed",
+        field="path",
+    )
 
 
 def _no_direct_mode() -> FailedPrecondition:

@@ -1,4 +1,8 @@
-"""The local store's writer: a hidden temporary file, fsynced and renamed into place on commit."""
+"""The local store's writer: a hidden temporary file, fsynced and renamed into place on commit.
+
+The temporary file is created in the destination folder's open descriptor, and renamed there, so
+it can never land anywhere else, whatever happens to the folder's path meanwhile.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +10,16 @@ import contextlib
 import errno
 import logging
 import os
-import tempfile
-from typing import IO, NoReturn
+import secrets
+from typing import NoReturn
 
 from tracklane.exceptions import InvalidArgument, ResourceExhausted, TracklaneError
 
 from .base import ArtifactStat
+from .local_fs import DirChain
 from .streaming import BaseWriter
 
-__all__ = ["SHA256_XATTR", "TEMP_PREFIX", "LocalWriter", "escapes", "is_within"]
+__all__ = ["SHA256_XATTR", "TEMP_PREFIX", "LocalWriter", "file_modes", "raise_os_error"]
 
 log = logging.getLogger(__name__)
 
@@ -22,90 +27,91 @@ log = logging.getLogger(__name__)
 # system, so the final rename is atomic); listings skip the name and paths may not use it.
 TEMP_PREFIX = ".tracklane-upload-"
 SHA256_XATTR = "user.tracklane.sha256"
-# Like a file created under the usual umask 022; mkstemp's 0600 would hide artifacts from other users.
-_FILE_MODE = 0o644
+
+
+def file_modes(private: bool) -> tuple[int, int]:
+    """(folder mode, file mode) to create with: owner-only when ``private``, else the umask's say."""
+    return (0o700, 0o600) if private else (0o777, 0o666)
 
 
 class LocalWriter(BaseWriter):
-    """Writes to ``.tracklane-upload-*`` next to the destination; commit fsyncs and renames it."""
+    """Writes to ``.tracklane-upload-*`` in the destination's folder; commit fsyncs and renames it.
 
-    def __init__(self, rel: str, dest: str, root: str, size: int | None, sha256: str) -> None:
+    Args:
+        rel: The destination, relative to the store's root.
+        folder: The open folders down to the destination's; the writer owns (and closes) them.
+        name: The destination's name in its folder.
+        file_mode: Mode the file is created with (the umask applies).
+    """
+
+    def __init__(
+        self, rel: str, folder: DirChain, name: str, file_mode: int, size: int | None, sha256: str
+    ) -> None:
         super().__init__(rel, size, sha256)
-        self._dest = dest
-        self._root = root
-        self._created: list[str] = []
-        self._file: IO[bytes] | None = None
+        self._folder = folder
+        self._name = name
+        self._fd = -1
         self._temp = ""
+        folder.keep_only_deepest()
         try:
-            self._open_temp()
+            self._open_temp(file_mode)
         except OSError as exc:
             self.abort()
-            _reraise(exc, rel)
+            raise_os_error(exc, rel)
         except BaseException:
             self.abort()
             raise
 
-    def _open_temp(self) -> None:
-        folder = os.path.dirname(self._dest)
-        os.makedirs(self._root, exist_ok=True)
-        missing: list[str] = []
-        parent = folder
-        while parent != self._root and not os.path.isdir(parent):
-            missing.append(parent)
-            parent = os.path.dirname(parent)
-        for directory in reversed(missing):
+    def _open_temp(self, mode: int) -> None:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        while True:
+            temp = f"{TEMP_PREFIX}{secrets.token_hex(8)}"
             try:
-                os.mkdir(directory)
-                self._created.append(directory)
+                self._fd = os.open(temp, flags, mode, dir_fd=self._folder.fd)
             except FileExistsError:
-                if not os.path.isdir(directory):
-                    raise InvalidArgument(
-                        f"cannot write {self.path!r}: {os.path.relpath(directory, self._root)!r} is a file",
-                        field="path",
-                    ) from None
-        fd, self._temp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=folder)
-        self._file = os.fdopen(fd, "wb")
+                continue
+            self._temp = temp
+            return
 
     def _write(self, data: bytes | memoryview) -> None:
-        assert self._file is not None
+        view = memoryview(data)
         try:
-            self._file.write(data)
+            while view:
+                view = view[os.write(self._fd, view) :]
         except OSError as exc:
-            _reraise(exc, self.path)
+            raise_os_error(exc, self.path)
 
     def _commit(self, sha256: str) -> ArtifactStat:
-        assert self._file is not None
-        file, self._file = self._file, None
+        folder = self._folder.fd
         try:
-            with file:
-                file.flush()
-                fd = file.fileno()
-                os.fchmod(fd, _FILE_MODE)
-                info = os.fstat(fd)
-                _set_sha256(fd, sha256, info)
-                os.fsync(fd)
-            folder = os.path.dirname(self._dest)
-            # Resolve again just before the rename: a link planted in the meantime must not win.
-            if os.path.realpath(folder) != folder:
-                raise escapes(self.path, "path")
-            os.replace(self._temp, self._dest)
-            _fsync_folder(folder)
+            info = os.fstat(self._fd)
+            _set_sha256(self._fd, sha256, info)
+            os.fsync(self._fd)
+            os.close(self._fd)
+            self._fd = -1
+            os.replace(self._temp, self._name, src_dir_fd=folder, dst_dir_fd=folder)
+            self._temp = ""
+            # Makes the rename itself durable; without it a crash can lose a file the client saw committed.
+            os.fsync(folder)
         except OSError as exc:
-            _reraise(exc, self.path)
+            raise_os_error(exc, self.path)
+        finally:
+            if not self._temp:
+                self._folder.close()
         return ArtifactStat(self.path, False, info.st_size, sha256, info.st_mtime_ns // 1_000_000)
 
     def _abort(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-        if self._temp:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self._temp)
-        for directory in reversed(self._created):
-            try:
-                os.rmdir(directory)
-            except OSError:
-                break  # not empty any more: someone else wrote there meanwhile
+        try:
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
+            if self._temp:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self._temp, dir_fd=self._folder.fd)
+                self._temp = ""
+            self._folder.remove_created()
+        finally:
+            self._folder.close()
 
 
 def _set_sha256(fd: int, sha256: str, info: os.stat_result) -> None:
@@ -116,27 +122,6 @@ def _set_sha256(fd: int, sha256: str, info: os.stat_result) -> None:
         os.setxattr(fd, SHA256_XATTR, f"{sha256} {info.st_size} {info.st_mtime_ns}".encode("ascii"))
     except OSError as exc:
         log.debug("cannot store the SHA-256 in an extended attribute: %s", exc.strerror)
-
-
-def _fsync_folder(folder: str) -> None:
-    # Makes the rename itself durable; without it a crash can lose a file the client saw committed.
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def is_within(path: str, root: str) -> bool:
-    """Whether the resolved ``path`` is ``root`` or below it (both absolute and resolved)."""
-    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
-
-
-def escapes(rel: str, field: str) -> InvalidArgument:
-    """The error for a path that a symbolic link leads out of the root."""
-    return InvalidArgument(
-        f"artifact path {rel!r} leads outside the artifact root through a symbolic link", field=field
-    )
 
 
 def _os_error(exc: OSError, rel: str) -> OSError | TracklaneError:
@@ -150,7 +135,8 @@ def _os_error(exc: OSError, rel: str) -> OSError | TracklaneError:
     return exc
 
 
-def _reraise(exc: OSError, rel: str) -> NoReturn:
+def raise_os_error(exc: OSError, rel: str) -> NoReturn:
+    """Raises the Tracklane error for a failed write (no space, a folder in the way), else ``exc``."""
     translated = _os_error(exc, rel)
     if translated is exc:
         raise exc

@@ -1,14 +1,19 @@
 """Which store holds a run's artifacts: the run's ``artifact_uri`` (from its experiment), opened once.
 
 Experiments may put artifacts on another bucket, prefix or local folder than the server's default
-root, so stores are opened per run root and cached (opening is cheap and offline: S3 stores share
-one ``minio`` client per endpoint and key). A bucket is checked (created if missing) the first time
-something is written to it, like the default root is at start.
+root (one the operator allowed), so stores are opened per run root and cached (opening is cheap and
+offline: S3 stores share one ``minio`` client per endpoint and key). A bucket is checked (created
+if missing) the first time something is written to it, like the default root is at start.
+
+A local run root is opened below the configured root that holds it: from there down no symbolic
+link is followed. A root outside every configured one (an experiment made before locations were
+checked) keeps working, opened from its own folder, and is logged once.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 from dataclasses import dataclass
 
@@ -18,11 +23,14 @@ from sqlalchemy.engine import Engine
 from tracklane.entities import LifecycleStage
 from tracklane.exceptions import FailedPrecondition, InvalidArgument, NotFound
 from tracklane_server.artifacts import ArtifactStore, open_store
+from tracklane_server.artifacts.allowed_roots import AllowedRoots
 from tracklane_server.settings import Settings
 from tracklane_server.store import schema as t
 from tracklane_server.store.sql_common import transaction
 
 __all__ = ["RunArtifacts", "RunRoots"]
+
+log = logging.getLogger(__name__)
 
 _RUN_ID_MAX = 64
 
@@ -41,12 +49,17 @@ class RunRoots:
 
     Args:
         engine: The backend store's engine (the ``runs`` table).
-        settings: The server settings: S3 endpoint and keys used for every ``s3://`` root.
+        settings: The server settings: S3 endpoint and keys used for every ``s3://`` root, and
+            ``auth`` (local artifact files are created private with it).
+        allowed: The configured roots. Default: those of ``settings``.
     """
 
-    def __init__(self, engine: Engine, settings: Settings) -> None:
+    def __init__(self, engine: Engine, settings: Settings, allowed: AllowedRoots | None = None) -> None:
         self._engine = engine
         self._settings = settings
+        self.allowed = allowed or AllowedRoots(
+            settings.resolved_artifact_root, settings.allowed_artifact_roots
+        )
         self._ready: set[str] = set()
         self._ready_lock = threading.Lock()
 
@@ -81,6 +94,14 @@ class RunRoots:
     def store(self, uri: str) -> ArtifactStore:
         """The store for an artifact root URI (cached)."""
         s = self._settings
+        root = self.allowed.containing(uri)
+        if root is None:
+            log.warning(
+                "artifact root %s is outside the configured roots (made before locations were "
+                "checked?); it keeps working: add its root to --allowed-artifact-roots",
+                uri,
+                extra={"artifact_uri": uri},
+            )
         return open_store(
             uri,
             s3_endpoint_url=s.s3_endpoint_url,
@@ -88,6 +109,8 @@ class RunRoots:
             s3_secret_access_key=s.s3_secret_access_key,
             s3_region=s.s3_region,
             s3_public_endpoint_url=s.s3_public_endpoint_url,
+            local_base=root.path if root is not None and root.scheme == "file" else "",
+            private=s.auth,
         )
 
     def _ensure_ready(self, uri: str, store: ArtifactStore) -> None:

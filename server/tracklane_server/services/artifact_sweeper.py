@@ -1,5 +1,8 @@
 """Removes the unfinished uploads a killed server leaves behind, at start and then hourly.
 
+Only the artifact roots the operator configured are swept (``--artifact-root`` and
+``--allowed-artifact-roots``): never a folder or bucket an experiment's location names by itself.
+
 A server that dies mid-upload cannot abort its multipart upload (or delete its local temporary
 file), so the parts would stay in the object store, unseen but paid for, until a bucket lifecycle
 rule expires them, if there is one. Any replica may sweep: aborting an upload twice is harmless,
@@ -13,14 +16,9 @@ import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Engine
-
 from tracklane.exceptions import TracklaneError
 from tracklane_server.services.artifact_roots import RunRoots
 from tracklane_server.services.base import BlockingCalls
-from tracklane_server.store import schema as t
-from tracklane_server.store.sql_common import transaction
 
 __all__ = ["SWEEP_INTERVAL_SECONDS", "StaleUploadSweeper", "outermost"]
 
@@ -30,26 +28,22 @@ SWEEP_INTERVAL_SECONDS = 3600.0
 
 
 class StaleUploadSweeper:
-    """Aborts unfinished uploads older than ``max_age_seconds`` under every artifact root in use.
+    """Aborts unfinished uploads older than ``max_age_seconds`` under every configured artifact root.
 
     Args:
-        engine: The backend store's engine (experiments' artifact locations).
-        roots: Opens the stores.
-        default_root: The server's default artifact root.
+        roots: Opens the stores; its ``allowed`` roots are the ones swept.
         max_age_seconds: Uploads begun longer ago than this are abandoned.
     """
 
-    def __init__(self, engine: Engine, roots: RunRoots, default_root: str, max_age_seconds: float) -> None:
-        self._engine = engine
+    def __init__(self, roots: RunRoots, max_age_seconds: float) -> None:
         self._roots = roots
-        self._default_root = default_root
         self._max_age = timedelta(seconds=max_age_seconds)
 
     def sweep(self) -> int:
         """One pass over every root; returns how many uploads were removed. Never raises for a root."""
         cutoff = datetime.now(UTC) - self._max_age
         removed = 0
-        for uri in outermost([self._default_root, *self._experiment_roots()]):
+        for uri in outermost(list(self._roots.allowed.uris)):
             try:
                 removed += self._roots.store(uri).abort_stale_uploads(cutoff)
             except TracklaneError as exc:  # an unreachable store: the next pass tries again
@@ -66,11 +60,6 @@ class StaleUploadSweeper:
             except Exception:  # e.g. the database away: log, keep the server up, try later
                 log.exception("sweeping unfinished uploads failed")
             await asyncio.sleep(interval)
-
-    def _experiment_roots(self) -> list[str]:
-        with transaction(self._engine) as conn:
-            rows = conn.execute(sa.select(t.experiments.c.artifact_location).distinct())
-            return [str(row.artifact_location) for row in rows if row.artifact_location]
 
 
 def outermost(uris: list[str]) -> list[str]:

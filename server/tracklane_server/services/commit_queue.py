@@ -15,7 +15,7 @@ import logging
 from collections import deque
 from collections.abc import Sequence
 
-from tracklane.exceptions import TracklaneError, Unavailable
+from tracklane.exceptions import ResourceExhausted, TracklaneError, Unavailable
 from tracklane_server.services.base import BlockingCalls
 from tracklane_server.store.sql_stream import BatchResult, MetricBatch, StreamStore
 
@@ -43,6 +43,7 @@ class CommitQueue:
 
         Raises:
             Unavailable: the database is away; nothing of these batches was stored.
+            ResourceExhausted: the database's disk is full; nothing of these batches was stored.
         """
         future: asyncio.Future[Results] = asyncio.get_running_loop().create_future()
         self._waiting.append((batches, future))
@@ -81,7 +82,7 @@ class CommitQueue:
         flat = [batch for batches, _ in taken for batch in batches]
         try:
             results = await self._blocking.call(self._streams.apply_many, flat)
-        except Unavailable as exc:
+        except (Unavailable, ResourceExhausted) as exc:  # the database away or its disk full
             for _, future in taken:
                 _settle(future, exc)
             return

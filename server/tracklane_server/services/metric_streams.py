@@ -84,6 +84,11 @@ class MetricStreams:
         if self.wake_in_process:
             self.hub.notify(run_id)
 
+    def run_changed(self, run_id: str) -> None:
+        """Called after a commit that changed ``run_id`` (points, info, params, tags): wakes its
+        watchers and the experiment watches (PostgreSQL: the commit's NOTIFY does)."""
+        self.points_committed(run_id)
+
     async def stream_metrics(
         self, requests: AsyncIterator[MetricBatch], context: Any
     ) -> AsyncIterator[tracking_pb2.StreamMetricsResponse]:
@@ -153,13 +158,14 @@ class MetricStreams:
     async def _apply(self, group: list[MetricBatch]) -> list[tracking_pb2.StreamMetricsResponse]:
         """Commits a group of batches (one transaction) and returns their acks, in order.
 
-        The database being away refuses each batch with UNAVAILABLE (retryable: nothing was
-        stored); the stream goes on.
+        The database being away refuses each batch with UNAVAILABLE, its disk being full with
+        RESOURCE_EXHAUSTED (nothing was stored; clients keep the batches and send them again);
+        the stream goes on.
         """
         results: list[BatchResult | TracklaneError]
         try:
             results = await self.commits.submit(group)
-        except Unavailable as exc:
+        except (Unavailable, ResourceExhausted) as exc:
             results = [exc] * len(group)
         acks = []
         for batch, result in zip(group, results, strict=True):

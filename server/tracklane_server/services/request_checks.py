@@ -6,6 +6,9 @@
 * Timestamps: within the range ``google.protobuf.Timestamp`` defines (years 1-9999), which also
   keeps their milliseconds inside a 64-bit column.
 * Enums: only the numbers the .proto declares; proto3 lets a client send any.
+* Names (experiments', runs', registered models'): rewritten in place to Unicode NFC, the form they
+  are stored in, so a lookup typed in another normal form finds them (the store refuses invisible
+  characters in the names it creates).
 
 Nested messages (tags, metrics, datasets) are checked field by field by the store, which knows
 their limits; walking them here would cost a LogBatch of 100,000 metrics too much.
@@ -30,6 +33,7 @@ from tracklane_server.store.validation import (
     REQUEST_ID_MAX,
     TEXT_MAX,
     USER_ID_MAX,
+    normalize_name,
 )
 
 __all__ = ["check_request", "checked_requests"]
@@ -51,6 +55,8 @@ FIELD_MAX: dict[str, int] = {
     "keys": KEY_MAX,
     "alias": ALIAS_MAX,
 }
+# Fields holding a resource's name, in every request that has them.
+NAME_FIELDS = frozenset({"name", "new_name", "destination_name", "run_name"})
 # Timestamp's documented range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z.
 _SECONDS_MIN, _SECONDS_MAX = -62_135_596_800, 253_402_300_799
 _NANOS_MAX = 999_999_999
@@ -60,13 +66,17 @@ S = TypeVar("S", bound=type)
 
 
 def check_request(request: Message) -> None:
-    """Raises InvalidArgument naming the first top-level field that breaks a rule above."""
+    """Raises InvalidArgument naming the first top-level field that breaks a rule above; names
+    come out in NFC."""
+    renamed: dict[str, str] = {}
     for field, value in request.ListFields():
         if field.type == FieldDescriptor.TYPE_STRING:
             items = value if _repeated(field) else [value]
             limit = FIELD_MAX.get(field.name, TEXT_MAX)
             for i, item in enumerate(items):
                 _check_string(item, f"{field.name}[{i}]" if _repeated(field) else field.name, limit)
+            if field.name in NAME_FIELDS and not _repeated(field) and normalize_name(value) != value:
+                renamed[field.name] = normalize_name(value)
         elif field.enum_type is not None:
             items = value if _repeated(field) else [value]
             for i, item in enumerate(items):
@@ -81,6 +91,8 @@ def check_request(request: Message) -> None:
                 f"{field.name}: out of range; a time must lie between the years 1 and 9999",
                 field=field.name,
             )
+    for name, value in renamed.items():
+        setattr(request, name, value)
 
 
 def checked_requests(cls: S) -> S:

@@ -13,7 +13,7 @@ from tracklane.entities import LifecycleStage
 from tracklane.exceptions import FailedPrecondition, InvalidArgument, NotFound
 from tracklane.model_registry import ModelStage, ModelVersionStatus
 from tracklane_server.store import schema as t
-from tracklane_server.store.validation import TAG_VALUE_MAX, check_key, check_text
+from tracklane_server.store.validation import TAG_VALUE_MAX, check_key, check_name, check_text
 
 SOURCE_MAX = 8_192
 TAGS_MAX = 1_000
@@ -28,8 +28,9 @@ ARCHIVING_STAGES = (ModelStage.STAGING, ModelStage.PRODUCTION)
 
 
 def check_model_name(name: str, field: str = "name") -> str:
-    """A registered model's name: 1-250 characters, no ``/`` or ``@``, no surrounding spaces."""
-    check_text(name, field, t.MODEL_NAME_LENGTH, required=True)
+    """A registered model's name, returned in NFC: 1-250 characters of visible text, no ``/`` or
+    ``@``, no surrounding spaces."""
+    name = check_name(name, field, t.MODEL_NAME_LENGTH)
     if name != name.strip():
         raise InvalidArgument(f"{field}: must not start or end with spaces", field=field)
     for char in _NAME_FORBIDDEN:

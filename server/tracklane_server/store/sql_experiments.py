@@ -21,6 +21,7 @@ from tracklane_server.store.validation import (
     EXPERIMENT_NAME_MAX,
     TAG_VALUE_MAX,
     check_key,
+    check_name,
     check_text,
 )
 from tracklane_server.store.validation import page_size as check_page_size
@@ -69,7 +70,7 @@ class ExperimentStore:
         tags: Mapping[str, str] | None = None,
         description: str = "",
     ) -> Experiment:
-        check_text(name, "name", EXPERIMENT_NAME_MAX, required=True)
+        name = check_name(name, "name", EXPERIMENT_NAME_MAX)
         check_text(description, "description", DESCRIPTION_MAX)
         tags = dict(tags or {})
         for i, (key, value) in enumerate(tags.items()):
@@ -205,7 +206,7 @@ class ExperimentStore:
         pk = experiment_pk(experiment_id)
         values: dict[str, object] = {"last_update_time": now_ms()}
         if name is not None:
-            values["name"] = check_text(name, "name", EXPERIMENT_NAME_MAX, required=True)
+            values["name"] = name = check_name(name, "name", EXPERIMENT_NAME_MAX)
         if description is not None:
             values["description"] = check_text(description, "description", DESCRIPTION_MAX)
         with transaction(self.engine) as conn:

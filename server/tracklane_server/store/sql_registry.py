@@ -66,7 +66,7 @@ class RegistryStore(PromotionMixin):
     def create_registered_model(
         self, name: str, *, description: str = "", tags: Mapping[str, str] | None = None, user: str = ""
     ) -> RegisteredModel:
-        check_model_name(name)
+        name = check_model_name(name)
         check_text(description, "description", DESCRIPTION_MAX)
         tags = dict(tags or {})
         check_tags(tags, "tags")
@@ -115,7 +115,7 @@ class RegistryStore(PromotionMixin):
             )
 
     def rename_registered_model(self, name: str, new_name: str, *, user: str = "") -> RegisteredModel:
-        check_model_name(new_name, "new_name")
+        new_name = check_model_name(new_name, "new_name")
         now = now_ms()
         taken = f"registered model {new_name!r} already exists"
         with self._write(exists=taken, field="new_name") as conn:
@@ -402,7 +402,7 @@ class RegistryStore(PromotionMixin):
         """Registers version ``version`` of ``name`` as the next version of ``destination_name``
         (created when missing) with the same source, run, files, description and tags."""
         check_version(version)
-        check_model_name(destination_name, "destination_name")
+        destination_name = check_model_name(destination_name, "destination_name")
         now = now_ms()
         with self._write() as conn:
             # A write first (SQLite's write lock), then the reads.

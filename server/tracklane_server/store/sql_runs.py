@@ -23,6 +23,7 @@ from tracklane.exceptions import AlreadyExists, FailedPrecondition, InvalidArgum
 from tracklane.v1 import tracking_pb2
 from tracklane_server.store import schema as t
 from tracklane_server.store.locations import run_artifact_uri
+from tracklane_server.store.run_changes import touch
 from tracklane_server.store.sql_common import now_ms, transaction, upsert
 from tracklane_server.store.sql_experiments import DEFAULT_EXPERIMENT_ID, ExperimentStore
 from tracklane_server.store.sql_metrics import Points, write_points
@@ -37,6 +38,7 @@ from tracklane_server.store.validation import (
     TAG_VALUE_MAX,
     check_count,
     check_key,
+    check_name,
     check_text,
 )
 
@@ -72,7 +74,7 @@ class RunStore:
         request_id: str = "",
     ) -> Run:
         experiment_id = experiment_id or DEFAULT_EXPERIMENT_ID
-        check_text(run_name, "run_name", RUN_NAME_MAX)
+        run_name = check_name(run_name, "run_name", RUN_NAME_MAX, required=False)
         check_text(description, "description", DESCRIPTION_MAX)
         if status not in (RunStatus.RUNNING, RunStatus.SCHEDULED):
             raise InvalidArgument("status: a new run is RUNNING or SCHEDULED", field="status")
@@ -112,6 +114,7 @@ class RunStore:
                             parent_run_id=parent_run_id or None,
                             description=description,
                             request_id=request_id or None,
+                            changed_ms=now_ms(),
                         )
                     )
             except sa.exc.IntegrityError as exc:  # a concurrent retry with the same request_id won
@@ -125,14 +128,24 @@ class RunStore:
                 keys=["run_id", "key"],
                 update=["value"],
             )
+            touch(conn, run_id)  # a new run: wakes the experiment's watchers on every replica
             return self.load_runs(conn, [run_id])[0]
 
     def get_run(self, run_id: str) -> Run:
+        return Run.from_proto(self.get_run_message(run_id))
+
+    def get_run_message(self, run_id: str) -> tracking_pb2.Run:
+        """The run as GetRun sends it (metric summaries included), straight from the rows.
+
+        Raises:
+            NotFound: no such run.
+        """
+        messages = tracking_pb2.SearchRunsResponse().runs
         with transaction(self.engine) as conn:
-            found = self.load_runs(conn, [run_id])
-        if not found:
+            fill_runs(conn, [run_id], messages)
+        if not messages:
             raise NotFound(f"run {run_id!r} does not exist", field="run_id")
-        return found[0]
+        return messages[0]
 
     def log_batch(
         self,
@@ -170,6 +183,8 @@ class RunStore:
                 keys=["run_id", "key"],
                 update=["value"],
             )
+            if param_items or tag_rows:
+                touch(conn, run_id)
             if metrics:
                 now = now_ms()
                 write_points(conn, run_id, {key: _stamped(points, now) for key, points in metrics.items()})
@@ -281,13 +296,14 @@ class RunLifecycle:
         if end_time is not None:
             values["end_time"] = end_time
         if run_name is not None:
-            values["run_name"] = check_text(run_name, "run_name", RUN_NAME_MAX, required=True)
+            values["run_name"] = check_name(run_name, "run_name", RUN_NAME_MAX)
         if description is not None:
             values["description"] = check_text(description, "description", DESCRIPTION_MAX)
         with transaction(self.engine) as conn:
             self.runs.require_active_run(conn, run_id)
             if values:
                 conn.execute(t.runs.update().where(t.runs.c.run_id == run_id).values(**values))
+                touch(conn, run_id)
             return self.runs.load_runs(conn, [run_id])[0].info
 
     def set_lifecycle(self, run_id: str, stage: LifecycleStage) -> None:
@@ -302,6 +318,7 @@ class RunLifecycle:
                     deleted_time=now_ms() if stage is LifecycleStage.DELETED else None,
                 )
             )
+            touch(conn, run_id)
 
     def delete_tag(self, run_id: str, key: str) -> None:
         with transaction(self.engine) as conn:
@@ -311,6 +328,7 @@ class RunLifecycle:
             ).rowcount
             if not deleted:
                 raise NotFound(f"run {run_id!r} has no tag {key!r}", field="key")
+            touch(conn, run_id)
 
     def log_inputs(self, run_id: str, inputs: Sequence[DatasetInput]) -> None:
         """Records datasets a run used; the same dataset (name, digest) and context again is a no-op."""
@@ -327,6 +345,7 @@ class RunLifecycle:
             _checked_tags(item.tags, f"datasets[{i}].tags")
         with transaction(self.engine) as conn:
             self.runs.require_active_run(conn, run_id)
+            touch(conn, run_id)
             experiment_id = conn.execute(
                 sa.select(t.runs.c.experiment_id).where(t.runs.c.run_id == run_id)
             ).scalar_one()

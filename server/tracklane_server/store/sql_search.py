@@ -1,7 +1,8 @@
 """SearchRuns in SQL: the parsed filter as EXISTS clauses with bound parameters, ordering by any
 attribute, metric, param or tag (missing values last, either direction), and keyset paging.
 
-Metric filters and sorts read ``latest_metrics`` (one row per run and key), never histories.
+Metric filters and sorts read ``latest_metrics`` (one row per run and key, with the latest value
+and the summaries), never histories.
 """
 
 from __future__ import annotations
@@ -30,6 +31,14 @@ from tracklane_server.store.search_filter import (
 from tracklane_server.store.sql_common import experiment_pk
 
 _VALUE_TABLES = {"metric": t.latest_metrics, "param": t.params, "tag": t.run_tags}
+#: The latest_metrics column of each metric summary ("" = the latest value); each has a (key, column) index.
+_SUMMARY_COLUMNS = {
+    "": "value",
+    "min": "min_value",
+    "max": "max_value",
+    "first": "first_value",
+    "count": "value_count",
+}
 DEFAULT_ORDER = [OrderKey("attribute", "start_time", ascending=False)]
 
 
@@ -88,7 +97,7 @@ def _condition(c: Comparison) -> ColumnElement[bool]:
         return ~sa.exists(has_key)
     if c.op == "IS NOT NULL":
         return sa.exists(has_key)
-    return sa.exists(has_key.where(_compare(table.c.value, c.op, c.value)))
+    return sa.exists(has_key.where(_compare(table.c[_SUMMARY_COLUMNS[c.summary]], c.op, c.value)))
 
 
 def search_run_ids(
@@ -127,8 +136,9 @@ def search_run_ids(
             raise InvalidArgument(f"order_by[{i}]: cannot order by {key.entity}s", field="order_by")
         table = _VALUE_TABLES[key.entity].alias(f"sort_{i}")
         query = query.outerjoin(table, sa.and_(table.c.run_id == runs.c.run_id, table.c.key == key.key))
-        sort_columns.append(table.c.value)
-        query = query.add_columns(table.c.value.label(f"sort_{i}"))
+        column = table.c[_SUMMARY_COLUMNS[key.summary]]
+        sort_columns.append(column)
+        query = query.add_columns(column.label(f"sort_{i}"))
     for i, (key, column) in enumerate(zip(order, sort_columns, strict=True)):
         if key.entity == "attribute":
             query = query.add_columns(column.label(f"sort_{i}"))

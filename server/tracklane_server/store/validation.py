@@ -7,6 +7,7 @@ values of 6,000. Ours are higher where it costs nothing: values are TEXT columns
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from tracklane.exceptions import InvalidArgument
 
@@ -33,6 +34,11 @@ USER_ID_MAX = 256
 REQUEST_ID_MAX = 128
 ALIAS_MAX = 255
 
+# Unicode categories a name may not contain: control (Cc: tabs, newlines, escapes), format (Cf:
+# zero-width characters, bidi overrides, the BOM), line and paragraph separators, surrogates. They
+# forge log lines and make lookalikes ("prod" and "pro\u200bd") that people cannot tell apart.
+_INVISIBLE = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
+
 # MLflow's key alphabet: letters, digits, underscore, dash, period, space and slash.
 _KEY_RE = re.compile(r"[\w\-. /]+")
 
@@ -50,6 +56,31 @@ def check_key(key: str, field: str) -> str:
             field=field,
         )
     return key
+
+
+def normalize_name(name: str) -> str:
+    """A name in Unicode NFC, the form names are stored and compared in (so ``"é"`` typed as one
+    code point and as ``e`` plus a combining accent is one name, not two lookalikes)."""
+    return unicodedata.normalize("NFC", name)
+
+
+def check_name(name: str, field: str, limit: int, *, required: bool = True) -> str:
+    """An experiment, run or registered-model name: visible text, returned in NFC.
+
+    Raises:
+        InvalidArgument: Empty (when ``required``), too long, or containing a control, format or
+            separator character (field ``field``).
+    """
+    name = normalize_name(name)
+    check_text(name, field, limit, required=required)
+    for char in name:
+        if unicodedata.category(char) in _INVISIBLE:
+            raise InvalidArgument(
+                f"{field}: contains the invisible or control character U+{ord(char):04X}; names are "
+                "visible text (no tabs, newlines, zero-width or bidi control characters)",
+                field=field,
+            )
+    return name
 
 
 def check_text(value: str, field: str, limit: int, *, required: bool = False) -> str:

@@ -27,7 +27,14 @@ from tracklane.model_registry import ModelStage, ModelVersion
 if TYPE_CHECKING:
     from tracklane.client import Client
 
-__all__ = ["RunArtifact", "download_model", "download_model_file", "parse_runs_uri", "resolve_model_uri"]
+__all__ = [
+    "RunArtifact",
+    "download_model",
+    "download_model_file",
+    "parse_runs_uri",
+    "registered_version",
+    "resolve_model_uri",
+]
 
 _VERSION = re.compile(r"^[0-9]+$")
 
@@ -89,6 +96,17 @@ def resolve_model_uri(model_uri: str, client: Client | None = None) -> RunArtifa
 
 
 def _resolve_registered(uri: str, client: Client) -> RunArtifact | str:
+    return _source_location(client, registered_version(uri, client))
+
+
+def registered_version(uri: str, client: Client | None = None) -> ModelVersion:
+    """The registered version a ``models:/`` URI names (by number, alias, stage or ``latest``).
+
+    Raises:
+        InvalidArgument: not a well-formed ``models:/`` URI.
+        NotFound: no such model, version, alias, or no version in that stage.
+    """
+    client = _client(client)
     rest = uri[len("models:") :].lstrip("/")
     name, alias, suffix = "", "", ""
     if "@" in rest and "/" not in rest.rpartition("@")[2]:
@@ -100,25 +118,20 @@ def _resolve_registered(uri: str, client: Client) -> RunArtifact | str:
             f"{uri!r} is not models:/<name>/<version>, models:/<name>@<alias> or models:/<name>/<stage>",
             field="model_uri",
         )
-    version: ModelVersion
     if alias:
-        version = client.get_model_version_by_alias(name, alias)
-    elif _VERSION.match(suffix):
-        version = client.get_model_version(name, int(suffix))
-    elif suffix.lower() == "latest":
+        return client.get_model_version_by_alias(name, alias)
+    if _VERSION.match(suffix):
+        return client.get_model_version(name, int(suffix))
+    if suffix.lower() == "latest":
         versions = client.get_latest_versions(name)
         if not versions:
             raise NotFound(f"registered model {name!r} has no versions", field="name")
-        version = max(versions, key=lambda v: int(v.version))
-    else:
-        stage = ModelStage.parse(suffix, field="model_uri")
-        versions = client.get_latest_versions(name, stages=[stage.value])
-        if not versions:
-            raise NotFound(
-                f"registered model {name!r} has no version in stage {stage.value!r}", field="stage"
-            )
-        version = max(versions, key=lambda v: int(v.version))
-    return _source_location(client, version)
+        return max(versions, key=lambda v: int(v.version))
+    stage = ModelStage.parse(suffix, field="model_uri")
+    versions = client.get_latest_versions(name, stages=[stage.value])
+    if not versions:
+        raise NotFound(f"registered model {name!r} has no version in stage {stage.value!r}", field="stage")
+    return max(versions, key=lambda v: int(v.version))
 
 
 def _source_location(client: Client, version: ModelVersion) -> RunArtifact | str:
