@@ -183,7 +183,13 @@ class TracklaneServer:
         # The HTTP adapters call the same handlers through the same interceptors (http/dispatch.py).
         methods = MethodTable(server)
         run_roots = RunRoots(self._store.engine, s)
-        tracking = TrackingService(self._store, blocking, self._points_hub, allowed_roots=run_roots.allowed)
+        tracking = TrackingService(
+            self._store,
+            blocking,
+            self._points_hub,
+            allowed_roots=run_roots.allowed,
+            history_readers=max(1, s.threads // 4),
+        )
         tracking.streams.per_client.limit = s.max_streams_per_client
         tracking.streams.per_user.limit = s.max_streams_per_user
         artifacts = ArtifactService(run_roots, blocking, max_artifact_bytes=s.max_artifact_bytes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -44,9 +45,13 @@ class TrackingService(tracking_pb2_grpc.TrackingServiceServicer):
         hub: PointsHub | None = None,
         *,
         allowed_roots: AllowedRoots | None = None,
+        history_readers: int = 4,
     ) -> None:
         self.store = store
         self.blocking = blocking
+        # History reads hold a store thread for up to seconds (a chart of 5 M points): a few at a
+        # time, so the other calls always find a thread (and their memory adds up no further).
+        self._history_readers = asyncio.Semaphore(history_readers)
         # Where experiments may put artifacts; by default only under the server's own root.
         self.allowed_roots = allowed_roots or AllowedRoots(store.experiments.default_artifact_root)
         self.streams = MetricStreams(
@@ -151,19 +156,22 @@ class TrackingService(tracking_pb2_grpc.TrackingServiceServicer):
     async def GetMetricHistory(
         self, request: tracking_pb2.GetMetricHistoryRequest, context: Context
     ) -> tracking_pb2.GetMetricHistoryResponse:
-        points, token = await self.blocking.call(
-            self.store.metric_history,
-            request.run_id,
-            request.key,
-            start_step=request.start_step if request.HasField("start_step") else None,
-            end_step=request.end_step if request.HasField("end_step") else None,
-            max_points=request.max_points,
-            page_size=request.page_size,
-            page_token=request.page_token,
-        )
-        return tracking_pb2.GetMetricHistoryResponse(
-            series=_series(request.run_id, request.key, points), next_page_token=token
-        )
+        def read() -> tracking_pb2.GetMetricHistoryResponse:  # the response too: 100,000 points
+            points, token = self.store.metric_history(
+                request.run_id,
+                request.key,
+                start_step=request.start_step if request.HasField("start_step") else None,
+                end_step=request.end_step if request.HasField("end_step") else None,
+                max_points=request.max_points,
+                page_size=request.page_size,
+                page_token=request.page_token,
+            )
+            return tracking_pb2.GetMetricHistoryResponse(
+                series=_series(request.run_id, request.key, points), next_page_token=token
+            )
+
+        async with self._history_readers:
+            return await self.blocking.call(read)
 
     async def SearchRuns(
         self, request: tracking_pb2.SearchRunsRequest, context: Context
@@ -300,16 +308,17 @@ class TrackingService(tracking_pb2_grpc.TrackingServiceServicer):
     async def BatchGetMetricHistory(
         self, request: tracking_pb2.BatchGetMetricHistoryRequest, context: Context
     ) -> tracking_pb2.BatchGetMetricHistoryResponse:
-        found, token = await self.blocking.call(
-            self.store.batch_metric_history,
-            list(request.run_ids),
-            list(request.keys),
-            start_step=request.start_step if request.HasField("start_step") else None,
-            end_step=request.end_step if request.HasField("end_step") else None,
-            max_points=request.max_points,
-            page_size=request.page_size,
-            page_token=request.page_token,
-        )
+        async with self._history_readers:
+            found, token = await self.blocking.call(
+                self.store.batch_metric_history,
+                list(request.run_ids),
+                list(request.keys),
+                start_step=request.start_step if request.HasField("start_step") else None,
+                end_step=request.end_step if request.HasField("end_step") else None,
+                max_points=request.max_points,
+                page_size=request.page_size,
+                page_token=request.page_token,
+            )
         return tracking_pb2.BatchGetMetricHistoryResponse(
             series=[_series(run_id, key, points) for run_id, key, points in found], next_page_token=token
         )
