@@ -23,8 +23,9 @@ import pytest
 
 import tracklane
 from tests.auth_helpers import BOOTSTRAP_TOKEN
-from tests.conftest import BACKENDS, create_postgres_database, drop_postgres_database
-from tests.e2e._server_process import ServerProcess, start_server
+from tests.conftest import BACKENDS
+from tests.e2e._fault_helpers import server_on_backend
+from tests.e2e._server_process import ServerProcess
 from tracklane.v1 import tracking_pb2, tracking_pb2_grpc
 
 pytestmark = pytest.mark.timeout(300)
@@ -81,19 +82,9 @@ class Peak:
 
 @pytest.fixture(params=BACKENDS)
 def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServerProcess]:
-    args = ["--auth", "true"]
-    admin_uri = uri = ""
-    if request.param == "postgres":
-        admin_uri = request.getfixturevalue("postgres_admin_uri")
-        uri = create_postgres_database(admin_uri)
-        args += ["--backend-store-uri", uri]
     env = {"TRACKLANE_AUTH_BOOTSTRAP_TOKEN": BOOTSTRAP_TOKEN}
-    try:
-        with start_server(*args, data_dir=tmp_path / "data", env=env) as process:
-            yield process
-    finally:
-        if admin_uri:
-            drop_postgres_database(admin_uri, uri)
+    with server_on_backend(request, tmp_path / "data", "--auth", "true", env=env) as process:
+        yield process
 
 
 @pytest.fixture

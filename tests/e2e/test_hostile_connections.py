@@ -16,8 +16,9 @@ from typing import Any
 import grpc
 import pytest
 
-from tests.conftest import BACKENDS, S3Config, create_postgres_database, drop_postgres_database
+from tests.conftest import BACKENDS
 from tests.contract.hostile import OpenStream
+from tests.e2e._fault_helpers import server_on_backend
 from tests.e2e._server_process import ServerProcess, ServerStartError, start_server
 from tracklane._metric_stream import CLIENT_ID_HEADER
 from tracklane.v1 import artifacts_pb2, artifacts_pb2_grpc, tracking_pb2, tracking_pb2_grpc
@@ -84,22 +85,9 @@ def test_connections_that_do_nothing_are_closed(tmp_path: Path, send: bytes, fla
 
 @pytest.fixture(params=BACKENDS)
 def upload_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServerProcess]:
-    args = ["--upload-idle-timeout-seconds", "1"]
-    admin_uri = uri = ""
-    if request.param == "postgres":
-        admin_uri = request.getfixturevalue("postgres_admin_uri")
-        s3: S3Config = request.getfixturevalue("s3_service")
-        uri = create_postgres_database(admin_uri)
-        args += ["--backend-store-uri", uri]
-        env = s3.server_env("idle")
-    else:
-        env = {}
-    try:
-        with start_server(*args, data_dir=tmp_path / "data", env=env) as process:
-            yield process
-    finally:
-        if admin_uri:
-            drop_postgres_database(admin_uri, uri)
+    args = ("--upload-idle-timeout-seconds", "1")
+    with server_on_backend(request, tmp_path / "data", *args, s3_prefix="idle") as process:
+        yield process
 
 
 def test_uploads_that_send_nothing_are_ended(upload_server: ServerProcess) -> None:
