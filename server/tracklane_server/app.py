@@ -25,18 +25,20 @@ from tracklane.v1 import (
     tracking_pb2,
 )
 from tracklane_server.artifacts import open_store as open_artifact_store
-from tracklane_server.auth.authenticate import AuthInterceptor
+from tracklane_server.auth.authenticate import Authenticator, AuthInterceptor
 from tracklane_server.auth.authorize import AuthorizationInterceptor
 from tracklane_server.auth.bootstrap import bootstrap_admin
 from tracklane_server.auth.permissions import PermissionStore, parse_default_permission
+from tracklane_server.auth.revocation import AccessEpoch
 from tracklane_server.auth.users_store import UsersStore
 from tracklane_server.data_dir import prepare_data_dir
 from tracklane_server.http.app import build_app
 from tracklane_server.http.dispatch import Dispatcher, MethodTable
 from tracklane_server.http.listener import HttpListener, bind_socket
 from tracklane_server.http.ui import BUNDLED_UI
-from tracklane_server.interceptors import ErrorInterceptor
-from tracklane_server.memory import limit_malloc_arenas
+from tracklane_server.interceptors import ErrorInterceptor, LimitsInterceptor
+from tracklane_server.memory import limit_malloc_arenas, return_freed_memory_forever
+from tracklane_server.runtime.decode_budget import DecodeBudget
 from tracklane_server.services.artifact_handlers import add_artifact_service
 from tracklane_server.services.artifact_roots import RunRoots
 from tracklane_server.services.artifact_sweeper import StaleUploadSweeper
@@ -52,6 +54,12 @@ from tracklane_server.store.sql_store import SqlStore
 from tracklane_server.store.sql_stream import MetricBatch
 
 log = logging.getLogger("tracklane_server")
+
+UPLOAD_METHOD = "/tracklane.v1.ArtifactService/UploadArtifact"
+
+#: Responses stay far below this (pages and watch responses are capped in points); the limit on
+#: what the server accepts is the max_message_bytes setting.
+MAX_SEND_MESSAGE_BYTES = 64 * 1024 * 1024
 
 #: The API's services: served over gRPC, and over Connect on the HTTP listener.
 SERVICES = (
@@ -78,6 +86,7 @@ class TracklaneServer:
         self._points_hub = PointsHub()
         self._points_feed: PointsFeed | None = None
         self._upload_sweeper: asyncio.Task[None] | None = None
+        self._memory_returner: asyncio.Task[None] | None = None
         self._http: HttpListener | None = None
         #: The HTTP listener's port (0 when it is off).
         self.http_port = 0
@@ -132,38 +141,57 @@ class TracklaneServer:
         self._points_feed = points_feed(self._store.engine, self._points_hub)
         if self._points_feed is not None:
             await self._points_feed.start()
-        users = UsersStore(self._store.engine)
-        # ErrorInterceptor outermost: the Unauthenticated the auth interceptor raises becomes its status.
-        interceptors: list[grpc.aio.ServerInterceptor[Any, Any]] = [ErrorInterceptor()]
+        epoch = AccessEpoch()
+        users = UsersStore(self._store.engine, epoch)
+        # Outermost first. Errors: turns what the others raise into statuses. Auth: the caller, from
+        # the metadata alone. Authorization last: it reads the request. The HTTP adapters run the
+        # same chain (http/dispatch.py); gRPC's also has Limits right after auth: it reads unary
+        # requests only then, within the decode budget (the HTTP listener reads its bodies itself).
+        authentication: list[grpc.aio.ServerInterceptor[Any, Any]] = []
+        authorization: list[grpc.aio.ServerInterceptor[Any, Any]] = []
         if s.auth:
             await blocking.call(bootstrap_admin, users, s.data_dir, s.auth_bootstrap_token)
-            interceptors.append(AuthInterceptor(users, blocking))
+            authentication.append(AuthInterceptor(Authenticator(users, blocking)))
             # After authentication (it sets the caller); without auth nothing is checked or filtered.
-            interceptors.append(
+            authorization.append(
                 AuthorizationInterceptor(
-                    PermissionStore(self._store.engine),
+                    PermissionStore(self._store.engine, epoch),
                     blocking,
                     parse_default_permission(s.auth_default_permission),
                 )
             )
+        limits = LimitsInterceptor(
+            DecodeBudget(s.max_decoding_bytes), idle_seconds={UPLOAD_METHOD: s.upload_idle_timeout_seconds}
+        )
+        errors = ErrorInterceptor()
+        interceptors = [errors, *authentication, *authorization]
+        grpc_interceptors = [errors, *authentication, limits, *authorization]
         server = grpc.aio.server(
-            interceptors=interceptors,
+            interceptors=grpc_interceptors,
             options=[
                 ("grpc.max_receive_message_length", s.max_message_bytes),
-                ("grpc.max_send_message_length", s.max_message_bytes),
+                ("grpc.max_send_message_length", MAX_SEND_MESSAGE_BYTES),
                 # Off unless workers share the port: two servers on one port by mistake must fail.
                 ("grpc.so_reuseport", 1 if self.reuse_port else 0),
                 # A fixed 8 MiB receive window per stream: BDP probing let one fast upload to a
                 # slower store buffer over 100 MiB in the server; 8 MiB still fills a 50 ms link.
                 ("grpc.http2.bdp_probe", 0),
                 ("grpc.http2.lookahead_bytes", 8 * 1024 * 1024),
+                *connection_options(s),
             ],
         )
         # The HTTP adapters call the same handlers through the same interceptors (http/dispatch.py).
         methods = MethodTable(server)
         run_roots = RunRoots(self._store.engine, s)
-        tracking = TrackingService(self._store, blocking, self._points_hub, allowed_roots=run_roots.allowed)
-        tracking.streams.max_streams_per_client = s.max_streams_per_client
+        tracking = TrackingService(
+            self._store,
+            blocking,
+            self._points_hub,
+            allowed_roots=run_roots.allowed,
+            history_readers=max(1, s.threads // 4),
+        )
+        tracking.streams.per_client.limit = s.max_streams_per_client
+        tracking.streams.per_user.limit = s.max_streams_per_user
         artifacts = ArtifactService(run_roots, blocking, max_artifact_bytes=s.max_artifact_bytes)
         registry = RegistryService(self._store.registry, blocking)
         # StreamMetrics batches decode straight into numpy columns (see MetricBatch.from_bytes).
@@ -177,7 +205,7 @@ class TracklaneServer:
         add_artifact_service(artifacts, methods)  # type: ignore[arg-type]
         registry_pb2_grpc.add_RegistryServiceServicer_to_server(registry, methods)  # type: ignore[arg-type]
         auth_pb2_grpc.add_AuthServiceServicer_to_server(
-            AuthService(users, blocking, enabled=s.auth),
+            AuthService(users, blocking, enabled=s.auth, max_token_days=s.max_token_days),
             methods,  # type: ignore[arg-type]
         )
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
@@ -187,7 +215,7 @@ class TracklaneServer:
             (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
         )
         try:
-            address = f"{host}:{port}"
+            address = join_host_port(host, port)
             if credentials is None:
                 self.port = server.add_insecure_port(address)
             else:
@@ -207,10 +235,10 @@ class TracklaneServer:
             await self._start_http(http_socket, Dispatcher(methods.handlers, interceptors))
         sweeper = StaleUploadSweeper(run_roots, s.artifact_multipart_max_age_seconds)
         self._upload_sweeper = asyncio.create_task(sweeper.run(blocking))
+        self._memory_returner = asyncio.create_task(return_freed_memory_forever())
         log.info(
-            "listening on %s:%d (%s, auth %s); HTTP %s",
-            host,
-            self.port,
+            "listening on %s (%s, auth %s); HTTP %s",
+            join_host_port(host, self.port),
             "mutual TLS" if s.tls_client_ca_file else "TLS" if credentials else "plaintext",
             "on" if s.auth else "off",
             f"(web UI, Connect) on {self.http_url}" if self._http else "off",
@@ -244,9 +272,10 @@ class TracklaneServer:
         grace = self.settings.shutdown_grace_seconds if grace is None else grace
         await self._health.enter_graceful_shutdown()
         served = self._server is not None
-        if self._upload_sweeper is not None:
-            self._upload_sweeper.cancel()
-            self._upload_sweeper = None
+        for task in (self._upload_sweeper, self._memory_returner):
+            if task is not None:
+                task.cancel()
+        self._upload_sweeper = self._memory_returner = None
         self._points_hub.close()  # watches end now, metric streams after the batch in hand
         stopping = []
         if self._http is not None:
@@ -274,6 +303,30 @@ class TracklaneServer:
         """Until the server terminates."""
         if self._server is not None:
             await self._server.wait_for_termination()
+
+
+#: The server pings a connection silent this long, and drops it when the ping is not answered in
+#: KEEPALIVE_TIMEOUT_MS: a peer that vanished (no FIN, no RST) no longer holds its calls open.
+KEEPALIVE_TIME_MS = 60_000
+KEEPALIVE_TIMEOUT_MS = 20_000
+#: Clients' own keepalive pings (the Python client's: every 30 s during calls) are welcome this often.
+CLIENT_PING_INTERVAL_MS = 10_000
+
+
+def connection_options(settings: Settings) -> list[tuple[str, int]]:
+    """gRPC's connection limits: handshake and idle timeouts, a maximum age, keepalive."""
+    options = [
+        ("grpc.server_handshake_timeout_ms", int(settings.handshake_timeout_seconds * 1000)),
+        ("grpc.max_connection_idle_ms", int(settings.connection_idle_seconds * 1000)),
+        ("grpc.keepalive_time_ms", KEEPALIVE_TIME_MS),
+        ("grpc.keepalive_timeout_ms", KEEPALIVE_TIMEOUT_MS),
+        ("grpc.http2.min_ping_interval_without_data_ms", CLIENT_PING_INTERVAL_MS),
+        ("grpc.keepalive_permit_without_calls", 1),
+    ]
+    if settings.max_connection_age_seconds:
+        # No grace limit: the calls open on an old connection finish; only new ones move.
+        options.append(("grpc.max_connection_age_ms", int(settings.max_connection_age_seconds * 1000)))
+    return options
 
 
 def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
@@ -317,6 +370,11 @@ async def _let_calls_finish(seconds: float) -> None:
         await asyncio.wait(others, timeout=seconds)
 
 
+def join_host_port(host: str, port: int) -> str:
+    """``HOST:PORT``, an IPv6 address in brackets (``[::1]:50051``) as gRPC and URIs want it."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def _check_port_free(host: str, port: int, *, reuse_port: bool) -> None:
     """OSError with one clear line when the address cannot be bound (gRPC would only log it)."""
     if port == 0:
@@ -331,7 +389,7 @@ def _check_port_free(host: str, port: int, *, reuse_port: bool) -> None:
         try:
             probe.bind((host, port))
         except OSError as exc:
-            raise OSError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+            raise OSError(f"cannot listen on {join_host_port(host, port)}: {exc.strerror or exc}") from None
 
 
 async def serve(settings: Settings, *, reuse_port: bool = False) -> None:

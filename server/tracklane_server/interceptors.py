@@ -1,4 +1,5 @@
-"""Around every handler: TracklaneError -> gRPC status (codes are set only here), access log.
+"""Around every handler: TracklaneError -> gRPC status (codes are set only here), access log, and
+the limits on reading requests (LimitsInterceptor).
 
 A TracklaneError becomes its status code with the message, a google.rpc.BadRequest naming the
 field and an ErrorInfo with the reason; anything else is logged with its traceback and answered
@@ -9,17 +10,19 @@ messages are cut to MAX_MESSAGE_CHARS: one echoing a huge input would overflow g
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import grpc
 from google.protobuf.message import DecodeError
 from grpc_status import rpc_status
 
-from tracklane.exceptions import InvalidArgument, TracklaneError
+from tracklane.exceptions import DeadlineExceeded, InvalidArgument, ResourceExhausted, TracklaneError
+from tracklane_server.runtime.decode_budget import DecodeBudget
 
 log = logging.getLogger("tracklane_server.rpc")
 
@@ -107,6 +110,16 @@ def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], 
     return deserialize
 
 
+def decode_request(deserializer: Callable[[bytes], Any] | None, data: bytes) -> Any:
+    """``data`` parsed as the method's request message; INVALID_ARGUMENT when it does not parse."""
+    if deserializer is None:
+        return data
+    try:
+        return deserializer(data)
+    except DecodeError as exc:
+        return _refuse_undecodable(_Undecodable(str(exc)))
+
+
 def _refuse_undecodable(request: Any) -> Any:
     if type(request) is _Undecodable:
         raise InvalidArgument(
@@ -181,3 +194,121 @@ def _log_done(method: str, code: str, started: float, **extra: str) -> None:
             elapsed_ms,
             extra={"method": method, "code": code, "ms": elapsed_ms, **extra},
         )
+
+
+class LimitsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
+    """Reads a unary request only when its handler runs, and decodes a large one within the budget.
+
+    gRPC reads a unary method's request before any interceptor's behaviour runs; here each unary
+    method becomes a streaming-request one that reads its single message itself. So the
+    authentication interceptor outside this one refuses a caller before a byte of the body is
+    buffered, and a request of DecodeBudget.SMALL_BYTES or more is decoded only once the budget
+    has room (RESOURCE_EXHAUSTED when it has none); it holds its bytes there until its call ends
+    (a streaming response's call: until the request is decoded). Client-streaming methods keep
+    their shape: each message is bounded by the message limit and read under flow control; those
+    in ``idle_seconds`` (uploads) end with DEADLINE_EXCEEDED when no message comes for that long.
+    """
+
+    def __init__(self, budget: DecodeBudget, idle_seconds: Mapping[str, float] | None = None) -> None:
+        self.budget = budget
+        self.idle_seconds = dict(idle_seconds or {})
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Handler:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return handler
+        if handler.request_streaming:
+            seconds = self.idle_seconds.get(handler_call_details.method)
+            if seconds is None:
+                return handler
+            return rewrap_handler(handler, lambda behaviour, _cs, _ss: _idle_limited(behaviour, seconds))
+        read = self._reader(handler.request_deserializer)
+        serializer = handler.response_serializer
+        if handler.response_streaming:
+            stream_behaviour = handler.unary_stream
+            assert stream_behaviour is not None
+
+            async def streaming(requests: AsyncIterator[bytes], context: Any) -> AsyncIterator[Any]:
+                request, held = await read(requests)
+                self.budget.release(held)
+                async for response in responses(stream_behaviour(request, context)):
+                    yield response
+
+            return grpc.stream_stream_rpc_method_handler(streaming, response_serializer=serializer)
+        unary_behaviour = handler.unary_unary
+        assert unary_behaviour is not None
+
+        async def unary(requests: AsyncIterator[bytes], context: Any) -> Any:
+            request, held = await read(requests)
+            try:
+                return await unary_behaviour(request, context)
+            finally:
+                self.budget.release(held)
+
+        return grpc.stream_unary_rpc_method_handler(unary, response_serializer=serializer)
+
+    def _reader(
+        self, deserializer: Callable[[bytes], Any] | None
+    ) -> Callable[[AsyncIterator[bytes]], Awaitable[tuple[Any, int]]]:
+        budget = self.budget
+
+        async def read(requests: AsyncIterator[bytes]) -> tuple[Any, int]:
+            """The request and the bytes it holds in the budget."""
+            raw = await anext(aiter(requests), None)
+            if raw is None:
+                raise InvalidArgument("request: the call carried no request message", field="request")
+            size = len(raw)
+            if not budget.counts(size):
+                return decode_request(deserializer, raw), 0
+            if not await budget.acquire(size):
+                raise ResourceExhausted(
+                    f"request: the server is handling {budget.in_use // 2**20} MiB of other large "
+                    f"requests (its --max-decoding-bytes is {budget.limit // 2**20} MiB); retry shortly, "
+                    "or send bulk data over StreamMetrics / UploadArtifact",
+                    field="request",
+                    reason="SERVER_BUSY",
+                )
+            try:
+                return decode_request(deserializer, raw), size
+            except BaseException:
+                budget.release(size)
+                raise
+
+        return read
+
+
+def _idle_limited(behaviour: Callable[..., Any], seconds: float) -> Callable[..., Any]:
+    """A client-streaming behaviour whose request iterator ends the call after ``seconds`` of silence."""
+
+    async def messages(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        source = aiter(requests)
+        while True:
+            try:
+                async with asyncio.timeout(seconds):
+                    message = await anext(source)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                raise DeadlineExceeded(
+                    f"no message for {seconds:g} s: the call was abandoned (the server's "
+                    "--upload-idle-timeout-seconds); send it again",
+                    field="upload_idle_timeout_seconds",
+                ) from None
+            yield message
+
+    if inspect.isasyncgenfunction(behaviour):
+
+        async def streaming(requests: AsyncIterator[Any], context: Any) -> AsyncIterator[Any]:
+            async for response in behaviour(messages(requests), context):
+                yield response
+
+        return streaming
+
+    async def unary(requests: AsyncIterator[Any], context: Any) -> Any:
+        return await behaviour(messages(requests), context)
+
+    return unary

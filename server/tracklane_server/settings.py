@@ -43,9 +43,16 @@ class Settings:
     ui_dir: str = ""
     workers: int = 1
     threads: int = 16
-    max_message_bytes: int = 64 * 1024 * 1024
+    max_message_bytes: int = 4 * 1024 * 1024 + 64 * 1024  # an upload's largest chunk and its header
+    max_decoding_bytes: int = 32 * 1024 * 1024
     shutdown_grace_seconds: float = 10.0
     max_streams_per_client: int = 64
+    max_streams_per_user: int = 256
+    handshake_timeout_seconds: float = 10.0
+    connection_idle_seconds: float = 300.0
+    max_connection_age_seconds: float = 3600.0
+    upload_idle_timeout_seconds: float = 60.0
+    max_token_days: int = 0
     s3_endpoint_url: str = ""
     s3_access_key_id: str = ""
     s3_secret_access_key: str = ""
@@ -166,7 +173,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("threads", "Threads per process for database and object-store calls. Default: 16.", int),
     Setting(
         "max_message_bytes",
-        "Largest gRPC message accepted or sent, in bytes. Default: 67108864 (64 MiB).",
+        "Largest request message accepted, in bytes; bulk data goes over the streams "
+        "(StreamMetrics, UploadArtifact) in smaller messages. Default: 4259840 (4 MiB + 64 KiB: the "
+        "largest artifact chunk, 4 MiB, and its header).",
+        int,
+    ),
+    Setting(
+        "max_decoding_bytes",
+        "Bytes of large (64 KiB or more) unary requests decoded and handled at once, server-wide; as "
+        "many more wait, the rest are refused with RESOURCE_EXHAUSTED. At least --max-message-bytes. "
+        "Default: 33554432 (32 MiB).",
         int,
     ),
     Setting(
@@ -174,6 +190,35 @@ SETTINGS: tuple[Setting, ...] = (
         "StreamMetrics calls one client process may have open at once; more are refused with "
         "RESOURCE_EXHAUSTED. Default: 64.",
         int,
+    ),
+    Setting(
+        "max_streams_per_user",
+        "StreamMetrics and WatchRun calls one user (without auth: one peer address) may have open at "
+        "once on a server process; more are refused with RESOURCE_EXHAUSTED. Default: 256.",
+        int,
+    ),
+    Setting(
+        "handshake_timeout_seconds",
+        "A new connection must finish its TLS handshake and HTTP/2 preface within this, or it is "
+        "closed. Default: 10.",
+        float,
+    ),
+    Setting(
+        "connection_idle_seconds",
+        "A connection with no call for this long is closed (clients reconnect when needed). Default: 300.",
+        float,
+    ),
+    Setting(
+        "max_connection_age_seconds",
+        "A connection this old takes no new calls (GOAWAY: clients reconnect, across replicas too); "
+        "its open calls finish. 0: no limit. Default: 3600.",
+        float,
+    ),
+    Setting(
+        "upload_idle_timeout_seconds",
+        "An artifact upload that sends no message for this long is ended with DEADLINE_EXCEEDED. "
+        "Default: 60.",
+        float,
     ),
     Setting(
         "shutdown_grace_seconds",
@@ -217,6 +262,12 @@ SETTINGS: tuple[Setting, ...] = (
         "auth_bootstrap_token",
         "With --auth, the token of the `admin` user created on first start (for automation; prefer "
         "the variable, flags show in `ps`). Default: generated into DATA_DIR/admin-token.",
+    ),
+    Setting(
+        "max_token_days",
+        "With --auth, the longest lifetime of a token made by CreateToken, in days; one asked "
+        "without expiry gets this. 0: no limit. Default: 0.",
+        int,
     ),
     Setting(
         "auth_default_permission",
@@ -317,6 +368,12 @@ def _validate(settings: Settings) -> None:
     _positive(settings.workers, "workers")
     _positive(settings.threads, "threads")
     _positive(settings.max_message_bytes, "max_message_bytes")
+    if settings.max_decoding_bytes < settings.max_message_bytes:
+        raise InvalidArgument(
+            f"--max-decoding-bytes: must be at least --max-message-bytes ({settings.max_message_bytes}), "
+            f"got {settings.max_decoding_bytes}",
+            field="max_decoding_bytes",
+        )
     _positive(settings.artifact_multipart_max_age_seconds, "artifact_multipart_max_age_seconds")
     if settings.max_artifact_bytes < 0:
         raise InvalidArgument(
@@ -324,6 +381,13 @@ def _validate(settings: Settings) -> None:
             field="max_artifact_bytes",
         )
     _positive(settings.max_streams_per_client, "max_streams_per_client")
+    _positive(settings.max_streams_per_user, "max_streams_per_user")
+    _positive(settings.handshake_timeout_seconds, "handshake_timeout_seconds")
+    _positive(settings.connection_idle_seconds, "connection_idle_seconds")
+    _positive(settings.upload_idle_timeout_seconds, "upload_idle_timeout_seconds")
+    for name in ("max_connection_age_seconds", "max_token_days"):
+        if getattr(settings, name) < 0:
+            raise InvalidArgument(f"--{name.replace('_', '-')}: must be 0 (no limit) or positive", field=name)
     if settings.log_format not in {"text", "json"}:
         raise InvalidArgument("--log-format: expected text or json", field="log_format")
     if settings.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:

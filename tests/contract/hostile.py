@@ -6,8 +6,11 @@ a hostile request reaches the server exactly as written here.
 
 from __future__ import annotations
 
+import queue
 import struct
-from collections.abc import Callable, Iterator
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -155,3 +158,48 @@ def snapshot(stubs: Stubs, b: Bystander) -> list[bytes]:
 def serving(stubs: Stubs) -> bool:
     reply = stubs.health.Check(health_pb2.HealthCheckRequest(service=""), timeout=10)
     return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+class OpenStream:
+    """A StreamMetrics call kept open: batches go in when the test says, answers are read one by one."""
+
+    def __init__(self, channel: grpc.Channel, run_id: str, metadata: Sequence[tuple[str, str]] = ()) -> None:
+        self.run_id = run_id
+        self.writer_id = f"writer-{uuid.uuid4().hex[:8]}"
+        self._sequence = 0
+        self._requests: queue.Queue[Any] = queue.Queue()
+        stub = tracking_pb2_grpc.TrackingServiceStub(channel)
+        self._call = stub.StreamMetrics(iter(self._requests.get, None), metadata=tuple(metadata), timeout=120)
+        self._answers: queue.Queue[Any] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        try:
+            for answer in self._call:
+                self._answers.put(answer)
+            self._answers.put(grpc.StatusCode.OK)
+        except grpc.RpcError as err:
+            self._answers.put(err.code())  # type: ignore[attr-defined]
+
+    def send(self, step: int) -> None:
+        self._sequence += 1
+        self._requests.put(
+            tracking_pb2.StreamMetricsRequest(
+                run_id=self.run_id,
+                writer_id=self.writer_id,
+                sequence=self._sequence,
+                keys=["loss"],
+                key_indices=[0],
+                values=[float(step)],
+                steps=[step],
+                timestamps_ms=[1000 + step],
+            )
+        )
+
+    def answer(self, timeout: float = 30) -> Any:
+        """The next ack, or the status code the stream ended with."""
+        return self._answers.get(timeout=timeout)
+
+    def close(self) -> None:
+        self._requests.put(None)
+        self._call.cancel()

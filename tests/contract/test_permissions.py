@@ -255,8 +255,8 @@ def test_permission_rpcs_name_the_bad_field(cast: Cast) -> None:
             grpc.StatusCode.INVALID_ARGUMENT,
             "permission",
         ),
-        (
-            lambda: owner.SetExperimentPermission(
+        (  # only an admin is told that a user does not exist (test_hostile_auth.py: others are not)
+            lambda: cast.stubs["admin"].auth.SetExperimentPermission(
                 auth_pb2.SetExperimentPermissionRequest(
                     experiment_id=world.experiment_id,
                     user_name=unique("nobody"),

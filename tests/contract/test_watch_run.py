@@ -16,6 +16,8 @@ import tracklane
 from tracklane.entities import Metric
 from tracklane.testing import LocalServer
 from tracklane.v1 import tracking_pb2, tracking_pb2_grpc
+from tracklane_server.store.metric_watch import NEW_CHUNKS, PIECE_POINTS
+from tracklane_server.store.sql_metrics import CHUNK_POINTS
 
 Points = list[tuple[str, int, float, int]]
 
@@ -233,8 +235,43 @@ def test_a_long_history_comes_in_bounded_responses_in_step_order(
             sizes.append(len(points))
             steps.extend(p[1] for p in points)
         assert steps == list(range(1000, n))
-        assert max(sizes) <= 100_000
+        assert max(sizes) <= PIECE_POINTS  # one piece at a time, however long the history
         assert len(sizes) >= 3
+        watch.assert_quiet()
+    finally:
+        watch.cancel()
+
+
+def test_a_burst_of_new_points_comes_in_bounded_responses_each_point_once(
+    client: tracklane.Client, stub: tracking_pb2_grpc.TrackingServiceStub
+) -> None:
+    """One commit of several keys with more chunks than one read takes: split, nothing lost or doubled."""
+    run_id = client.create_run().info.run_id
+    watch = Watch(stub, watch_request(run_id))
+    try:
+        client.log_batch(run_id, metrics=[Metric("zz", 0.0, 0, 1)])
+        assert watch.collect(1) == [("zz", 0, 0.0, 1)]  # live
+        per_key = CHUNK_POINTS * NEW_CHUNKS + 100  # each key alone needs more than one read
+        keys = ["a", "b", "c"]
+        request = tracking_pb2.StreamMetricsRequest(
+            run_id=run_id, writer_id=f"burst-{uuid.uuid4().hex[:8]}", sequence=1, keys=keys
+        )
+        for index in range(len(keys)):
+            request.key_indices.extend([index] * per_key)
+            request.steps.extend(range(per_key))
+            request.values.extend([float(index)] * per_key)
+        request.timestamps_ms.append(9)
+        [ack] = list(stub.StreamMetrics(iter([request]), timeout=60))
+        assert ack.points_written == per_key * len(keys)
+        got: Points = []
+        sizes: list[int] = []
+        while len(got) < per_key * len(keys):
+            points = watch.next()[1]
+            sizes.append(len(points))
+            got.extend(points)
+        assert sorted(got) == sorted((k, s, float(i), 9) for i, k in enumerate(keys) for s in range(per_key))
+        assert max(sizes) <= NEW_CHUNKS * CHUNK_POINTS
+        assert len(sizes) > len(keys)
         watch.assert_quiet()
     finally:
         watch.cancel()

@@ -18,10 +18,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
+import pytest
 from minio import Minio
 
 import tracklane
-from tests.conftest import find_executable
+from tests.conftest import S3Config, create_postgres_database, drop_postgres_database, find_executable
 from tests.e2e._server_process import ServerProcess, ServerStartError, clean_env, start_server
 from tests.e2e.test_stream_faults import PrivatePostgres, fixed_port
 
@@ -34,6 +35,7 @@ __all__ = [
     "restart_postgres",
     "retried",
     "serve",
+    "server_on_backend",
 ]
 
 MINIO_HOW_TO = "bash .ci/services.sh start builds it (go install github.com/minio/minio)"
@@ -92,6 +94,33 @@ def serve(
                 raise
             time.sleep(2)
     raise AssertionError("unreachable")
+
+
+@contextmanager
+def server_on_backend(
+    request: pytest.FixtureRequest,
+    data_dir: Path,
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    s3_prefix: str = "",
+) -> Iterator[ServerProcess]:
+    """A server process on the test's backend (``request.param``): SQLite and a folder, or a fresh
+    database on the shared PostgreSQL (dropped afterwards) and, with ``s3_prefix``, MinIO."""
+    env = dict(env or {})
+    admin_uri = uri = ""
+    if request.param == "postgres":
+        admin_uri = request.getfixturevalue("postgres_admin_uri")
+        uri = create_postgres_database(admin_uri)
+        args = (*args, "--backend-store-uri", uri)
+        if s3_prefix:
+            s3: S3Config = request.getfixturevalue("s3_service")
+            env.update(s3.server_env(s3_prefix))
+    try:
+        with start_server(*args, data_dir=data_dir, env=env) as process:
+            yield process
+    finally:
+        if admin_uri:
+            drop_postgres_database(admin_uri, uri)
 
 
 def fixed_bind() -> str:

@@ -2889,12 +2889,13 @@ type GetMetricHistoryRequest struct {
 	StartStep *int64 `protobuf:"varint,3,opt,name=start_step,json=startStep,proto3,oneof" json:"start_step,omitempty"`
 	// Last step to return (inclusive); unset: to the last.
 	EndStep *int64 `protobuf:"varint,4,opt,name=end_step,json=endStep,proto3,oneof" json:"end_step,omitempty"`
-	// Points per page; 0: server default (100,000); capped at 1,000,000. Ignored with `max_points`.
+	// Points per page; 0: server default (100,000); capped at 100,000. Ignored with `max_points`.
 	PageSize int32 `protobuf:"varint,5,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// From the previous response; the other fields must not change.
 	PageToken string `protobuf:"bytes,6,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	// Downsample to at most this many points for a chart: the range is cut into buckets and each
-	// keeps its first, last, minimum and maximum point, so spikes survive. 0: no downsampling.
+	// keeps its first, last, minimum and maximum point, so spikes survive. 0: no downsampling;
+	// capped at 100,000.
 	MaxPoints     int32 `protobuf:"varint,7,opt,name=max_points,json=maxPoints,proto3" json:"max_points,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -3045,9 +3046,9 @@ type BatchGetMetricHistoryRequest struct {
 	StartStep *int64 `protobuf:"varint,3,opt,name=start_step,json=startStep,proto3,oneof" json:"start_step,omitempty"`
 	// Last step (inclusive); unset: to the last.
 	EndStep *int64 `protobuf:"varint,4,opt,name=end_step,json=endStep,proto3,oneof" json:"end_step,omitempty"`
-	// Downsample each series to at most this many points; 0: all points.
+	// Downsample each series to at most this many points; 0: all points; capped at 100,000.
 	MaxPoints int32 `protobuf:"varint,5,opt,name=max_points,json=maxPoints,proto3" json:"max_points,omitempty"`
-	// Points per page across all series; 0: server default (100,000); capped at 1,000,000.
+	// Points per page across all series; 0: server default (100,000); capped at 100,000.
 	PageSize int32 `protobuf:"varint,6,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// From the previous response; the other fields must not change.
 	PageToken     string `protobuf:"bytes,7,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`

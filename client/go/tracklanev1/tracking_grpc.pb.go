@@ -104,7 +104,8 @@ type TrackingServiceClient interface {
 	// A batch that cannot be applied is answered with `error` and the stream goes on.
 	StreamMetrics(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[StreamMetricsRequest, StreamMetricsResponse], error)
 	// Sends a run's existing points from `start_step`, then new points as they are committed, until
-	// the client cancels. NOT_FOUND for an unknown run.
+	// the client cancels, in responses of at most 25,000 points. NOT_FOUND for an unknown run;
+	// UNAUTHENTICATED or PERMISSION_DENIED ends it when the caller's token or grant goes.
 	WatchRun(ctx context.Context, in *WatchRunRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchRunResponse], error)
 	// Sends every run of the experiments (the snapshot), then each run again whenever it changes
 	// (new runs, status, name, params, tags, latest metrics and their summaries), until the client
@@ -432,7 +433,8 @@ type TrackingServiceServer interface {
 	// A batch that cannot be applied is answered with `error` and the stream goes on.
 	StreamMetrics(grpc.BidiStreamingServer[StreamMetricsRequest, StreamMetricsResponse]) error
 	// Sends a run's existing points from `start_step`, then new points as they are committed, until
-	// the client cancels. NOT_FOUND for an unknown run.
+	// the client cancels, in responses of at most 25,000 points. NOT_FOUND for an unknown run;
+	// UNAUTHENTICATED or PERMISSION_DENIED ends it when the caller's token or grant goes.
 	WatchRun(*WatchRunRequest, grpc.ServerStreamingServer[WatchRunResponse]) error
 	// Sends every run of the experiments (the snapshot), then each run again whenever it changes
 	// (new runs, status, name, params, tags, latest metrics and their summaries), until the client

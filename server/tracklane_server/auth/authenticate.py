@@ -1,7 +1,12 @@
-"""The auth interceptor: ``authorization: Bearer <token>`` -> the call's Principal, or UNAUTHENTICATED.
+"""Authentication: ``authorization: Bearer <token>`` -> the caller's Principal, or UNAUTHENTICATED.
 
-It wraps each handler's behaviour (as ErrorInterceptor does) so ``set_principal`` runs in the
-call's own task, which the service and, through BlockingCalls, the store threads then see. It sits
+:meth:`Authenticator.authenticate` is a plain function of the request's metadata (or HTTP headers,
+as (name, value) pairs with lower-case names) and the peer: every listener calls it, the gRPC one
+through :class:`AuthInterceptor`. The interceptor authenticates in the call's own task before the
+request is read: it sits outside LimitsInterceptor (interceptors.py), which defers reading a unary
+request until the handler runs, so a caller without a valid token never gets a byte of its body
+buffered or decoded. It sets the Principal (and the call's CallAccess, which long-lived calls use to
+re-check their caller) for the service and, through BlockingCalls, the store threads. It sits
 inside ErrorInterceptor, which turns the Unauthenticated raised here into its status. The standard
 health service and reflection stay open: load balancers and grpcurl have no token.
 
@@ -11,6 +16,7 @@ Tokens never reach a log line or an error message: messages say only what was wr
 from __future__ import annotations
 
 import base64
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +25,7 @@ import grpc
 from tracklane.exceptions import Unauthenticated
 from tracklane_server.auth.policy import is_public
 from tracklane_server.auth.principal import Principal, set_principal
+from tracklane_server.auth.revocation import AccessEpoch, CallAccess, set_access
 from tracklane_server.auth.users_store import NotCached, UsersStore
 from tracklane_server.interceptors import responses, rewrap_handler
 from tracklane_server.services.base import BlockingCalls
@@ -26,7 +33,13 @@ from tracklane_server.services.base import BlockingCalls
 if TYPE_CHECKING:
     Handler = grpc.RpcMethodHandler[Any, Any]
 
-__all__ = ["AuthInterceptor", "bearer_token", "credentials"]
+__all__ = ["AuthInterceptor", "Authenticator", "Metadata", "bearer_token", "credentials"]
+
+log = logging.getLogger(__name__)
+
+#: Request metadata or HTTP headers: (lower-case name, value) pairs.
+Metadata = Sequence[tuple[str, str | bytes]]
+
 _MISSING = (
     "this server requires a token: send `authorization: Bearer <token>` metadata "
     "(the Python client: token= or TRACKLANE_TRACKING_TOKEN)"
@@ -35,7 +48,7 @@ _MALFORMED = "the authorization metadata must read `Bearer <token>` (or `Basic` 
 _REFUSED = "the token is unknown, expired or revoked"
 
 
-def bearer_token(metadata: Sequence[tuple[str, str | bytes]] | None) -> str:
+def bearer_token(metadata: Metadata | None) -> str:
     """The token of ``authorization: Bearer <token>``.
 
     Raises:
@@ -73,29 +86,46 @@ def credentials(metadata: Sequence[tuple[str, str | bytes]] | None) -> tuple[str
     return token, user
 
 
-class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
-    """Sets the caller's Principal for every call but health and reflection; refuses the unknown."""
+class Authenticator:
+    """Resolves bearer tokens through the users store (cache hits stay on the event loop)."""
 
     def __init__(self, users: UsersStore, blocking: BlockingCalls) -> None:
-        self._users = users
-        self._blocking = blocking
+        self.users = users
+        self.blocking = blocking
 
-    async def authenticate(self, metadata: Sequence[tuple[str, str | bytes]] | None) -> Principal:
-        """The caller of a call with this metadata.
+    @property
+    def epoch(self) -> AccessEpoch:
+        """Moves whenever access may have been taken away (see auth/revocation.py)."""
+        return self.users.epoch
+
+    async def authenticate(self, metadata: Metadata | None, peer: str = "") -> Principal:
+        """The caller of a request with this metadata, from ``peer`` (for the log only).
 
         Raises:
             Unauthenticated: missing, malformed, unknown, expired or revoked token.
         """
-        token, claimed_user = credentials(metadata)
+        try:
+            token, claimed_user = credentials(metadata)
+        except Unauthenticated as exc:
+            log.debug("refused a call from %s: %s", peer or "?", exc.reason)
+            raise
         # Cache hits stay on the event loop: they must not queue behind slow store calls.
-        principal = self._users.resolve_cached(token)
+        principal = self.users.resolve_cached(token)
         if isinstance(principal, NotCached):
-            principal = await self._blocking.call(self._users.resolve, token)
+            principal = await self.blocking.call(self.users.resolve, token)
         if principal is None or (claimed_user and claimed_user != principal.name):
             # A Basic user name must be the token's own user; saying which part was wrong would
             # tell a guesser that the token is valid.
+            log.debug("refused a call from %s: unknown, expired or revoked token", peer or "?")
             raise Unauthenticated(_REFUSED, reason="TOKEN_INVALID")
         return principal
+
+
+class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
+    """Sets the caller's Principal for every call but health and reflection; refuses the unknown."""
+
+    def __init__(self, authenticator: Authenticator) -> None:
+        self.authenticator = authenticator
 
     async def intercept_service(
         self,
@@ -113,16 +143,26 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
 
         return rewrap_handler(handler, wrap)
 
+    async def _begin(self, metadata: Metadata | None, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        peer = context.peer()
+        principal = await self.authenticator.authenticate(metadata, peer)
+        set_principal(principal)
+        set_access(
+            CallAccess(
+                principal, lambda: self.authenticator.authenticate(metadata, peer), self.authenticator.epoch
+            )
+        )
+
     def _wrap_unary(self, behaviour: Callable[..., Any], metadata: Any) -> Callable[..., Awaitable[Any]]:
         async def wrapper(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            set_principal(await self.authenticate(metadata))
+            await self._begin(metadata, context)
             return await behaviour(request, context)
 
         return wrapper
 
     def _wrap_stream(self, behaviour: Callable[..., Any], metadata: Any) -> Callable[..., AsyncIterator[Any]]:
         async def wrapper(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
-            set_principal(await self.authenticate(metadata))
+            await self._begin(metadata, context)
             async for response in responses(behaviour(request, context)):
                 yield response
 

@@ -6,6 +6,12 @@ checked before the handler runs; client-streaming calls have their request itera
 each message's run is checked (once per run and call) before the handler sees it. A refused
 StreamMetrics batch is answered with a PERMISSION_DENIED ItemError and the stream goes on;
 other refusals end the call. Installed only when auth is enabled: without it nothing is checked.
+
+Streams are checked again while they last (auth/revocation.py): when the access epoch moves or the
+last check is RECHECK_SECONDS old, the caller is re-authenticated (a revoked token ends the call
+with UNAUTHENTICATED), the per-run decisions of a client stream are forgotten (the next batch to a
+run no longer writable is refused), and a server-streaming call (WatchRun, a download) has its
+rule checked again before its next response, or at once while it waits (PERMISSION_DENIED ends it).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from tracklane.exceptions import PermissionDenied, Unauthenticated
 from tracklane_server.auth.permissions import PermissionStore, denied, set_default_permission
 from tracklane_server.auth.policy import RULES, Access, Kind, Need, Rule, check_policy, is_public
 from tracklane_server.auth.principal import Permission, Principal, current_principal
+from tracklane_server.auth.revocation import CallAccess, current_access
 from tracklane_server.interceptors import responses, rewrap_handler
 from tracklane_server.services.base import BlockingCalls
 
@@ -78,7 +85,11 @@ class AuthorizationInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type
         async def wrapper(request: Any, context: Any) -> AsyncIterator[Any]:
             principal = self._begin(known)
             await self._check(principal, rule, request)
-            async for response in responses(behaviour(request, context)):
+
+            async def recheck(again: Principal) -> None:
+                await self._check(again, rule, request)
+
+            async for response in _guarded(responses(behaviour(request, context)), recheck):
                 yield response
 
         return wrapper
@@ -89,7 +100,7 @@ class AuthorizationInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type
         async def wrapper(requests: AsyncIterator[Any], context: Any) -> Any:
             principal = self._begin(known)
             await self._check(principal, rule, None)
-            if rule.per_message and not principal.is_admin:
+            if rule.per_message:
                 requests = self._checked(principal, rule, requests, refused=None)
             return await behaviour(requests, context)
 
@@ -101,13 +112,14 @@ class AuthorizationInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type
         async def wrapper(requests: AsyncIterator[Any], context: Any) -> AsyncIterator[Any]:
             principal = self._begin(known)
             await self._check(principal, rule, None)
-            if not rule.per_message or principal.is_admin:
-                async for response in responses(behaviour(requests, context)):
+            if not rule.per_message:
+                async for response in _guarded(responses(behaviour(requests, context)), None):
                     yield response
                 return
             refused: asyncio.Queue[Any] = asyncio.Queue()
             checked = self._checked(principal, rule, requests, refused=refused if rule.refuse else None)
-            async for response in _merged(responses(behaviour(checked, context)), refused):
+            merged = _merged(responses(behaviour(checked, context)), refused)
+            async for response in _guarded(merged, None):
                 yield response
 
         return wrapper
@@ -138,10 +150,13 @@ class AuthorizationInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type
             await self._check_need(principal, need, request)
 
     async def _check_need(self, principal: Principal, need: Need, request: Any) -> None:
-        ids = need.ids_of(request)
-        if not ids:
+        await self._check_ids(principal, need, need.ids_of(request), need.level_for(request))
+
+    async def _check_ids(
+        self, principal: Principal, need: Need, ids: list[str], required: Permission
+    ) -> None:
+        if not ids or principal.is_admin:
             return
-        required = need.level_for(request)
         store = self.permissions
         if need.kind is Kind.RUN:
             levels = await self.blocking.call(store.run_levels, principal, ids)
@@ -166,11 +181,25 @@ class AuthorizationInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type
         requests: AsyncIterator[Any],
         refused: asyncio.Queue[Any] | None,
     ) -> AsyncIterator[Any]:
-        """``requests`` with each message's needs checked (each resource once per call). A refused
-        message raises PermissionDenied, or with ``refused`` is answered there and left out."""
+        """``requests`` with each message's needs checked (each resource once per call, again after
+        the caller is re-checked). A refused message raises PermissionDenied, or with ``refused`` is
+        answered there and left out. With ``rule.first_only`` the first message's needs hold for the
+        call, and are checked again whenever the caller is."""
+        access = current_access()
+        generation = access.generation if access is not None else 0
         refusals: dict[str, str] = {}  # per resource: the refusal's message, "" when allowed
+        first_needs: list[tuple[Need, list[str], Permission]] = []
         first = True
         async for request in requests:
+            if access is not None:
+                if access.stale():
+                    await access.refresh()  # Unauthenticated ends the call
+                if access.generation != generation:
+                    generation = access.generation
+                    principal = access.principal
+                    refusals.clear()
+                    for need, ids, level in first_needs:  # PermissionDenied ends the call
+                        await self._check_ids(principal, need, ids, level)
             if first or not rule.first_only:
                 try:
                     for need in rule.needs:
@@ -188,8 +217,63 @@ class AuthorizationInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type
                         raise
                     refused.put_nowait(rule.refuse(request, exc.message))
                     continue
+                if first and rule.first_only:
+                    first_needs = [(n, n.ids_of(request), n.level_for(request)) for n in rule.needs]
             first = False
             yield request
+
+
+async def _guarded(
+    source: AsyncIterator[Any], recheck: Callable[[Principal], Awaitable[None]] | None
+) -> AsyncIterator[Any]:
+    """``source``'s responses while the caller keeps its access: re-checked (``recheck``: the
+    call's rule) before each response once stale, and as soon as it goes stale while the call
+    waits for its next response. A failed check raises, ending the call."""
+    access = current_access()
+    if access is None:
+        async for item in source:
+            yield item
+        return
+    lock = asyncio.Lock()
+    checked = access.generation
+
+    async def ensure(call_access: CallAccess) -> None:
+        nonlocal checked
+        async with lock:  # a response waits for a check in progress
+            if call_access.stale():
+                await call_access.refresh()
+            if call_access.generation != checked:
+                if recheck is not None:
+                    await recheck(call_access.principal)
+                checked = call_access.generation
+
+    async def watch(call_access: CallAccess) -> None:
+        while True:
+            await call_access.wait_stale()
+            await ensure(call_access)
+
+    it = aiter(source)
+    watcher: asyncio.Future[None] = asyncio.ensure_future(watch(access))
+    pending: asyncio.Future[Any] | None = None
+    try:
+        while True:
+            pending = asyncio.ensure_future(anext(it))
+            done, _ = await asyncio.wait({pending, watcher}, return_when=asyncio.FIRST_COMPLETED)
+            if watcher in done:
+                watcher.result()  # raises the refusal
+            try:
+                item = await pending
+            except StopAsyncIteration:
+                return
+            pending = None
+            await ensure(access)
+            yield item
+    finally:
+        for task in (pending, watcher):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
 
 
 async def _merged(responses: AsyncIterator[Any], refused: asyncio.Queue[Any]) -> AsyncIterator[Any]:

@@ -4,7 +4,12 @@ A user's level on an experiment (and so on its runs) or a registered model (and 
 their explicit grant if there is one, else the server's default permission (``--auth-default-
 permission``, NONE unless set). An explicit grant replaces the default, so a READ grant can limit
 one user below a default of EDIT. Admins have every level. Nothing is cached across calls: a grant
-or revocation takes effect on the next call.
+or revocation takes effect on the next call, and every change bumps the access epoch so that open
+streams check again at once (auth/revocation.py).
+
+Only admins learn from these calls whether a user name exists: for anyone else (``reveal_users``
+False) granting to a name nobody has answers as granting does (and stores nothing: there is no one
+to grant to), and removing it answers as removing a grant the user does not have.
 
 The default permission travels with each call as a context variable (set by the authorization
 interceptor), as the Principal does, so stores filtering search results need no server handle and
@@ -13,15 +18,18 @@ two servers in one process may differ.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Literal, overload
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from tracklane.exceptions import InvalidArgument, NotFound, PermissionDenied
 from tracklane_server.auth.principal import Permission, Principal, current_principal
+from tracklane_server.auth.revocation import AccessEpoch
 from tracklane_server.store import schema as t
 from tracklane_server.store.sql_common import transaction, upsert
 
@@ -36,6 +44,8 @@ __all__ = [
     "readable_models",
     "set_default_permission",
 ]
+
+log = logging.getLogger(__name__)
 
 _default: ContextVar[Permission | None] = ContextVar("tracklane_default_permission", default=None)
 
@@ -125,8 +135,10 @@ def _experiment_key(experiment_id: str) -> int | None:
 class PermissionStore:
     """Looks up a caller's level on a resource; grants, revokes and lists permissions."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, epoch: AccessEpoch | None = None) -> None:
         self.engine = engine
+        #: Bumped after every grant change (a lower or removed grant must reach open streams).
+        self.epoch = epoch or AccessEpoch()
 
     # -- the caller's level -------------------------------------------------------------------------
 
@@ -205,21 +217,30 @@ class PermissionStore:
 
     # -- grants -------------------------------------------------------------------------------------
 
-    def set_experiment_permission(self, experiment_id: str, user_name: str, permission: Permission) -> Grant:
+    def set_experiment_permission(
+        self, experiment_id: str, user_name: str, permission: Permission, *, reveal_users: bool = True
+    ) -> Grant:
         """Grants (or replaces) a user's permission on an experiment."""
         with transaction(self.engine) as conn:
             pk = self._experiment(conn, experiment_id)
-            user_id = _user_id(conn, user_name)
-            _replace(conn, _exp_perms, {"experiment_id": pk, "user_id": user_id}, permission)
+            user_id = _user_id(conn, user_name, reveal_users)
+            if user_id is not None:
+                _replace(conn, _exp_perms, {"experiment_id": pk, "user_id": user_id}, permission)
+        if user_id is None:
+            _hidden_miss("experiment", str(pk))
+        self.epoch.bump()
         return Grant(user_name, permission, experiment_id=str(pk))
 
-    def delete_experiment_permission(self, experiment_id: str, user_name: str) -> None:
+    def delete_experiment_permission(
+        self, experiment_id: str, user_name: str, *, reveal_users: bool = True
+    ) -> None:
         with transaction(self.engine) as conn:
             pk = self._experiment(conn, experiment_id)
-            user_id = _user_id(conn, user_name)
+            user_id = _user_id(conn, user_name, reveal_users)
             deleted = conn.execute(
                 _exp_perms.delete().where(_exp_perms.c.experiment_id == pk, _exp_perms.c.user_id == user_id)
             ).rowcount
+        self.epoch.bump()
         if not deleted:
             raise NotFound(
                 f"user {user_name!r} has no permission on experiment {experiment_id!r}", field="user_name"
@@ -236,23 +257,30 @@ class PermissionStore:
             ).all()
         return [Grant(r.name, Permission[r.permission], experiment_id=str(pk)) for r in rows]
 
-    def set_model_permission(self, name: str, user_name: str, permission: Permission) -> Grant:
+    def set_model_permission(
+        self, name: str, user_name: str, permission: Permission, *, reveal_users: bool = True
+    ) -> Grant:
         """Grants (or replaces) a user's permission on a registered model (kept across renames)."""
         with transaction(self.engine) as conn:
             model_id = _model_id(conn, name)
-            user_id = _user_id(conn, user_name)
-            _replace(conn, _model_perms, {"model_id": model_id, "user_id": user_id}, permission)
+            user_id = _user_id(conn, user_name, reveal_users)
+            if user_id is not None:
+                _replace(conn, _model_perms, {"model_id": model_id, "user_id": user_id}, permission)
+        if user_id is None:
+            _hidden_miss("registered model", name)
+        self.epoch.bump()
         return Grant(user_name, permission, model_name=name)
 
-    def delete_model_permission(self, name: str, user_name: str) -> None:
+    def delete_model_permission(self, name: str, user_name: str, *, reveal_users: bool = True) -> None:
         with transaction(self.engine) as conn:
             model_id = _model_id(conn, name)
-            user_id = _user_id(conn, user_name)
+            user_id = _user_id(conn, user_name, reveal_users)
             deleted = conn.execute(
                 _model_perms.delete().where(
                     _model_perms.c.model_id == model_id, _model_perms.c.user_id == user_id
                 )
             ).rowcount
+        self.epoch.bump()
         if not deleted:
             raise NotFound(
                 f"user {user_name!r} has no permission on registered model {name!r}", field="user_name"
@@ -306,15 +334,34 @@ class PermissionStore:
         return pk
 
 
-def _user_id(conn: Connection, user_name: str) -> int:
+@overload
+def _user_id(conn: Connection, user_name: str, reveal: Literal[True] = ...) -> int: ...
+@overload
+def _user_id(conn: Connection, user_name: str, reveal: bool) -> int | None: ...
+def _user_id(conn: Connection, user_name: str, reveal: bool = True) -> int | None:
+    """The user's id; a missing user is NotFound when ``reveal``, else None (the caller answers as
+    if the user existed)."""
     if not user_name:
         raise InvalidArgument("user_name: give the user's name", field="user_name")
     user_id = conn.execute(
         sa.select(t.users.c.user_id).where(t.users.c.name == user_name)
     ).scalar_one_or_none()
     if user_id is None:
+        if not reveal:
+            return None
         raise NotFound(f"user {user_name!r} does not exist", field="user_name")
     return int(user_id)
+
+
+def _hidden_miss(kind: str, ident: str) -> None:
+    # For the operator: many of these from one user look like someone guessing user names.
+    caller = current_principal()
+    log.info(
+        "a grant on %s %r named a user that does not exist (by %s); answered as if it did",
+        kind,
+        ident,
+        caller.name if caller else "?",
+    )
 
 
 def _model_id(conn: Connection, name: str) -> int:

@@ -26,6 +26,8 @@ class Principal:
     user_id: int
     name: str
     is_admin: bool
+    #: When the token the call came with expires, epoch milliseconds; 0: never.
+    token_expire_time: int = 0
 
 
 _current: ContextVar[Principal | None] = ContextVar("tracklane_principal", default=None)

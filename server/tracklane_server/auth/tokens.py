@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from datetime import UTC, datetime
 
 from tracklane.exceptions import InvalidArgument
 
@@ -18,6 +19,7 @@ __all__ = [
     "MIN_SECRET_LENGTH",
     "PREFIX",
     "check_supplied_secret",
+    "child_expire_time",
     "hash_secret",
     "hashes_match",
     "new_secret",
@@ -63,3 +65,27 @@ def check_supplied_secret(secret: str, source: str) -> None:
         )
     if not secret.isascii() or not secret.isprintable() or " " in secret:
         raise InvalidArgument(f"{source}: a token must be printable ASCII without spaces", field=source)
+
+
+DAY_MS = 86_400_000
+
+
+def child_expire_time(requested: int, parent: int, max_days: int, now: int) -> int:
+    """When a token made with a token expires (epoch ms; 0: never): as ``requested``, never after
+    the ``parent`` token (the one making the call) nor past ``max_days`` from ``now`` (0: no
+    maximum). Unset (0) means as late as allowed.
+
+    Raises:
+        InvalidArgument: ``requested`` is later than allowed (``field`` is ``expire_time``).
+    """
+    ceiling = now + max_days * DAY_MS if max_days else 0
+    latest = min((t for t in (parent, ceiling) if t), default=0)
+    if not requested or not latest or requested <= latest:
+        return requested or latest
+    when = datetime.fromtimestamp(latest / 1000, UTC).isoformat(timespec="seconds")
+    why = (
+        "the token making this call expires then, and a token cannot outlive the one that made it"
+        if latest == parent
+        else f"this server makes tokens of at most {max_days} days (--max-token-days)"
+    )
+    raise InvalidArgument(f"expire_time: must be no later than {when}: {why}", field="expire_time")

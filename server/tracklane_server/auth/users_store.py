@@ -2,8 +2,11 @@
 
 Tokens are looked up by the hash of the bearer string (see tokens.py). Resolved tokens are cached
 for ``CACHE_TTL_SECONDS`` so a busy client does not cost a query per call; every change made
-through this store (revoke, delete or demote a user) clears the cache, so it takes effect at once
-on this server. Other replicas see a revocation within ``CACHE_TTL_SECONDS``.
+through this store (revoke, delete or demote a user) clears the cache after it commits and bumps
+the access epoch (auth/revocation.py), so it takes effect at once on this server: a lookup that
+read the database before the change cannot put its answer back into the cache after it (the cache
+has a generation, and only a lookup that started in the current one may fill it). Other replicas
+see a revocation within ``CACHE_TTL_SECONDS``.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 from tracklane.exceptions import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from tracklane_server.auth import tokens
 from tracklane_server.auth.principal import Principal
+from tracklane_server.auth.revocation import AccessEpoch
 from tracklane_server.store import schema as t
 from tracklane_server.store.page_tokens import decode_page_token, encode_page_token, fingerprint
 from tracklane_server.store.sql_common import now_ms, transaction
@@ -81,9 +85,12 @@ _USER_COLUMNS = (t.users.c.user_id, t.users.c.name, t.users.c.is_admin, t.users.
 class UsersStore:
     """Users, their tokens, and token resolution."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, epoch: AccessEpoch | None = None) -> None:
         self.engine = engine
+        #: Bumped after every change here that can take access away (open streams re-check).
+        self.epoch = epoch or AccessEpoch()
         self._cache: dict[str, _Cached] = {}
+        self._generation = 0  # moves on every forget_cached(); guarded by _lock
         self._lock = threading.Lock()
 
     # -- users -------------------------------------------------------------------------------------
@@ -250,6 +257,8 @@ class UsersStore:
         if not isinstance(cached, NotCached):
             return cached
         digest = tokens.hash_secret(secret)
+        with self._lock:
+            generation = self._generation  # before the read: see forget_cached()
         now = now_ms()
         with transaction(self.engine) as conn:
             row = conn.execute(
@@ -270,22 +279,32 @@ class UsersStore:
             if row.expire_time and now >= row.expire_time:
                 return None
             if now - row.last_used_time >= LAST_USED_RESOLUTION_MS:
-                conn.execute(
+                touched = conn.execute(
                     t.api_tokens.update()
                     .where(t.api_tokens.c.token_id == row.token_id)
                     .values(last_used_time=now)
-                )
-        principal = Principal(row.user_id, row.name, bool(row.is_admin))
+                ).rowcount
+                if not touched:  # revoked while this read (PostgreSQL waited on the row): refuse
+                    return None
+        principal = Principal(row.user_id, row.name, bool(row.is_admin), token_expire_time=row.expire_time)
         with self._lock:
-            if len(self._cache) >= _CACHE_MAX:
-                self._cache.clear()
-            self._cache[digest] = _Cached(principal, row.expire_time, time.monotonic())
+            if generation == self._generation:  # else a change committed meanwhile: do not cache
+                if len(self._cache) >= _CACHE_MAX:
+                    self._cache.clear()
+                self._cache[digest] = _Cached(principal, row.expire_time, time.monotonic())
         return principal
 
     def forget_cached(self) -> None:
-        """Drops every cached token: after a change that may revoke or demote one."""
+        """Drops every cached token after a change that may revoke or demote one (committed by then),
+        and wakes the open streams to re-check their callers.
+
+        A lookup that read the database before the change still answers its own call (which began
+        before the change), but may not cache that answer: the generation it started in is over.
+        """
         with self._lock:
             self._cache.clear()
+            self._generation += 1
+        self.epoch.bump()
 
 
 def _user(conn: Connection, name: str, field: str) -> UserRecord:

@@ -2,7 +2,8 @@
 
 Every RPC answers FAILED_PRECONDITION when the server runs without auth. Admins manage users and
 anyone's tokens; others see themselves and manage their own tokens. A non-admin asking about
-another user's token gets NOT_FOUND, as if it did not exist.
+another user's token gets NOT_FOUND, as if it did not exist. A token made by CreateToken expires no
+later than the token that made it, nor past the server's --max-token-days.
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from tracklane.exceptions import FailedPrecondition, NotFound, PermissionDenied, Unauthenticated
 from tracklane.v1 import auth_pb2, auth_pb2_grpc
+from tracklane_server.auth import tokens
 from tracklane_server.auth.principal import Principal, current_principal
 from tracklane_server.auth.users_store import TokenRecord, UserRecord, UsersStore
 from tracklane_server.services.auth_permissions import PermissionMethods
 from tracklane_server.services.base import BlockingCalls
 from tracklane_server.services.masks import update_fields
+from tracklane_server.services.request_checks import checked_requests
+from tracklane_server.store.sql_common import now_ms
 
 Context = Any  # grpc.aio.ServicerContext; the interceptor turns TracklaneError into its status
 
@@ -47,13 +51,17 @@ def token_proto(token: TokenRecord) -> auth_pb2.Token:
     )
 
 
+@checked_requests
 class AuthService(PermissionMethods, auth_pb2_grpc.AuthServiceServicer):
     """Users and tokens over UsersStore; ``enabled`` is the server's auth switch."""
 
-    def __init__(self, users: UsersStore, blocking: BlockingCalls, *, enabled: bool) -> None:
+    def __init__(
+        self, users: UsersStore, blocking: BlockingCalls, *, enabled: bool, max_token_days: int = 0
+    ) -> None:
         self.users = users
         self.blocking = blocking
         self.enabled = enabled
+        self.max_token_days = max_token_days
 
     def caller(self) -> Principal:
         """The authenticated caller.
@@ -136,7 +144,10 @@ class AuthService(PermissionMethods, auth_pb2_grpc.AuthServiceServicer):
         self, request: auth_pb2.CreateTokenRequest, context: Context
     ) -> auth_pb2.CreateTokenResponse:
         user_name = self._subject(request.user_name)
-        expire_time = request.expire_time.ToMilliseconds() if request.HasField("expire_time") else 0
+        requested = request.expire_time.ToMilliseconds() if request.HasField("expire_time") else 0
+        expire_time = tokens.child_expire_time(
+            requested, self.caller().token_expire_time, self.max_token_days, now_ms()
+        )
         token, secret = await self.blocking.call(
             self.users.create_token, user_name, name=request.name, expire_time=expire_time
         )

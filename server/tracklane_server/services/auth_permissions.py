@@ -2,8 +2,9 @@
 
 Who may call them (MANAGE on the resource, or admin) is checked by the authorization interceptor
 before these run (auth.policy); ListUserPermissions checks here that a non-admin asks about
-themselves. Mixed into services.auth.AuthService, which provides ``users``, ``blocking`` and
-``caller()`` (FAILED_PRECONDITION when auth is off).
+themselves. Only admins are told that a user name does not exist (auth/permissions.py). Mixed
+into services.auth.AuthService, which provides ``users``, ``blocking`` and ``caller()``
+(FAILED_PRECONDITION when auth is off).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from tracklane_server.auth.permissions import Grant, PermissionStore
 from tracklane_server.auth.principal import Permission, Principal
 from tracklane_server.auth.users_store import UsersStore
 from tracklane_server.services.base import BlockingCalls
+from tracklane_server.services.request_checks import checked_requests
 
 Context = Any  # grpc.aio.ServicerContext
 
@@ -50,6 +52,7 @@ def model_permission_proto(grant: Grant) -> auth_pb2.RegisteredModelPermission:
     )
 
 
+@checked_requests
 class PermissionMethods:
     """Set/Delete/List permission RPCs, mixed into services.auth.AuthService."""
 
@@ -61,26 +64,28 @@ class PermissionMethods:
 
     @cached_property
     def permissions(self) -> PermissionStore:
-        return PermissionStore(self.users.engine)
+        return PermissionStore(self.users.engine, self.users.epoch)
 
     async def SetExperimentPermission(
         self, request: auth_pb2.SetExperimentPermissionRequest, context: Context
     ) -> auth_pb2.SetExperimentPermissionResponse:
-        self.caller()
         grant = await self.blocking.call(
             self.permissions.set_experiment_permission,
             request.experiment_id,
             request.user_name,
             permission_from_proto(request.permission),
+            reveal_users=self.caller().is_admin,
         )
         return auth_pb2.SetExperimentPermissionResponse(permission=experiment_permission_proto(grant))
 
     async def DeleteExperimentPermission(
         self, request: auth_pb2.DeleteExperimentPermissionRequest, context: Context
     ) -> auth_pb2.DeleteExperimentPermissionResponse:
-        self.caller()
         await self.blocking.call(
-            self.permissions.delete_experiment_permission, request.experiment_id, request.user_name
+            self.permissions.delete_experiment_permission,
+            request.experiment_id,
+            request.user_name,
+            reveal_users=self.caller().is_admin,
         )
         return auth_pb2.DeleteExperimentPermissionResponse()
 
@@ -96,20 +101,24 @@ class PermissionMethods:
     async def SetRegisteredModelPermission(
         self, request: auth_pb2.SetRegisteredModelPermissionRequest, context: Context
     ) -> auth_pb2.SetRegisteredModelPermissionResponse:
-        self.caller()
         grant = await self.blocking.call(
             self.permissions.set_model_permission,
             request.name,
             request.user_name,
             permission_from_proto(request.permission),
+            reveal_users=self.caller().is_admin,
         )
         return auth_pb2.SetRegisteredModelPermissionResponse(permission=model_permission_proto(grant))
 
     async def DeleteRegisteredModelPermission(
         self, request: auth_pb2.DeleteRegisteredModelPermissionRequest, context: Context
     ) -> auth_pb2.DeleteRegisteredModelPermissionResponse:
-        self.caller()
-        await self.blocking.call(self.permissions.delete_model_permission, request.name, request.user_name)
+        await self.blocking.call(
+            self.permissions.delete_model_permission,
+            request.name,
+            request.user_name,
+            reveal_users=self.caller().is_admin,
+        )
         return auth_pb2.DeleteRegisteredModelPermissionResponse()
 
     async def ListRegisteredModelPermissions(

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 
 from tracklane._metric_stream import CLIENT_ID_HEADER
 from tracklane._metric_wire import encode_series
 from tracklane.exceptions import InvalidArgument, ResourceExhausted, TracklaneError, Unavailable
 from tracklane.v1 import common_pb2, tracking_pb2
+from tracklane_server.auth.principal import current_principal
 from tracklane_server.services.base import BlockingCalls
 from tracklane_server.services.commit_queue import CommitQueue
 from tracklane_server.services.points_hub import PointsHub
@@ -35,10 +36,9 @@ READ_AHEAD = 4
 GROUP_POINTS = 200_000
 #: A watcher re-reads the store this often even without a wake-up (a safety net, not the path).
 WATCH_POLL_SECONDS = 2.0
-#: Points per WatchRunResponse, so a long history never exceeds the message size limit.
-WATCH_RESPONSE_POINTS = 100_000
-#: Default of the server setting max_streams_per_client.
+#: Defaults of the server settings max_streams_per_client and max_streams_per_user.
 MAX_STREAMS_PER_CLIENT = 64
+MAX_STREAMS_PER_USER = 256
 
 _END = object()
 
@@ -64,11 +64,13 @@ class MetricStreams:
         wake_in_process: bool,
         committers: int,
         max_streams_per_client: int = MAX_STREAMS_PER_CLIENT,
+        max_streams_per_user: int = MAX_STREAMS_PER_USER,
     ) -> None:
         self.streams = streams
         #: StreamMetrics calls one client may have open at once (see ``client_key``).
-        self.max_streams_per_client = max_streams_per_client
-        self._open_streams: dict[str, int] = {}
+        self.per_client = OpenCalls(max_streams_per_client)
+        #: StreamMetrics and WatchRun calls one user, or peer address without auth, may have open.
+        self.per_user = OpenCalls(max_streams_per_user)
         self.commits = CommitQueue(streams, blocking, committers=committers, max_points=GROUP_POINTS)
         self.watch = watch
         self.blocking = blocking
@@ -90,24 +92,34 @@ class MetricStreams:
     async def stream_metrics(
         self, requests: AsyncIterator[MetricBatch], context: Any
     ) -> AsyncIterator[tracking_pb2.StreamMetricsResponse]:
-        client = client_key(context)
-        open_now = self._open_streams.get(client, 0)
-        if open_now >= self.max_streams_per_client:
-            raise ResourceExhausted(
-                f"max_streams_per_client: this client already has {open_now} StreamMetrics calls open "
-                f"(the limit is {self.max_streams_per_client}); send all runs over one stream, or "
-                "raise the server's --max-streams-per-client",
-                field="max_streams_per_client",
-            )
-        self._open_streams[client] = open_now + 1
-        try:
+        client, owner = client_key(context), owner_key(context)
+        with (
+            self.per_client.hold(
+                client,
+                lambda n: (
+                    f"max_streams_per_client: this client already has {n} StreamMetrics calls open "
+                    f"(the limit is {self.per_client.limit}); send all runs over one stream, or "
+                    "raise the server's --max-streams-per-client"
+                ),
+                "max_streams_per_client",
+            ),
+            self._per_user(owner),
+        ):
             async with contextlib.aclosing(self._stream_metrics(requests)) as acks:
                 async for ack in acks:
                     yield ack
-        finally:
-            left = self._open_streams.pop(client) - 1
-            if left:
-                self._open_streams[client] = left
+
+    def _per_user(self, owner: str) -> contextlib.AbstractContextManager[None]:
+        who = "user " + owner[5:] if owner.startswith("user:") else "address " + owner[5:]
+        return self.per_user.hold(
+            owner,
+            lambda n: (
+                f"max_streams_per_user: {who} already has {n} StreamMetrics and WatchRun calls "
+                f"open (the limit is {self.per_user.limit}); close some, or raise the server's "
+                "--max-streams-per-user"
+            ),
+            "max_streams_per_user",
+        )
 
     async def _stream_metrics(
         self, requests: AsyncIterator[MetricBatch]
@@ -180,17 +192,21 @@ class MetricStreams:
             raise InvalidArgument("run_id: must not be empty", field="run_id")
         start_step = request.start_step if request.HasField("start_step") else None
         # Subscribed before the first read: a commit between the two still rings the bell.
-        with self.hub.subscribe(run_id) as bell:
-            cursor, found = await self.blocking.call(self.watch.open, run_id, list(request.keys), start_step)
-            for response in _responses(run_id, found):
-                yield response
+        with self._per_user(owner_key(context)), self.hub.subscribe(run_id) as bell:
+            cursor = await self.blocking.call(self.watch.open, run_id, list(request.keys), start_step)
+            # One piece at a time: the next is read only after gRPC took this one (flow control).
+            while found := await self.blocking.call(self.watch.read_history, cursor):
+                for response in _responses(run_id, found):
+                    yield response
             while True:
+                found, more = await self.blocking.call(self.watch.read_new, cursor)
+                for response in _responses(run_id, found):
+                    yield response
+                if more:
+                    continue
                 await bell.wait(WATCH_POLL_SECONDS)
                 if bell.closed:
                     return  # server shutdown: end the call with OK rather than be cancelled
-                found = await self.blocking.call(self.watch.read_new, cursor)
-                for response in _responses(run_id, found):
-                    yield response
 
 
 def client_key(context: Any) -> str:
@@ -200,13 +216,47 @@ def client_key(context: Any) -> str:
     budget however many channels the process opens, and clients behind one address (NAT, a load
     balancer, every process on a shared node) do not share theirs, which a key by peer host would
     make them do. Clients that send no id (other languages, grpcurl) are keyed by their connection
-    (peer host and port). The id is not a credential: the limit catches runaway clients (a stream
-    per run, a leak), not hostile ones, which an authenticated quota or the load balancer must.
+    (peer host and port). The id is not a credential: this limit catches runaway clients (a stream
+    per run, a leak); hostile ones, which may send any id, meet the per-user limit (``owner_key``).
     """
     for key, value in context.invocation_metadata() or ():
         if key == CLIENT_ID_HEADER and value:
             return f"id:{str(value)[:64]}"
     return f"peer:{context.peer()}"
+
+
+def owner_key(context: Any) -> str:
+    """Whose calls count against one ``max_streams_per_user`` budget: the authenticated user, or
+    without auth the peer's address (its host, not its port: one machine opening many connections
+    is one budget). Unlike the client id, neither is the client's to choose."""
+    principal = current_principal()
+    if principal is not None:
+        return f"user:{principal.name}"
+    peer = str(context.peer())  # ipv4:127.0.0.1:5555, ipv6:[::1]:5555, unix:/path
+    host = peer.rpartition(":")[0] if peer.startswith(("ipv4:", "ipv6:")) else peer
+    return f"peer:{host.split(':', 1)[-1]}"
+
+
+class OpenCalls:
+    """Calls open per key, refused with RESOURCE_EXHAUSTED beyond ``limit``."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._open: dict[str, int] = {}
+
+    @contextlib.contextmanager
+    def hold(self, key: str, refusal: Callable[[int], str], field: str) -> Iterator[None]:
+        """Counts one call of ``key`` for the block; ``refusal(open_now)`` is the error's message."""
+        open_now = self._open.get(key, 0)
+        if open_now >= self.limit:
+            raise ResourceExhausted(refusal(open_now), field=field)
+        self._open[key] = open_now + 1
+        try:
+            yield
+        finally:
+            left = self._open.pop(key) - 1
+            if left:
+                self._open[key] = left
 
 
 async def _read_batches(requests: AsyncIterator[MetricBatch], queue: asyncio.Queue[Any]) -> None:
@@ -240,21 +290,8 @@ def _item_error(exc: TracklaneError) -> common_pb2.ItemError:
 
 
 def _responses(run_id: str, found: Sequence[tuple[str, Points]]) -> list[tracking_pb2.WatchRunResponse]:
-    """One response for what was found, split so none holds more than WATCH_RESPONSE_POINTS points."""
-    responses: list[tracking_pb2.WatchRunResponse] = []
-    current = tracking_pb2.WatchRunResponse()
-    room = WATCH_RESPONSE_POINTS
-    for key, points in found:
-        start = 0
-        while start < len(points):
-            take = min(room, len(points) - start)
-            current.series.append(metric_series(run_id, key, points.take(start, start + take)))
-            start += take
-            room -= take
-            if room == 0:
-                responses.append(current)
-                current = tracking_pb2.WatchRunResponse()
-                room = WATCH_RESPONSE_POINTS
-    if current.series:
-        responses.append(current)
-    return responses
+    """The response for one piece read (store/metric_watch.py bounds a piece's points); none if empty."""
+    if not found:
+        return []
+    series = [metric_series(run_id, key, points) for key, points in found]
+    return [tracking_pb2.WatchRunResponse(series=series)]

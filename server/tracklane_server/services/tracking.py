@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-from tracklane.entities import DatasetInput, LifecycleStage, Metric, RunStatus, ViewType
+from tracklane.entities import DatasetInput, LifecycleStage, RunStatus, ViewType
 from tracklane.exceptions import InvalidArgument
 from tracklane.v1 import tracking_pb2, tracking_pb2_grpc
 from tracklane_server.artifacts.allowed_roots import AllowedRoots
@@ -13,6 +14,7 @@ from tracklane_server.auth.principal import current_principal
 from tracklane_server.services.base import BlockingCalls
 from tracklane_server.services.experiment_watch import ExperimentWatch
 from tracklane_server.services.masks import update_fields
+from tracklane_server.services.metric_columns import metric_columns
 from tracklane_server.services.metric_streams import MetricStreams, metric_series
 from tracklane_server.services.points_hub import PointsHub
 from tracklane_server.services.request_checks import checked_requests
@@ -43,9 +45,13 @@ class TrackingService(tracking_pb2_grpc.TrackingServiceServicer):
         hub: PointsHub | None = None,
         *,
         allowed_roots: AllowedRoots | None = None,
+        history_readers: int = 4,
     ) -> None:
         self.store = store
         self.blocking = blocking
+        # History reads hold a store thread for up to seconds (a chart of 5 M points): a few at a
+        # time, so the other calls always find a thread (and their memory adds up no further).
+        self._history_readers = asyncio.Semaphore(history_readers)
         # Where experiments may put artifacts; by default only under the server's own root.
         self.allowed_roots = allowed_roots or AllowedRoots(store.experiments.default_artifact_root)
         self.streams = MetricStreams(
@@ -116,13 +122,15 @@ class TrackingService(tracking_pb2_grpc.TrackingServiceServicer):
     async def LogBatch(
         self, request: tracking_pb2.LogBatchRequest, context: Context
     ) -> tracking_pb2.LogBatchResponse:
-        await self.blocking.call(
-            self.store.runs.log_batch,
-            request.run_id,
-            metrics=[Metric(m.key, m.value, m.step, m.timestamp_ms) for m in request.metrics],
-            params=[(p.key, p.value) for p in request.params],
-            tags=[(t.key, t.value) for t in request.tags],
-        )
+        def log() -> None:  # in a store thread: converting 100,000 metrics takes a while
+            self.store.runs.log_batch(
+                request.run_id,
+                metrics=metric_columns(request.metrics),
+                params=[(p.key, p.value) for p in request.params],
+                tags=[(t.key, t.value) for t in request.tags],
+            )
+
+        await self.blocking.call(log)
         if request.metrics or request.params or request.tags:
             self.streams.run_changed(request.run_id)
         return tracking_pb2.LogBatchResponse()
@@ -148,19 +156,22 @@ class TrackingService(tracking_pb2_grpc.TrackingServiceServicer):
     async def GetMetricHistory(
         self, request: tracking_pb2.GetMetricHistoryRequest, context: Context
     ) -> tracking_pb2.GetMetricHistoryResponse:
-        points, token = await self.blocking.call(
-            self.store.metric_history,
-            request.run_id,
-            request.key,
-            start_step=request.start_step if request.HasField("start_step") else None,
-            end_step=request.end_step if request.HasField("end_step") else None,
-            max_points=request.max_points,
-            page_size=request.page_size,
-            page_token=request.page_token,
-        )
-        return tracking_pb2.GetMetricHistoryResponse(
-            series=_series(request.run_id, request.key, points), next_page_token=token
-        )
+        def read() -> tracking_pb2.GetMetricHistoryResponse:  # the response too: 100,000 points
+            points, token = self.store.metric_history(
+                request.run_id,
+                request.key,
+                start_step=request.start_step if request.HasField("start_step") else None,
+                end_step=request.end_step if request.HasField("end_step") else None,
+                max_points=request.max_points,
+                page_size=request.page_size,
+                page_token=request.page_token,
+            )
+            return tracking_pb2.GetMetricHistoryResponse(
+                series=_series(request.run_id, request.key, points), next_page_token=token
+            )
+
+        async with self._history_readers:
+            return await self.blocking.call(read)
 
     async def SearchRuns(
         self, request: tracking_pb2.SearchRunsRequest, context: Context
@@ -297,16 +308,17 @@ class TrackingService(tracking_pb2_grpc.TrackingServiceServicer):
     async def BatchGetMetricHistory(
         self, request: tracking_pb2.BatchGetMetricHistoryRequest, context: Context
     ) -> tracking_pb2.BatchGetMetricHistoryResponse:
-        found, token = await self.blocking.call(
-            self.store.batch_metric_history,
-            list(request.run_ids),
-            list(request.keys),
-            start_step=request.start_step if request.HasField("start_step") else None,
-            end_step=request.end_step if request.HasField("end_step") else None,
-            max_points=request.max_points,
-            page_size=request.page_size,
-            page_token=request.page_token,
-        )
+        async with self._history_readers:
+            found, token = await self.blocking.call(
+                self.store.batch_metric_history,
+                list(request.run_ids),
+                list(request.keys),
+                start_step=request.start_step if request.HasField("start_step") else None,
+                end_step=request.end_step if request.HasField("end_step") else None,
+                max_points=request.max_points,
+                page_size=request.page_size,
+                page_token=request.page_token,
+            )
         return tracking_pb2.BatchGetMetricHistoryResponse(
             series=[_series(run_id, key, points) for run_id, key, points in found], next_page_token=token
         )

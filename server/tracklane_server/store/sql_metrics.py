@@ -1,8 +1,9 @@
-"""Metric points on SQL: chunked writes with the latest value kept in step, and history reads.
+"""Metric points on SQL: chunked writes with the latest value kept in step, and M4 downsampling.
 
 A chunk is one row holding up to CHUNK_POINTS points of one (run, key) as packed little-endian
 arrays, sorted by (step, timestamp); steps and timestamps compactly when they follow a pattern
-(chunk_codec.py). Reads fetch the chunks overlapping a step range and merge them.
+(chunk_codec.py). Reads fetch the chunks overlapping a step range a few at a time and merge them
+(metric_pages.py).
 """
 
 from __future__ import annotations
@@ -13,12 +14,11 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from tracklane_server.store import schema as t
-from tracklane_server.store.chunk_codec import decode_ints, encode_ints
+from tracklane_server.store.chunk_codec import encode_ints
 from tracklane_server.store.chunk_io import insert_chunks, upsert_latest_pg, upsert_latest_sqlite
 from tracklane_server.store.run_changes import touch
 from tracklane_server.store.sql_common import insert_for
@@ -199,54 +199,21 @@ class _Chunk:
         }
 
 
-def read_points(
-    conn: Connection, run_id: str, key: str, *, start_step: int | None = None, end_step: int | None = None
-) -> Points:
-    """One metric's points with start_step <= step <= end_step, sorted by step then timestamp."""
-    mc = t.metric_chunks
-    query = sa.select(mc.c.steps, mc.c["values"], mc.c.timestamps, mc.c.count).where(
-        mc.c.run_id == run_id, mc.c.key == key
-    )
-    if start_step is not None:
-        query = query.where(mc.c.last_step >= start_step)
-    if end_step is not None:
-        query = query.where(mc.c.first_step <= end_step)
-    rows = _fetch_blobs(conn, query.order_by(mc.c.seq))
-    if not rows:
-        return Points.empty()
-    merged = Points(
-        np.concatenate([decode_ints(r[0], r[3]) for r in rows]),
-        np.concatenate([np.frombuffer(r[1], F64) for r in rows]),
-        np.concatenate([decode_ints(r[2], r[3]) for r in rows]),
-    ).sorted()
-    return merged.step_range(start_step, end_step)
+def downsample_between(points: Points, max_points: int, first: int, last: int) -> npt.NDArray[np.intp]:
+    """The indices of the points M4 keeps for a chart of at most ``max_points`` points, spikes kept:
+    the steps ``first``..``last`` are cut into ``max_points // 4`` equal-width buckets and each keeps
+    its first and last point and the points holding its minimum and maximum (the first of equals).
 
-
-def _fetch_blobs(conn: Connection, query: sa.Select[Any]) -> list[tuple[bytes, bytes, bytes, int]]:
-    """Rows of bytea columns. On PostgreSQL through a binary-format cursor: the text format sends
-    bytea hex-encoded, twice the bytes, and decoding it cost 5x the whole read (1 M points: 410 -> 80 ms)."""
-    if conn.dialect.name != "postgresql":
-        return [(r[0], r[1], r[2], r[3]) for r in conn.execute(query)]
-    compiled = query.compile(dialect=conn.dialect)
-    driver = conn.connection.dbapi_connection
-    assert isinstance(driver, psycopg.Connection)
-    with driver.cursor(binary=True) as cursor:
-        cursor.execute(str(compiled), compiled.construct_params())
-        return [(r[0], r[1], r[2], r[3]) for r in cursor.fetchall()]
-
-
-def downsample(points: Points, max_points: int) -> Points:
-    """At most ``max_points`` points for a chart, spikes kept (M4: first, last, min, max per bucket).
-
-    The step range is cut into ``max_points // 4`` equal-width buckets; each keeps its first and
-    last point and the points holding its minimum and maximum. O(n), no sort: ``points`` is sorted.
+    ``points`` are sorted (step, then timestamp, then write order). O(n), no sort. The same buckets
+    for every part of a range make the parts' picks the only candidates of the whole: M4 over the
+    picks of each part is M4 over the whole (store/metric_pages.py streams a history that way).
     """
     n = len(points)
-    if max_points <= 0 or n <= max_points:
-        return points
+    if n == 0:
+        return np.empty(0, np.intp)
     buckets = max(1, max_points // 4)
     steps = points.steps
-    edges = np.linspace(float(steps[0]), float(steps[-1]), buckets + 1)[1:-1]
+    edges = np.linspace(float(first), float(last), buckets + 1)[1:-1]
     bucket = np.searchsorted(edges, steps, side="right")
     starts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
     ends = np.r_[starts[1:], n] - 1
@@ -259,5 +226,4 @@ def downsample(points: Points, max_points: int) -> Points:
             hits = np.flatnonzero(values == extreme)
             hit_bucket = bucket[hits]  # non-decreasing: the first hit of each bucket is where it changes
             keep.append(hits[np.r_[True, hit_bucket[1:] != hit_bucket[:-1]]])
-    chosen = np.unique(np.concatenate(keep))
-    return Points(steps[chosen], values[chosen], points.timestamps[chosen])
+    return np.unique(np.concatenate(keep))

@@ -5,17 +5,16 @@ from __future__ import annotations
 import json
 import random
 import uuid
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
 import coolname
+import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from tracklane.entities import (
     DatasetInput,
     LifecycleStage,
-    Metric,
     Run,
     RunInfo,
     RunStatus,
@@ -27,7 +26,7 @@ from tracklane_server.store.locations import run_artifact_uri
 from tracklane_server.store.run_changes import touch
 from tracklane_server.store.sql_common import now_ms, transaction, upsert
 from tracklane_server.store.sql_experiments import DEFAULT_EXPERIMENT_ID, ExperimentStore
-from tracklane_server.store.sql_metrics import write_points
+from tracklane_server.store.sql_metrics import Points, write_points
 from tracklane_server.store.sql_run_loading import fill_runs
 from tracklane_server.store.system_tags import RUN_ATTRIBUTE_TAGS, split_run_tags
 from tracklane_server.store.validation import (
@@ -152,26 +151,28 @@ class RunStore:
         self,
         run_id: str,
         *,
-        metrics: Sequence[Metric] = (),
+        metrics: Mapping[str, Points] | None = None,
         params: Mapping[str, str] | Sequence[tuple[str, str]] = (),
         tags: Mapping[str, str] | Sequence[tuple[str, str]] = (),
     ) -> None:
-        """Stores params, tags and metric points in one transaction: all or nothing.
+        """Stores params, tags and metric points (columns per key; timestamp 0: now) in one
+        transaction: all or nothing.
 
         Raises:
             InvalidArgument: a bad key or value (``field`` names it, e.g. ``params[2].value``), or a
                 param already set to another value.
             NotFound: no such run. FailedPrecondition: the run is deleted.
         """
+        metrics = metrics or {}
         param_items = list(params.items()) if isinstance(params, Mapping) else list(params)
         tag_rows, system = split_run_tags(_checked_tags(tags, "tags"))
-        check_count(len(metrics), BATCH_METRICS_MAX, "metrics")
+        check_count(sum(len(points) for points in metrics.values()), BATCH_METRICS_MAX, "metrics")
         check_count(len(param_items), BATCH_PARAMS_MAX, "params")
         for i, (key, value) in enumerate(param_items):
             check_key(key, f"params[{i}].key")
             check_text(value, f"params[{i}].value", PARAM_VALUE_MAX)
-        for i, metric in enumerate(metrics):
-            check_key(metric.key, f"metrics[{i}].key")
+        for key in metrics:
+            check_key(key, "metrics.key")
         with transaction(self.engine) as conn:
             self.require_active_run(conn, run_id)
             if system:
@@ -188,10 +189,7 @@ class RunStore:
                 touch(conn, run_id)
             if metrics:
                 now = now_ms()
-                by_key: dict[str, list[tuple[int, float, int]]] = defaultdict(list)
-                for metric in metrics:
-                    by_key[metric.key].append((metric.step, metric.value, metric.timestamp or now))
-                write_points(conn, run_id, by_key)
+                write_points(conn, run_id, {key: _stamped(points, now) for key, points in metrics.items()})
 
     def _set_system_attributes(self, conn: Connection, run_id: str, system: Mapping[str, str]) -> None:
         """MLflow's mlflow.runName / note.content / parentRunId / user tags, as the run's attributes."""
@@ -457,3 +455,11 @@ class RunLifecycle:
                     keys=["run_id", "dataset_id", "context"],
                     update=[],
                 )
+
+
+def _stamped(points: Points, now: int) -> Points:
+    """Timestamp 0 means "now"."""
+    unset = points.timestamps == 0
+    if not unset.any():
+        return points
+    return Points(points.steps, points.values, np.where(unset, now, points.timestamps))

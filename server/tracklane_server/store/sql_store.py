@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -14,10 +12,11 @@ from tracklane.exceptions import InvalidArgument, NotFound
 from tracklane.v1 import tracking_pb2
 from tracklane_server.store import db
 from tracklane_server.store import schema as t
+from tracklane_server.store.metric_pages import Position, read_downsampled, read_page
 from tracklane_server.store.page_tokens import decode_page_token, encode_page_token, fingerprint
 from tracklane_server.store.sql_common import transaction
 from tracklane_server.store.sql_experiments import ExperimentStore
-from tracklane_server.store.sql_metrics import Points, downsample, read_points
+from tracklane_server.store.sql_metrics import Points
 from tracklane_server.store.sql_registry import RegistryStore
 from tracklane_server.store.sql_run_loading import fill_runs
 from tracklane_server.store.sql_runs import RunLifecycle, RunStore
@@ -25,8 +24,12 @@ from tracklane_server.store.sql_search import search_run_ids
 from tracklane_server.store.validation import check_count
 from tracklane_server.store.validation import page_size as check_page_size
 
+#: Points per history page, by default and at most: what bounds a history call's memory (about
+#: 10 MiB with the response) however long the history is.
 HISTORY_PAGE_DEFAULT = 100_000
-HISTORY_PAGE_MAX = 1_000_000
+HISTORY_PAGE_MAX = 100_000
+#: ``max_points`` above this is capped: a chart has no use for more.
+MAX_POINTS_MAX = 100_000
 BATCH_HISTORY_MAX = 100
 
 
@@ -64,25 +67,29 @@ class SqlStore:
         page_size: int = 0,
         page_token: str = "",
     ) -> tuple[Points, str]:
-        """One metric's points in step order (ties by timestamp) and the next page's token.
+        """One metric's points in step order (ties by timestamp, then write order) and the next
+        page's token.
 
-        With ``max_points`` the whole range comes back downsampled in one page. Without it, pages
-        hold ``page_size`` points; the token is a keyset cursor (last step, points already sent at
-        that step), so points logged at later steps meanwhile never shift a page.
+        With ``max_points`` (capped at MAX_POINTS_MAX) the whole range comes back downsampled in one
+        page. Without it, pages hold ``page_size`` points (capped at HISTORY_PAGE_MAX); the token is
+        the position of the last point sent, so points logged meanwhile never shift a page. Either
+        way the history is read a few chunks at a time (store/metric_pages.py).
         """
-        if max_points < 0:
-            raise InvalidArgument("max_points: must not be negative", field="max_points")
+        max_points = _max_points(max_points)
         size = check_page_size(page_size, default=HISTORY_PAGE_DEFAULT, maximum=HISTORY_PAGE_MAX)
         query = fingerprint("history", run_id, key, start_step, end_step, max_points, size)
-        cursor = _history_cursor(page_token, query) if page_token else None
-        first = start_step if cursor is None else int(cursor["step"])
+        after = _history_cursor(page_token, query) if page_token else None
         with transaction(self.engine) as conn:
             self.runs.require_run(conn, run_id)
-            points = read_points(conn, run_id, key, start_step=first, end_step=end_step)
-        if max_points:
-            return downsample(points, max_points), ""
-        page, rest = _page(points, 0 if cursor is None else int(cursor["skip"]), size, first)
-        return page, "" if rest is None else encode_page_token(rest, query_fingerprint=query)
+            if max_points:
+                found = read_downsampled(
+                    conn, run_id, key, start_step=start_step, end_step=end_step, max_points=max_points
+                )
+                return found, ""
+            page, last = read_page(
+                conn, run_id, key, start_step=start_step, end_step=end_step, after=after, limit=size
+            )
+        return page, "" if last is None else encode_page_token(_cursor(last), query_fingerprint=query)
 
     def batch_metric_history(
         self,
@@ -102,19 +109,19 @@ class SqlStore:
         """
         check_count(len(run_ids), BATCH_HISTORY_MAX, "run_ids")
         check_count(len(keys), BATCH_HISTORY_MAX, "keys")
-        if max_points < 0:
-            raise InvalidArgument("max_points: must not be negative", field="max_points")
+        max_points = _max_points(max_points)
         size = check_page_size(page_size, default=HISTORY_PAGE_DEFAULT, maximum=HISTORY_PAGE_MAX)
         query = fingerprint(
             "batch-history", list(run_ids), list(keys), start_step, end_step, max_points, size
         )
-        cursor = (
-            decode_page_token(page_token, query_fingerprint=query, fields={"i": int})
-            if page_token
-            else {"i": 0}
-        )
-        if "step" in cursor:
-            cursor = _history_cursor(page_token, query, i=int)
+        start, after = 0, None
+        if page_token:
+            cursor = decode_page_token(page_token, query_fingerprint=query, fields={"pair": int})
+            start = cursor["pair"]
+            if start < 0:
+                raise InvalidArgument("page_token: not a token for this listing", field="page_token")
+            if "step" in cursor:
+                after = _history_cursor(page_token, query, pair=int)
         pairs = [(run_id, key) for run_id in dict.fromkeys(run_ids) for key in dict.fromkeys(keys)]
         found: list[tuple[str, str, Points]] = []
         budget = size
@@ -125,21 +132,31 @@ class SqlStore:
             for i, run_id in enumerate(run_ids):
                 if run_id not in known:
                     raise NotFound(f"run {run_id!r} does not exist", field=f"run_ids[{i}]")
-            for index in range(int(cursor["i"]), len(pairs)):
+            for index in range(start, len(pairs)):
                 run_id, key = pairs[index]
-                resuming = index == cursor["i"] and "step" in cursor
-                first = int(cursor["step"]) if resuming else start_step
-                points = read_points(conn, run_id, key, start_step=first, end_step=end_step)
-                if max_points:
-                    points = downsample(points, max_points)
-                page, rest = _page(points, int(cursor["skip"]) if resuming else 0, budget, first)
+                last: Position | None = None
+                if max_points:  # a downsampled series is at most max_points: never cut
+                    page = read_downsampled(
+                        conn, run_id, key, start_step=start_step, end_step=end_step, max_points=max_points
+                    )
+                else:
+                    page, last = read_page(
+                        conn,
+                        run_id,
+                        key,
+                        start_step=start_step,
+                        end_step=end_step,
+                        after=after if index == start else None,
+                        limit=budget,
+                    )
                 if len(page):
                     found.append((run_id, key, page))
                 budget -= len(page)
-                if rest is not None:
-                    return found, encode_page_token({"i": index, **rest}, query_fingerprint=query)
-                if budget == 0 and index + 1 < len(pairs):
-                    return found, encode_page_token({"i": index + 1}, query_fingerprint=query)
+                if last is not None:
+                    token = {"pair": index, **_cursor(last)}
+                    return found, encode_page_token(token, query_fingerprint=query)
+                if budget <= 0 and index + 1 < len(pairs):
+                    return found, encode_page_token({"pair": index + 1}, query_fingerprint=query)
         return found, ""
 
     def search_runs(
@@ -174,20 +191,18 @@ class SqlStore:
         self.engine.dispose()
 
 
-def _history_cursor(token: str, query: str, **more: type) -> dict[str, Any]:
-    """A history page token's cursor, its shape checked (anyone can forge one): INVALID_ARGUMENT."""
-    cursor = decode_page_token(token, query_fingerprint=query, fields={"step": int, "skip": int, **more})
-    if cursor["skip"] < 0 or ("i" in more and cursor["i"] < 0):
-        raise InvalidArgument("page_token: not a token for this listing", field="page_token")
-    return cursor
+def _max_points(requested: int) -> int:
+    if requested < 0:
+        raise InvalidArgument("max_points: must not be negative", field="max_points")
+    return min(requested, MAX_POINTS_MAX)
 
 
-def _page(points: Points, skip: int, size: int, first: int | None) -> tuple[Points, dict[str, int] | None]:
-    """``size`` points after the first ``skip`` (those already sent at step ``first``), and the
-    cursor for the rest: the last step sent and how many points at that step were sent in all."""
-    page = points.take(skip, skip + size)
-    if skip + size >= len(points):
-        return page, None
-    last = int(page.steps[-1])
-    sent_at_last = int(np.count_nonzero(page.steps == last)) + (skip if first == last else 0)
-    return page, {"step": last, "skip": sent_at_last}
+def _cursor(last: Position) -> dict[str, int]:
+    return {"step": last.step, "ts": last.timestamp, "seq": last.seq, "idx": last.index}
+
+
+def _history_cursor(token: str, query: str, **more: type) -> Position:
+    """Where a history page token says to continue (anyone can forge one: its shape is checked)."""
+    fields = {"step": int, "ts": int, "seq": int, "idx": int, **more}
+    cursor = decode_page_token(token, query_fingerprint=query, fields=fields)
+    return Position(cursor["step"], cursor["ts"], cursor["seq"], cursor["idx"])

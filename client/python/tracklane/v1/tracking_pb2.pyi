@@ -1476,12 +1476,13 @@ class GetMetricHistoryRequest(_message.Message):
     end_step: _builtins.int
     """Last step to return (inclusive); unset: to the last."""
     page_size: _builtins.int
-    """Points per page; 0: server default (100,000); capped at 1,000,000. Ignored with `max_points`."""
+    """Points per page; 0: server default (100,000); capped at 100,000. Ignored with `max_points`."""
     page_token: _builtins.str
     """From the previous response; the other fields must not change."""
     max_points: _builtins.int
     """Downsample to at most this many points for a chart: the range is cut into buckets and each
-    keeps its first, last, minimum and maximum point, so spikes survive. 0: no downsampling.
+    keeps its first, last, minimum and maximum point, so spikes survive. 0: no downsampling;
+    capped at 100,000.
     """
     def __init__(
         self,
@@ -1555,9 +1556,9 @@ class BatchGetMetricHistoryRequest(_message.Message):
     end_step: _builtins.int
     """Last step (inclusive); unset: to the last."""
     max_points: _builtins.int
-    """Downsample each series to at most this many points; 0: all points."""
+    """Downsample each series to at most this many points; 0: all points; capped at 100,000."""
     page_size: _builtins.int
-    """Points per page across all series; 0: server default (100,000); capped at 1,000,000."""
+    """Points per page across all series; 0: server default (100,000); capped at 100,000."""
     page_token: _builtins.str
     """From the previous response; the other fields must not change."""
     @_builtins.property

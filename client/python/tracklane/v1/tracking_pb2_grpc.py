@@ -319,7 +319,8 @@ class TrackingServiceServicer:
 
     def WatchRun(self, request, context):
         """Sends a run's existing points from `start_step`, then new points as they are committed, until
-        the client cancels. NOT_FOUND for an unknown run.
+        the client cancels, in responses of at most 25,000 points. NOT_FOUND for an unknown run;
+        UNAUTHENTICATED or PERMISSION_DENIED ends it when the caller's token or grant goes.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -95,7 +95,8 @@ class TrackingServiceStub:
     """
     WatchRun: _grpc.UnaryStreamMultiCallable[_tracking_pb2.WatchRunRequest, _tracking_pb2.WatchRunResponse]
     """Sends a run's existing points from `start_step`, then new points as they are committed, until
-    the client cancels. NOT_FOUND for an unknown run.
+    the client cancels, in responses of at most 25,000 points. NOT_FOUND for an unknown run;
+    UNAUTHENTICATED or PERMISSION_DENIED ends it when the caller's token or grant goes.
     """
     WatchExperiments: _grpc.UnaryStreamMultiCallable[_tracking_pb2.WatchExperimentsRequest, _tracking_pb2.WatchExperimentsResponse]
     """Sends every run of the experiments (the snapshot), then each run again whenever it changes
@@ -171,7 +172,8 @@ class TrackingServiceAsyncStub(TrackingServiceStub):
     """
     WatchRun: _aio.UnaryStreamMultiCallable[_tracking_pb2.WatchRunRequest, _tracking_pb2.WatchRunResponse]  # type: ignore[assignment]
     """Sends a run's existing points from `start_step`, then new points as they are committed, until
-    the client cancels. NOT_FOUND for an unknown run.
+    the client cancels, in responses of at most 25,000 points. NOT_FOUND for an unknown run;
+    UNAUTHENTICATED or PERMISSION_DENIED ends it when the caller's token or grant goes.
     """
     WatchExperiments: _aio.UnaryStreamMultiCallable[_tracking_pb2.WatchExperimentsRequest, _tracking_pb2.WatchExperimentsResponse]  # type: ignore[assignment]
     """Sends every run of the experiments (the snapshot), then each run again whenever it changes
@@ -376,7 +378,8 @@ class TrackingServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_tracking_pb2.WatchRunResponse], _abc.AsyncIterator[_tracking_pb2.WatchRunResponse]]:
         """Sends a run's existing points from `start_step`, then new points as they are committed, until
-        the client cancels. NOT_FOUND for an unknown run.
+        the client cancels, in responses of at most 25,000 points. NOT_FOUND for an unknown run;
+        UNAUTHENTICATED or PERMISSION_DENIED ends it when the caller's token or grant goes.
         """
 
     @_abc_1.abstractmethod

@@ -574,13 +574,14 @@ export interface GetMetricHistoryRequest {
   endStep?:
     | number
     | undefined;
-  /** Points per page; 0: server default (100,000); capped at 1,000,000. Ignored with `max_points`. */
+  /** Points per page; 0: server default (100,000); capped at 100,000. Ignored with `max_points`. */
   pageSize: number;
   /** From the previous response; the other fields must not change. */
   pageToken: string;
   /**
    * Downsample to at most this many points for a chart: the range is cut into buckets and each
-   * keeps its first, last, minimum and maximum point, so spikes survive. 0: no downsampling.
+   * keeps its first, last, minimum and maximum point, so spikes survive. 0: no downsampling;
+   * capped at 100,000.
    */
   maxPoints: number;
 }
@@ -609,9 +610,9 @@ export interface BatchGetMetricHistoryRequest {
   endStep?:
     | number
     | undefined;
-  /** Downsample each series to at most this many points; 0: all points. */
+  /** Downsample each series to at most this many points; 0: all points; capped at 100,000. */
   maxPoints: number;
-  /** Points per page across all series; 0: server default (100,000); capped at 1,000,000. */
+  /** Points per page across all series; 0: server default (100,000); capped at 100,000. */
   pageSize: number;
   /** From the previous response; the other fields must not change. */
   pageToken: string;
@@ -6965,7 +6966,8 @@ export const TrackingServiceService = {
   },
   /**
    * Sends a run's existing points from `start_step`, then new points as they are committed, until
-   * the client cancels. NOT_FOUND for an unknown run.
+   * the client cancels, in responses of at most 25,000 points. NOT_FOUND for an unknown run;
+   * UNAUTHENTICATED or PERMISSION_DENIED ends it when the caller's token or grant goes.
    */
   watchRun: {
     path: "/tracklane.v1.TrackingService/WatchRun" as const,
@@ -7060,7 +7062,8 @@ export interface TrackingServiceServer extends UntypedServiceImplementation {
   streamMetrics: handleBidiStreamingCall<StreamMetricsRequest, StreamMetricsResponse>;
   /**
    * Sends a run's existing points from `start_step`, then new points as they are committed, until
-   * the client cancels. NOT_FOUND for an unknown run.
+   * the client cancels, in responses of at most 25,000 points. NOT_FOUND for an unknown run;
+   * UNAUTHENTICATED or PERMISSION_DENIED ends it when the caller's token or grant goes.
    */
   watchRun: handleServerStreamingCall<WatchRunRequest, WatchRunResponse>;
   /**
@@ -7422,7 +7425,8 @@ export interface TrackingServiceClient extends Client {
   ): ClientDuplexStream<StreamMetricsRequest, StreamMetricsResponse>;
   /**
    * Sends a run's existing points from `start_step`, then new points as they are committed, until
-   * the client cancels. NOT_FOUND for an unknown run.
+   * the client cancels, in responses of at most 25,000 points. NOT_FOUND for an unknown run;
+   * UNAUTHENTICATED or PERMISSION_DENIED ends it when the caller's token or grant goes.
    */
   watchRun(request: WatchRunRequest, options?: Partial<CallOptions>): ClientReadableStream<WatchRunResponse>;
   watchRun(
