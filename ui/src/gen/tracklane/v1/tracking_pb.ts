@@ -1537,7 +1537,7 @@ export type GetMetricHistoryRequest = Message<"tracklane.v1.GetMetricHistoryRequ
   endStep?: bigint | undefined;
 
   /**
-   * Points per page; 0: server default (100,000); capped at 1,000,000. Ignored with `max_points`.
+   * Points per page; 0: server default (100,000); capped at 100,000. Ignored with `max_points`.
    *
    * @generated from field: int32 page_size = 5;
    */
@@ -1552,7 +1552,8 @@ export type GetMetricHistoryRequest = Message<"tracklane.v1.GetMetricHistoryRequ
 
   /**
    * Downsample to at most this many points for a chart: the range is cut into buckets and each
-   * keeps its first, last, minimum and maximum point, so spikes survive. 0: no downsampling.
+   * keeps its first, last, minimum and maximum point, so spikes survive. 0: no downsampling;
+   * capped at 100,000.
    *
    * @generated from field: int32 max_points = 7;
    */
@@ -1629,14 +1630,14 @@ export type BatchGetMetricHistoryRequest = Message<"tracklane.v1.BatchGetMetricH
   endStep?: bigint | undefined;
 
   /**
-   * Downsample each series to at most this many points; 0: all points.
+   * Downsample each series to at most this many points; 0: all points; capped at 100,000.
    *
    * @generated from field: int32 max_points = 5;
    */
   maxPoints: number;
 
   /**
-   * Points per page across all series; 0: server default (100,000); capped at 1,000,000.
+   * Points per page across all series; 0: server default (100,000); capped at 100,000.
    *
    * @generated from field: int32 page_size = 6;
    */
@@ -2221,7 +2222,8 @@ export const TrackingService: GenService<{
   },
   /**
    * Sends a run's existing points from `start_step`, then new points as they are committed, until
-   * the client cancels. NOT_FOUND for an unknown run.
+   * the client cancels, in responses of at most 25,000 points. NOT_FOUND for an unknown run;
+   * UNAUTHENTICATED or PERMISSION_DENIED ends it when the caller's token or grant goes.
    *
    * @generated from rpc tracklane.v1.TrackingService.WatchRun
    */
