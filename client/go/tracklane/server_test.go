@@ -60,7 +60,7 @@ func launch(addr, dataDir string, extraEnv ...string) (*serverProcess, error) {
 	if python == "" {
 		python = "python3"
 	}
-	cmd := exec.Command(python, "-m", "tracklane_server", "server", "--bind", addr, "--data-dir", dataDir, "--log-level", "WARNING")
+	cmd := exec.Command(python, "-m", "tracklane_server", "server", "--bind", addr, "--http-bind", "none", "--data-dir", dataDir, "--log-level", "WARNING")
 	_, here, _, _ := runtime.Caller(0)
 	repo := filepath.Join(filepath.Dir(here), "..", "..", "..")
 	// The server package imports from the repository when it is not installed.

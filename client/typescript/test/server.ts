@@ -47,7 +47,7 @@ export async function launch(port: number, dataDir: string, env: Record<string, 
   const pythonPath = [join(REPO, "server"), join(REPO, "client", "python"), process.env.PYTHONPATH ?? ""].join(delimiter);
   const child: ChildProcess = spawn(
     python,
-    ["-m", "tracklane_server", "server", "--bind", `127.0.0.1:${port}`, "--data-dir", dataDir, "--log-level", "WARNING"],
+    ["-m", "tracklane_server", "server", "--bind", `127.0.0.1:${port}`, "--http-bind", "none", "--data-dir", dataDir, "--log-level", "WARNING"],
     { stdio: ["ignore", "inherit", "inherit"], env: { ...process.env, ...env, PYTHONPATH: pythonPath } },
   );
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));

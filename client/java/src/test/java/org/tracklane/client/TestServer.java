@@ -51,7 +51,7 @@ final class TestServer implements AutoCloseable {
     Path repo = Paths.get(System.getProperty("tracklane.repo", "../..")).toAbsolutePath().normalize();
     String python = System.getProperty("tracklane.python", "python3");
     ProcessBuilder pb = new ProcessBuilder(python, "-m", "tracklane_server", "server",
-        "--bind", "127.0.0.1:" + port, "--data-dir", dataDir.toString(), "--log-level", "WARNING").inheritIO();
+        "--bind", "127.0.0.1:" + port, "--http-bind", "none", "--data-dir", dataDir.toString(), "--log-level", "WARNING").inheritIO();
     // The server package imports from the repository when it is not installed.
     pb.environment().merge("PYTHONPATH", repo.resolve("server") + java.io.File.pathSeparator
         + repo.resolve("client/python"), (a, b) -> b + java.io.File.pathSeparator + a);
