@@ -133,6 +133,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if getattr(args, "standalone_command", None) is not None:  # e.g. `models serve`
+            sys.exit(args.standalone_command(args))
         if getattr(args, "client_command", False):
             client_commands.run_command(args)
             return

@@ -17,6 +17,7 @@ from typing import Any
 from tracklane import _cli_artifacts, _cli_auth, _cli_permissions, _cli_sync
 from tracklane.client import Client
 from tracklane.entities import Experiment, Run, ViewType
+from tracklane.projects import cli as projects_cli
 
 __all__ = ["add_commands"]
 
@@ -57,6 +58,7 @@ def add_commands(commands: Any) -> None:
     _cli_sync.add_commands(commands, _with_common)
     _cli_auth.add_commands(commands, _with_common)
     _cli_permissions.add_commands(commands, _with_common)
+    projects_cli.add_commands(commands)
 
 
 def _with_common(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
