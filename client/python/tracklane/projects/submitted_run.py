@@ -81,6 +81,9 @@ class SubmittedRun(abc.ABC):
         self._output = output
         self._cancelled = threading.Event()
         self._status: RunStatus | None = None
+        # Waited on instead of Thread.join: a Ctrl-C that interrupts join() can leave the thread
+        # looking finished (CPython's bpo-45274 handling), and cancel() would not wait for it.
+        self._done = threading.Event()
         self._error: BaseException | None = None
         self._monitor = threading.Thread(target=self._finish, name=f"tracklane-run-{run_id[:8]}")
 
@@ -126,10 +129,15 @@ class SubmittedRun(abc.ABC):
         except BaseException as exc:
             self._error = self._error or exc
         self._status = status
+        self._done.set()
+
+    def _wait_done(self) -> None:
+        while not self._done.wait(0.5):
+            pass
 
     def wait(self) -> bool:
         """Waits until the run has ended and is recorded; True when it FINISHED."""
-        self._monitor.join()
+        self._wait_done()
         return self._status == RunStatus.FINISHED
 
     def get_status(self) -> str:
@@ -142,7 +150,7 @@ class SubmittedRun(abc.ABC):
         if self._status is None:
             self._cancelled.set()
             self._stop_job()
-        self._monitor.join()
+        self._wait_done()
 
 
 class LocalSubmittedRun(SubmittedRun):
