@@ -106,15 +106,12 @@ class SubmittedRun(abc.ABC):
     def _finish(self) -> None:
         try:
             ok = self._wait_job()
-            status = (
-                RunStatus.KILLED
-                if self._cancelled.is_set()
-                else RunStatus.FINISHED
-                if ok
-                else RunStatus.FAILED
-            )
         except BaseException as exc:
-            self._error, status = exc, RunStatus.FAILED
+            self._error, ok = exc, False
+        if self._cancelled.is_set():
+            status = RunStatus.KILLED
+        else:
+            status = RunStatus.FINISHED if ok else RunStatus.FAILED
         self._output.close()
         try:
             if self._before_end is not None:

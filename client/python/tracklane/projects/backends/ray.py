@@ -92,7 +92,10 @@ class RaySubmittedRun(SubmittedRun):
         self._start_monitor()
 
     def _wait_job(self) -> bool:
-        asyncio.run(self._tail(self._output))
+        try:
+            asyncio.run(self._tail(self._output))
+        except Exception as exc:  # a dropped log stream: the job's status still decides
+            self._output.write(f"tracklane: the Ray job's log stream ended: {exc}\n".encode())
         status = str(self._client.get_job_status(self.job_id))
         while status.rsplit(".", 1)[-1] not in _TERMINAL:
             time.sleep(0.2)
