@@ -22,7 +22,6 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,7 +87,7 @@ class Parameter:
 
 
 def _is_remote(text: str) -> bool:
-    return bool(_URI.match(text)) and not text.startswith("file:") and not re.match(r"^[a-zA-Z]:\\", text)
+    return bool(_URI.match(text)) and not text.startswith("file:")
 
 
 def _bad(name: str, what: str) -> InvalidArgument:
@@ -153,9 +152,6 @@ class EntryPoint:
             ) from None
         tail = [f"--{shlex.quote(k)} {shlex.quote(v)}" for k, v in extra.items()]
         return " ".join([command, *tail])
-
-    def placeholders(self) -> set[str]:
-        return {name for _, name, _, _ in string.Formatter().parse(self.command) if name}
 
 
 @dataclass(frozen=True)
