@@ -39,16 +39,24 @@ class OutputLog:
         self._lock = threading.Lock()
         self._echo = echo
 
-    def write(self, data: bytes, stream: IO[bytes] | None = None) -> None:
+    def write(self, data: bytes, stream: str = "stdout") -> None:
+        """Keeps ``data`` and echoes it to ``sys.stdout`` or ``sys.stderr`` (as they are now: a
+        notebook's or a redirected stream too)."""
         with self._lock:
             self._file.write(data)
             self._file.flush()
             if self._echo:
-                out = stream or sys.stdout.buffer
-                out.write(data)
-                out.flush()
+                out = sys.stderr if stream == "stderr" else sys.stdout
+                binary = getattr(out, "buffer", None)
+                if binary is not None:
+                    out.flush()
+                    binary.write(data)
+                    binary.flush()
+                else:
+                    out.write(data.decode(errors="replace"))
+                    out.flush()
 
-    def pump(self, source: IO[bytes], stream: IO[bytes]) -> threading.Thread:
+    def pump(self, source: IO[bytes], stream: str) -> threading.Thread:
         """Copies ``source`` (a pipe) here until it closes, chunk by chunk (no waiting for lines)."""
 
         def copy() -> None:
@@ -167,8 +175,8 @@ class LocalSubmittedRun(SubmittedRun):
         assert process.stdout is not None
         assert process.stderr is not None
         self._pumps = [
-            output.pump(process.stdout, sys.stdout.buffer),
-            output.pump(process.stderr, sys.stderr.buffer),
+            output.pump(process.stdout, "stdout"),
+            output.pump(process.stderr, "stderr"),
         ]
         self._stop_extra = stop_extra  # e.g. `podman kill NAME` for a container
         self._start_monitor()
