@@ -48,16 +48,20 @@ def scratch_database(admin_uri: str) -> Iterator[str]:
 
 
 @contextmanager
-def process(argv: list[str], port: int, env: dict[str, str] | None = None) -> Iterator[None]:
-    """Starts a server process and waits until its port accepts connections (60 s at most)."""
+def process(
+    argv: list[str], port: int, env: dict[str, str] | None = None, *, startup_seconds: float = 60
+) -> Iterator[None]:
+    """Starts a server process and waits until its port accepts connections (``startup_seconds`` at most)."""
     with tempfile.TemporaryFile() as log:
         proc = subprocess.Popen(argv, stdout=log, stderr=log, env={**os.environ, **(env or {})})
-        yield from _serve(proc, log, argv[0], port)
+        yield from _serve(proc, log, argv[0], port, startup_seconds)
 
 
-def _serve(proc: subprocess.Popen[bytes], log: IO[bytes], name: str, port: int) -> Iterator[None]:
+def _serve(
+    proc: subprocess.Popen[bytes], log: IO[bytes], name: str, port: int, startup_seconds: float = 60
+) -> Iterator[None]:
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + startup_seconds
         while True:
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
@@ -104,6 +108,8 @@ def tracklane_server(settings: list[str]) -> Iterator[str]:
                 data,
                 "--log-level",
                 "WARNING",
+                "--http-bind",
+                "none",
                 *settings,
             ],
             port,
@@ -144,7 +150,8 @@ def mlflow_server(
             artifacts,
             *(extra or []),
         ]
-        with process(argv, port):
+        # Four workers importing mlflow take minutes on a busy 2-core machine.
+        with process(argv, port, startup_seconds=600):
             yield f"http://127.0.0.1:{port}"
 
 

@@ -30,6 +30,10 @@ from tracklane_server.auth.authorize import AuthorizationInterceptor
 from tracklane_server.auth.bootstrap import bootstrap_admin
 from tracklane_server.auth.permissions import PermissionStore, parse_default_permission
 from tracklane_server.auth.users_store import UsersStore
+from tracklane_server.http.app import build_app
+from tracklane_server.http.dispatch import Dispatcher, MethodTable
+from tracklane_server.http.listener import HttpListener, bind_socket
+from tracklane_server.http.ui import BUNDLED_UI
 from tracklane_server.interceptors import ErrorInterceptor
 from tracklane_server.memory import limit_malloc_arenas
 from tracklane_server.services.artifact_handlers import add_artifact_service
@@ -48,12 +52,14 @@ from tracklane_server.store.sql_stream import MetricBatch
 
 log = logging.getLogger("tracklane_server")
 
-SERVICE_NAMES = (
-    tracking_pb2.DESCRIPTOR.services_by_name["TrackingService"].full_name,
-    artifacts_pb2.DESCRIPTOR.services_by_name["ArtifactService"].full_name,
-    registry_pb2.DESCRIPTOR.services_by_name["RegistryService"].full_name,
-    auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name,
+#: The API's services: served over gRPC, and over Connect on the HTTP listener.
+SERVICES = (
+    tracking_pb2.DESCRIPTOR.services_by_name["TrackingService"],
+    artifacts_pb2.DESCRIPTOR.services_by_name["ArtifactService"],
+    registry_pb2.DESCRIPTOR.services_by_name["RegistryService"],
+    auth_pb2.DESCRIPTOR.services_by_name["AuthService"],
 )
+SERVICE_NAMES = tuple(service.full_name for service in SERVICES)
 
 
 class TracklaneServer:
@@ -71,6 +77,14 @@ class TracklaneServer:
         self._points_hub = PointsHub()
         self._points_feed: PointsFeed | None = None
         self._upload_sweeper: asyncio.Task[None] | None = None
+        self._http: HttpListener | None = None
+        #: The HTTP listener's port (0 when it is off).
+        self.http_port = 0
+
+    @property
+    def http_url(self) -> str:
+        """``http://HOST:PORT`` of the HTTP listener, or "" when it is off."""
+        return self._http.url if self._http is not None else ""
 
     async def start(self) -> int:
         """Opens the stores, binds and starts serving; returns the bound port.
@@ -82,6 +96,18 @@ class TracklaneServer:
         s = self.settings
         host, port = s.host_port
         _check_port_free(host, port, reuse_port=self.reuse_port)  # before the slow part: fail fast
+        http = s.http_host_port
+        http_socket = None if http is None else bind_socket(*http, reuse_port=self.reuse_port)
+        try:
+            return await self._start(http_socket)
+        except BaseException:
+            if http_socket is not None and self._http is None:
+                http_socket.close()
+            raise
+
+    async def _start(self, http_socket: socket.socket | None) -> int:
+        s = self.settings
+        host, port = s.host_port
         credentials = server_credentials(s)
         blocking = BlockingCalls(self._executor)
         artifact_root = open_artifact_store(
@@ -130,6 +156,8 @@ class TracklaneServer:
                 ("grpc.http2.lookahead_bytes", 8 * 1024 * 1024),
             ],
         )
+        # The HTTP adapters call the same handlers through the same interceptors (http/dispatch.py).
+        methods = MethodTable(server)
         tracking = TrackingService(self._store, blocking, self._points_hub)
         tracking.streams.max_streams_per_client = s.max_streams_per_client
         run_roots = RunRoots(self._store.engine, s)
@@ -138,14 +166,17 @@ class TracklaneServer:
         # StreamMetrics batches decode straight into numpy columns (see MetricBatch.from_bytes).
         add_service(
             tracking,
-            server,
+            methods,  # type: ignore[arg-type]
             tracking_pb2,
             "TrackingService",
             request_deserializers={"StreamMetrics": MetricBatch.from_bytes},
         )
-        add_artifact_service(artifacts, server)
-        registry_pb2_grpc.add_RegistryServiceServicer_to_server(registry, server)
-        auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthService(users, blocking, enabled=s.auth), server)
+        add_artifact_service(artifacts, methods)  # type: ignore[arg-type]
+        registry_pb2_grpc.add_RegistryServiceServicer_to_server(registry, methods)  # type: ignore[arg-type]
+        auth_pb2_grpc.add_AuthServiceServicer_to_server(
+            AuthService(users, blocking, enabled=s.auth),
+            methods,  # type: ignore[arg-type]
+        )
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         for name in SERVICE_NAMES:
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -169,19 +200,43 @@ class TracklaneServer:
             raise OSError(f"cannot listen on {s.bind}: the address is in use or not available here")
         await server.start()
         self._server = server
+        if http_socket is not None:
+            await self._start_http(http_socket, Dispatcher(methods.handlers, interceptors))
         sweeper = StaleUploadSweeper(
             self._store.engine, run_roots, s.resolved_artifact_root, s.artifact_multipart_max_age_seconds
         )
         self._upload_sweeper = asyncio.create_task(sweeper.run(blocking))
         log.info(
-            "listening on %s:%d (%s, auth %s)",
+            "listening on %s:%d (%s, auth %s); HTTP %s",
             host,
             self.port,
             "mutual TLS" if s.tls_client_ca_file else "TLS" if credentials else "plaintext",
             "on" if s.auth else "off",
-            extra={"host": host, "port": self.port},
+            f"(web UI, Connect) on {self.http_url}" if self._http else "off",
+            extra={"host": host, "port": self.port, "http_port": self.http_port},
         )
         return self.port
+
+    async def _start_http(self, sock: socket.socket, dispatcher: Dispatcher) -> None:
+        s = self.settings
+        app = build_app(
+            SERVICES,
+            dispatcher,
+            auth=s.auth,
+            tls=bool(s.tls_cert_file),
+            read_max_bytes=s.max_message_bytes,
+            ui_root=Path(s.ui_dir) if s.ui_dir else BUNDLED_UI,
+        )
+        self._http = HttpListener(
+            app,
+            sock,
+            s.http_bind.rpartition(":")[0].strip("[]"),
+            tls_cert_file=s.tls_cert_file,
+            tls_key_file=s.tls_key_file,
+            tls_client_ca_file=s.tls_client_ca_file,
+        )
+        await self._http.start()
+        self.http_port = self._http.port
 
     async def stop(self, grace: float | None = None) -> None:
         """Stops accepting calls, lets in-flight ones finish within ``grace`` seconds, then cancels."""
@@ -192,9 +247,14 @@ class TracklaneServer:
             self._upload_sweeper.cancel()
             self._upload_sweeper = None
         self._points_hub.close()  # watches end now, metric streams after the batch in hand
+        stopping = []
+        if self._http is not None:
+            stopping.append(self._http.stop(grace))
+            self._http = None
         if self._server is not None:
-            await self._server.stop(grace)
+            stopping.append(self._server.stop(grace))
             self._server = None
+        await asyncio.gather(*stopping)
         if self._points_feed is not None:
             await self._points_feed.stop()
             self._points_feed = None

@@ -77,6 +77,8 @@ def _server(settings: Settings) -> None:
         return
     if settings.host_port[1] == 0:
         raise TracklaneError("--workers > 1 needs a fixed port in --bind")
+    if settings.http_host_port is not None and settings.http_host_port[1] == 0:
+        raise TracklaneError("--workers > 1 needs a fixed port in --http-bind (or --http-bind none)")
     # Migrate once here, not racing in every worker.
     engine = db.create_engine(settings.resolved_backend_store_uri, pool_size=1)
     db.check_connection(engine)

@@ -37,6 +37,8 @@ class Settings:
     backend_store_uri: str = ""
     artifact_root: str = ""
     bind: str = "127.0.0.1:50051"
+    http_bind: str = "127.0.0.1:5000"
+    ui_dir: str = ""
     workers: int = 1
     threads: int = 16
     max_message_bytes: int = 64 * 1024 * 1024
@@ -73,8 +75,17 @@ class Settings:
     @property
     def host_port(self) -> tuple[str, int]:
         """``bind`` split into host and port."""
-        host, _, port = self.bind.rpartition(":")
-        return host.strip("[]"), int(port)
+        return _host_port(self.bind)
+
+    @property
+    def http_host_port(self) -> tuple[str, int] | None:
+        """``http_bind`` split into host and port; None when the HTTP listener is off."""
+        return None if self.http_bind.strip().lower() == "none" else _host_port(self.http_bind)
+
+
+def _host_port(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host.strip("[]"), int(port)
 
 
 @dataclass(frozen=True)
@@ -128,6 +139,16 @@ SETTINGS: tuple[Setting, ...] = (
         "s3://BUCKET/PREFIX. Default: the data folder's artifacts/.",
     ),
     Setting("bind", "Address to listen on, HOST:PORT. Default: 127.0.0.1:50051."),
+    Setting(
+        "http_bind",
+        "Address of the HTTP listener (web UI, browser RPC over Connect), HOST:PORT, or none to "
+        "turn it off. Default: 127.0.0.1:5000.",
+    ),
+    Setting(
+        "ui_dir",
+        "Folder of a web UI build (index.html, assets/) to serve instead of the one installed with "
+        "the server, e.g. ui/dist while developing the UI. Default: the installed one.",
+    ),
     Setting("workers", "Server processes sharing the port (SO_REUSEPORT). Default: 1.", int),
     Setting("threads", "Threads per process for database and object-store calls. Default: 16.", int),
     Setting(
@@ -259,6 +280,7 @@ def _validate(settings: Settings) -> None:
         raise InvalidArgument(f"--bind: expected HOST:PORT, got {settings.bind!r}", field="bind") from None
     if not host or not 0 <= port <= 65535:
         raise InvalidArgument(f"--bind: expected HOST:PORT, got {settings.bind!r}", field="bind")
+    _check_http_bind(settings)
     scheme = urlsplit(settings.resolved_backend_store_uri).scheme
     if scheme.split("+")[0] not in {"sqlite", "postgresql"}:
         raise InvalidArgument(
@@ -309,15 +331,29 @@ def _check_tls(settings: Settings) -> None:
             raise InvalidArgument(f"--{name.replace('_', '-')}: no such file: {path}", field=name)
 
 
-def _check_exposure(settings: Settings, host: str) -> None:
+def _check_http_bind(settings: Settings) -> None:
+    try:
+        http = settings.http_host_port
+    except ValueError:
+        http = ("", -1)
+    if http is None:
+        return
+    if not http[0] or not 0 <= http[1] <= 65535:
+        raise InvalidArgument(
+            f"--http-bind: expected HOST:PORT or none, got {settings.http_bind!r}", field="http_bind"
+        )
+    _check_exposure(settings, http[0], flag="--http-bind", value=settings.http_bind)
+
+
+def _check_exposure(settings: Settings, host: str, *, flag: str = "--bind", value: str = "") -> None:
     """Without auth, only this machine may connect unless the operator says otherwise."""
     if settings.auth or settings.allow_public_without_auth or is_loopback(host):
         return
     raise InvalidArgument(
-        f"--bind {settings.bind} is reachable from other machines and auth is off: "
+        f"{flag} {value or settings.bind} is reachable from other machines and auth is off: "
         "add --auth true (TRACKLANE_AUTH), or --allow-public-without-auth true "
         "(TRACKLANE_ALLOW_PUBLIC_WITHOUT_AUTH) if something in front of the server checks callers",
-        field="bind",
+        field=flag.removeprefix("--").replace("-", "_"),
     )
 
 

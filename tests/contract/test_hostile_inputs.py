@@ -39,7 +39,8 @@ def test_tracking_text_is_stored_exactly(stubs: Stubs, unique: str, text: str) -
     ).experiment
     found = t.GetExperimentByName(tracking_pb2.GetExperimentByNameRequest(name=name)).experiment
     assert (found.name, found.description) == (name, text)
-    assert [(x.key, x.value) for x in found.tags] == [("note", text)]
+    # The description is also shown as MLflow's mlflow.note.content tag.
+    assert [(x.key, x.value) for x in found.tags] == [("mlflow.note.content", text), ("note", text)]
     by_filter = t.SearchExperiments(tracking_pb2.SearchExperimentsRequest(filter=f"name = {quoted(name)}"))
     assert [e.experiment_id for e in by_filter.experiments] == [experiment.experiment_id]
 

@@ -269,6 +269,14 @@ CASES: list[Case] = [
         lambda s, w, c: first_of(s.tracking.WatchRun(trk.WatchRunRequest(run_id=w.run_id, start_step=0))),
         mutates=False,
     ),
+    Case(
+        T + "WatchExperiments",
+        "READ",
+        lambda s, w, c: first_of(
+            s.tracking.WatchExperiments(trk.WatchExperimentsRequest(experiment_ids=[w.experiment_id]))
+        ),
+        mutates=False,
+    ),
     # -- ArtifactService ------------------------------------------------------------------------------
     Case(
         A + "UploadArtifact",

@@ -64,10 +64,11 @@ def test_deleted_runs_leave_searches_and_refuse_writes_until_restored(
 
 
 def test_delete_tag(client: tracklane.Client) -> None:
-    run_id = client.create_run().info.run_id
+    run = client.create_run()
+    run_id = run.info.run_id
     client.log_batch(run_id, tags=[RunTag("a", "1"), RunTag("b", "2")])
     client.delete_tag(run_id, "a")
-    assert client.get_run(run_id).data.tags == {"b": "2"}
+    assert client.get_run(run_id).data.tags == {"b": "2", "mlflow.runName": run.info.run_name}
     with pytest.raises(exceptions.NotFound) as err:
         client.delete_tag(run_id, "a")
     assert err.value.field == "key"

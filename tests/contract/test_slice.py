@@ -21,7 +21,7 @@ def test_experiment_round_trip(client: tracklane.Client, unique: str) -> None:
     experiment = client.get_experiment(experiment_id)
     assert experiment.experiment_id == experiment_id
     assert experiment.name == f"exp-{unique}"
-    assert dict(experiment.tags) == {"team": "cv"}
+    assert dict(experiment.tags) == {"team": "cv", "mlflow.note.content": "d"}  # MLflow's name for it
     assert experiment.description == "d"
     assert experiment.lifecycle_stage is LifecycleStage.ACTIVE
     assert experiment.creation_time is not None
@@ -66,7 +66,7 @@ def test_run_round_trip(client: tracklane.Client, unique: str) -> None:
     assert run.info.end_time is None
     assert run.info.run_name == "first"
     assert run.info.artifact_uri == f"{experiment.artifact_location}/{run.info.run_id}/artifacts"
-    assert dict(run.data.tags) == {"k": "v"}
+    assert dict(run.data.tags) == {"k": "v", "mlflow.runName": "first"}  # the name, as MLflow tags it
     assert client.get_run(run.info.run_id) == run
 
     generated = client.create_run(experiment_id)

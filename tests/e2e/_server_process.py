@@ -40,6 +40,8 @@ __all__ = [
 
 #: The one line the server logs when it is ready; group 1 is the host, group 2 the real port.
 LISTENING = re.compile(r"listening on (\S+):(\d+)")
+#: The same line's HTTP listener URL, when it is on.
+HTTP_LISTENING = re.compile(r"HTTP \(web UI, Connect\) on (\S+)")
 
 _counter = 0
 _counter_lock = threading.Lock()
@@ -82,6 +84,8 @@ class ServerProcess:
         self.log_lines: list[str] = []
         self.host = ""
         self.port = 0
+        #: ``http://HOST:PORT`` of the HTTP listener ("" when it is off).
+        self.http_url = ""
         #: Seconds from spawning the process to the ``listening on`` line.
         self.ready_after = 0.0
         self._ready = threading.Event()
@@ -123,6 +127,8 @@ class ServerProcess:
                 if match and not self._ready.is_set():
                     self.ready_after = time.monotonic() - self.started_at
                     self.host, self.port = match.group(1).strip("[]"), int(match.group(2))
+                    http = HTTP_LISTENING.search(line)
+                    self.http_url = http.group(1) if http else ""
                     self._ready.set()
 
     def wait_ready(self, timeout: float) -> None:
@@ -203,6 +209,7 @@ def start_server(
     *args: str,
     data_dir: Path,
     bind: str = "127.0.0.1:0",
+    http_bind: str = "127.0.0.1:0",
     env: Mapping[str, str] | None = None,
     log_dir: Path | None = None,
     ready_timeout: float = 30.0,
@@ -214,6 +221,8 @@ def start_server(
         *args: Further flags, e.g. ``"--backend-store-uri", uri``.
         data_dir: The server's data folder (always given, so nothing lands in the user's home).
         bind: ``HOST:PORT``; port 0 picks a free port, read back from the log line.
+        http_bind: The HTTP listener's ``HOST:PORT`` (port 0: a free one, as :attr:`ServerProcess.http_url`),
+            or ``none``.
         env: Extra environment variables; the caller's own TRACKLANE_* settings are removed first.
         log_dir: Where ``server-N.log`` is written; defaults to ``data_dir``'s parent.
         ready_timeout: Seconds to wait for the ``listening on`` line.
@@ -228,7 +237,10 @@ def start_server(
         number = _counter
     log_dir = log_dir or data_dir.parent
     log_dir.mkdir(parents=True, exist_ok=True)
-    argv = [tracklane_executable(), *command, "--data-dir", str(data_dir), "--bind", bind, *args]
+    argv = [tracklane_executable(), *command, "--data-dir", str(data_dir), "--bind", bind]
+    if command == ("server",):
+        argv += ["--http-bind", http_bind]
+    argv += args
     started_at = time.monotonic()
     with (log_dir / f"server-{number}.stdout").open("wb") as stdout:
         proc = subprocess.Popen(

@@ -129,6 +129,8 @@ def test_a_short_bootstrap_token_is_refused_without_echoing_it(tmp_path: Path) -
             str(tmp_path),
             "--bind",
             "127.0.0.1:0",
+            "--http-bind",
+            "127.0.0.1:0",
         ],
         capture_output=True,
         text=True,
@@ -160,7 +162,9 @@ def test_workers_starting_together_bootstrap_one_admin(tmp_path: Path) -> None:
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
     data = tmp_path / "data"
-    with start_server("--workers", "3", "--auth", "true", data_dir=data, bind=f"127.0.0.1:{port}") as server:
+    with start_server(
+        "--workers", "3", "--auth", "true", data_dir=data, bind=f"127.0.0.1:{port}", http_bind="none"
+    ) as server:
         deadline = time.monotonic() + 30
         while len(server.listening_lines()) < 3 and time.monotonic() < deadline:
             time.sleep(0.05)

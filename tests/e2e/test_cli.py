@@ -212,6 +212,11 @@ def test_db_upgrade_help_names_the_backend_flag() -> None:
         pytest.param(["--bind", "nonsense"], {}, ("bind",), id="bind-not-host-port"),
         pytest.param(["--bind", "127.0.0.1:70000"], {}, ("bind",), id="bind-port-out-of-range"),
         pytest.param([], {"TRACKLANE_BIND": "nonsense"}, ("bind",), id="bind-from-env"),
+        pytest.param(["--http-bind", "nonsense"], {}, ("http-bind",), id="http-bind-not-host-port"),
+        pytest.param([], {"TRACKLANE_HTTP_BIND": "127.0.0.1:99999"}, ("http-bind",), id="http-bind-from-env"),
+        pytest.param(
+            ["--http-bind", "0.0.0.0:0"], {}, ("http-bind", "auth"), id="http-bind-public-without-auth"
+        ),
         pytest.param(
             ["--backend-store-uri", "mysql://x"], {}, ("mysql", "backend-store-uri"), id="backend-unsupported"
         ),
@@ -230,6 +235,7 @@ def test_bad_setting_is_one_error_line(
     tmp_path: Path, args: list[str], env: dict[str, str], mentions: tuple[str, ...]
 ) -> None:
     bind = [] if "--bind" in args or "TRACKLANE_BIND" in env else ["--bind", "127.0.0.1:0"]
+    bind += [] if "--http-bind" in args or "TRACKLANE_HTTP_BIND" in env else ["--http-bind", "127.0.0.1:0"]
     result = run_cli("server", "--data-dir", str(tmp_path / "data"), *bind, *args, env=env, timeout=30)
     line = assert_one_error_line(result)
     assert any(word in line.lower() for word in mentions), f"{line!r} should mention one of {mentions}"
@@ -242,7 +248,14 @@ def test_port_in_use_is_one_error_line(tmp_path: Path) -> None:
         taken.listen()
         port = taken.getsockname()[1]
         result = run_cli(
-            "server", "--data-dir", str(tmp_path / "data"), "--bind", f"127.0.0.1:{port}", timeout=30
+            "server",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--http-bind",
+            "127.0.0.1:0",
+            timeout=30,
         )
     line = assert_one_error_line(result)
     assert str(port) in line

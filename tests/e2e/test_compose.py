@@ -91,6 +91,8 @@ def test_server_port_is_published(compose: dict[str, Any], server_env: dict[str,
     container_port = server_env["TRACKLANE_BIND"].rpartition(":")[2]
     published = [str(p) for p in compose["services"]["server"]["ports"]]
     assert any(p.endswith(f":{container_port}") for p in published), published
+    http_port = server_env["TRACKLANE_HTTP_BIND"].rpartition(":")[2]
+    assert any(p.endswith(f":{http_port}") for p in published), published
 
 
 def test_backend_store_is_the_postgres_service(compose: dict[str, Any], server_env: dict[str, str]) -> None:

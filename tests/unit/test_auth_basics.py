@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 from tracklane import _channel
 from tracklane.exceptions import InvalidArgument, Unauthenticated
 from tracklane_server.auth import tokens
-from tracklane_server.auth.authenticate import bearer_token
+from tracklane_server.auth.authenticate import bearer_token, credentials
 from tracklane_server.auth.users_store import check_user_name
 from tracklane_server.settings import is_loopback, load
 
@@ -54,7 +55,11 @@ def test_bearer_token_is_read_from_the_authorization_metadata(
     [
         (None, "TOKEN_MISSING"),
         ([("user", "x")], "TOKEN_MISSING"),
-        ([("authorization", "Basic dXNlcjpwYXNz")], "TOKEN_MALFORMED"),
+        ([("authorization", "Basic dXNlcnBhc3M=")], "TOKEN_MALFORMED"),  # "userpass": no colon
+        ([("authorization", "Basic OnRsa19hYmM=")], "TOKEN_MALFORMED"),  # ":tlk_abc": no user name
+        ([("authorization", "Basic dXNlcjo=")], "TOKEN_MALFORMED"),  # "user:": no token
+        ([("authorization", "Basic not*base64")], "TOKEN_MALFORMED"),
+        ([("authorization", "Digest dXNlcjpwYXNz")], "TOKEN_MALFORMED"),
         ([("authorization", "Bearer")], "TOKEN_MALFORMED"),
         ([("authorization", "Bearer a"), ("authorization", "Bearer b")], "TOKEN_MALFORMED"),
     ],
@@ -66,6 +71,13 @@ def test_bad_authorization_metadata_is_unauthenticated(
         bearer_token(metadata)
     assert err.value.reason == reason
     assert "dXNlcjpwYXNz" not in err.value.message
+
+
+def test_basic_credentials_are_a_user_name_and_a_token() -> None:
+    """What the mlflow client sends for MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD."""
+    encoded = base64.b64encode(b"alice:tlk_abc").decode()
+    assert credentials([("authorization", f"Basic {encoded}")]) == ("tlk_abc", "alice")
+    assert credentials([("authorization", "Bearer tlk_abc")]) == ("tlk_abc", "")
 
 
 @pytest.mark.parametrize("name", ["alice", "a.b-c_d@example.com+ci", "x" * 256])

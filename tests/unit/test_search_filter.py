@@ -19,6 +19,7 @@ from tracklane_server.store.search_filter import (
     MODEL_VERSION_ATTRIBUTES,
     REGISTERED_MODEL_ATTRIBUTES,
     RUN_ATTRIBUTES,
+    SUMMARIES,
     TAGGED_ENTITIES,
     AttrAlias,
     AttrType,
@@ -26,6 +27,7 @@ from tracklane_server.store.search_filter import (
     Entity,
     Op,
     OrderKey,
+    Summary,
     Value,
     parse_filter,
     parse_order_by,
@@ -600,12 +602,12 @@ def test_public_names_are_pinned() -> None:
     import tracklane_server.store.search_filter as module
 
     assert set(module.__all__) == {
-        *("ALL_ENTITIES", "TAGGED_ENTITIES", "RUN_ATTRIBUTES", "EXPERIMENT_ATTRIBUTES"),
+        *("ALL_ENTITIES", "TAGGED_ENTITIES", "RUN_ATTRIBUTES", "EXPERIMENT_ATTRIBUTES", "SUMMARIES"),
         *("REGISTERED_MODEL_ATTRIBUTES", "MODEL_VERSION_ATTRIBUTES"),
-        *("AttrAlias", "AttrSpec", "AttrType", "Comparison", "Entity", "Op", "OrderKey", "Value"),
+        *("AttrAlias", "AttrSpec", "AttrType", "Comparison", "Entity", "Op", "OrderKey", "Summary", "Value"),
         *("parse_filter", "parse_order_by", "render_filter", "render_identifier", "render_order_by"),
     }
-    assert len(module.__all__) == 19
+    assert len(module.__all__) == 21
 
 
 # -- properties ----------------------------------------------------------------------------------------------
@@ -615,6 +617,7 @@ TOKENS = [
     "name", ".", "`", '"', "'", "``", "''", "a", "my key", "=", "!=", "<", "<=", ">", ">=", "==", "<>",
     "LIKE", "ilike", "IN", "NOT", "IS", "NULL", "AND", "or", "(", ")", ",", "1", "-2.5e3", ".5", "inf",
     "NaN", "1e999", "9" * 30, "'x'", "'FINISHED'", " ", "\t", "\n", "é", "\x00", "\\", "ASC", "DESC",
+    ".min", ".count", "max", "first",
 ]  # fmt: skip
 token_soup = st.lists(st.sampled_from(TOKENS), max_size=25).map("".join) | st.lists(
     st.sampled_from(TOKENS), max_size=25
@@ -683,6 +686,9 @@ def comparisons(draw: st.DrawFn) -> Comparison:
             else st.text(no_nul, min_size=1)
         )
         kind, choices, nullable = ("number" if entity == "metric" else "string"), (), entity != "dataset"
+    summary: Summary = draw(st.sampled_from(["", *SUMMARIES])) if entity == "metric" else ""
+    if summary == "count":
+        kind = "integer"
     ops = KIND_OPS["string" if kind == "string" else "number"] + (
         ["IS NULL", "IS NOT NULL"] if nullable else []
     )
@@ -699,7 +705,7 @@ def comparisons(draw: st.DrawFn) -> Comparison:
         value = draw(st.integers(-(2**63), 2**63 - 1))
     else:
         value = draw(numbers)
-    return Comparison(entity, key, op, value)
+    return Comparison(entity, key, op, value, summary)
 
 
 BARE_KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./-]*")
@@ -721,14 +727,17 @@ def written(draw: st.DrawFn, items: list[Comparison]) -> str:
         prefix = case(draw(st.sampled_from(spellings[c.entity])))
         key = case(c.key) if c.entity in ("attribute", "dataset") else c.key
         style = draw(st.sampled_from(["bare", "prefixed", "quoted key", "quoted name"]))
+        tail = f".{case(c.summary)}" if c.summary else ""
+        # A bare metric key ending in .min (etc.) reads as a summary: such a key must be quoted.
+        ambiguous = c.entity == "metric" and key.rpartition(".")[2].lower() in SUMMARIES and "." in key
         if style == "bare" and c.entity == "attribute":
             ident = key
-        elif style in ("bare", "prefixed") and BARE_KEY.fullmatch(key):
-            ident = f"{prefix}.{key}"
-        elif style == "quoted name":
-            ident = _quote(f"{prefix}.{key}", draw(quotes))
+        elif style in ("bare", "prefixed") and BARE_KEY.fullmatch(key) and not ambiguous:
+            ident = f"{prefix}.{key}{tail}"
+        elif style == "quoted name" and not ambiguous:
+            ident = _quote(f"{prefix}.{key}{tail}", draw(quotes))
         else:
-            ident = f"{prefix}.{_quote(key, draw(quotes))}"
+            ident = f"{prefix}.{_quote(key, draw(quotes))}{tail}"
         op = " ".join(case(part) for part in c.op.split(" "))
         if isinstance(c.value, str):
             value = _quote(c.value, draw(st.sampled_from(["'", '"'])))
@@ -766,6 +775,46 @@ ORDERABLE: list[Entity] = ["metric", "param", "tag"]
 )
 def test_order_by_round_trip(keys: list[OrderKey]) -> None:
     assert parse_order_by(render_order_by(keys)) == keys
+
+
+@settings(max_examples=100)
+@given(key=st.text(no_nul, min_size=1), summary=st.sampled_from(SUMMARIES), ascending=st.booleans())
+def test_order_by_summary_round_trip(key: str, summary: Summary, ascending: bool) -> None:
+    keys = [OrderKey("metric", key, ascending, summary), OrderKey("metric", key, ascending)]
+    assert parse_order_by(render_order_by(keys)) == keys
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("metrics.loss.min < 0.1", Comparison("metric", "loss", "<", 0.1, "min")),
+        ("metrics.loss.MAX >= 2", Comparison("metric", "loss", ">=", 2.0, "max")),
+        ("metric.val.loss.first = 1", Comparison("metric", "val.loss", "=", 1.0, "first")),
+        ("metrics.loss.count > 10", Comparison("metric", "loss", ">", 10, "count")),
+        ("metrics.`loss.min` < 1", Comparison("metric", "loss.min", "<", 1.0)),  # a key of that name
+        ("metrics.`loss.min`.count = 3", Comparison("metric", "loss.min", "=", 3, "count")),
+        ("`metrics.loss.max` IS NULL", Comparison("metric", "loss", "IS NULL", None, "max")),
+        ("params.lr.min = 'x'", Comparison("param", "lr.min", "=", "x")),  # params have no summaries
+        ("metrics.loss.minimum > 1", Comparison("metric", "loss.minimum", ">", 1.0)),
+    ],
+)
+def test_metric_summaries(text: str, expected: Comparison) -> None:
+    assert parse_filter(text) == [expected]
+
+
+@pytest.mark.parametrize(
+    ("text", "column", "says"),
+    [
+        ("metrics.loss.count > 1.5", 22, "whole number"),
+        ("metrics.`loss`.avg > 1", 16, "expected min, max, first, count"),
+        ("metrics.loss.min LIKE 'a'", 18, "does not take LIKE"),
+    ],
+)
+def test_summary_errors_name_the_column(text: str, column: int, says: str) -> None:
+    with pytest.raises(InvalidArgument) as err:
+        parse_filter(text)
+    assert err.value.message.startswith(f"filter: at column {column}: ")
+    assert says in err.value.message
 
 
 # -- linear time ---------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from tracklane_server.settings import SETTINGS, Settings, load
 def test_defaults_are_the_embedded_default(tmp_path: Path) -> None:
     s = load({}, environ={"XDG_DATA_HOME": str(tmp_path)})
     assert s.bind == "127.0.0.1:50051"
+    assert s.http_host_port == ("127.0.0.1", 5000)
     assert s.resolved_backend_store_uri == f"sqlite:///{tmp_path / 'tracklane' / 'tracklane.db'}"
     assert s.resolved_artifact_root == (tmp_path / "tracklane" / "artifacts").as_uri()
 
@@ -25,6 +26,12 @@ def test_flags_beat_environment_beat_defaults() -> None:
     assert s.bind == "127.0.0.1:7000"
     assert s.workers == 3
     assert s.log_format == "json"
+
+
+def test_the_http_listener_binds_ipv6_or_is_off() -> None:
+    assert load({"http_bind": "[::1]:0"}, environ={}).http_host_port == ("::1", 0)
+    assert load({}, environ={"TRACKLANE_HTTP_BIND": "none"}).http_host_port is None
+    assert load({"http_bind": "0.0.0.0:5000", "auth": "true"}, environ={}).http_host_port == ("0.0.0.0", 5000)
 
 
 def test_aws_variables_are_fallbacks_for_s3_keys() -> None:
@@ -41,6 +48,9 @@ def test_aws_variables_are_fallbacks_for_s3_keys() -> None:
     [
         ({"bind": "nonsense"}, "bind"),
         ({"bind": "127.0.0.1:99999"}, "bind"),
+        ({"http_bind": "5000"}, "http_bind"),
+        ({"http_bind": "[::1]:70000"}, "http_bind"),
+        ({"http_bind": "0.0.0.0:5000"}, "http_bind"),  # reachable from outside, without auth
         ({"backend_store_uri": "mysql://x/y"}, "backend_store_uri"),
         ({"artifact_root": "ftp://x"}, "artifact_root"),
         ({"workers": "0"}, "workers"),

@@ -400,7 +400,8 @@ func (x *RunInfo) GetDescription() string {
 // A run's logged data.
 type RunData struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Latest value of each metric (largest step, then latest timestamp), sorted by key.
+	// Latest value of each metric (largest step, then latest timestamp), sorted by key, each with
+	// the summary of all its points.
 	Metrics []*Metric `protobuf:"bytes,1,rep,name=metrics,proto3" json:"metrics,omitempty"`
 	// Params, sorted by key.
 	Params []*Param `protobuf:"bytes,2,rep,name=params,proto3" json:"params,omitempty"`
@@ -526,7 +527,10 @@ type Metric struct {
 	// Training step; 0 when not given.
 	Step int64 `protobuf:"varint,3,opt,name=step,proto3" json:"step,omitempty"`
 	// Milliseconds since the Unix epoch; 0 on LogBatch means "now".
-	TimestampMs   int64 `protobuf:"varint,4,opt,name=timestamp_ms,json=timestampMs,proto3" json:"timestamp_ms,omitempty"`
+	TimestampMs int64 `protobuf:"varint,4,opt,name=timestamp_ms,json=timestampMs,proto3" json:"timestamp_ms,omitempty"`
+	// Over every point of this key in the run: set on `RunData.metrics` (where this message is the
+	// latest point), ignored on input.
+	Summary       *MetricSummary `protobuf:"bytes,5,opt,name=summary,proto3" json:"summary,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -589,6 +593,97 @@ func (x *Metric) GetTimestampMs() int64 {
 	return 0
 }
 
+func (x *Metric) GetSummary() *MetricSummary {
+	if x != nil {
+		return x.Summary
+	}
+	return nil
+}
+
+// What a run's points of one metric key add up to, kept at ingest (no history is scanned to read
+// it). Searchable and sortable as `metrics.<key>.min`, `.max`, `.first` and `.count`.
+type MetricSummary struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The smallest value, NaN skipped; NaN when every value is NaN.
+	Min float64 `protobuf:"fixed64,1,opt,name=min,proto3" json:"min,omitempty"`
+	// The largest value, NaN skipped; NaN when every value is NaN.
+	Max float64 `protobuf:"fixed64,2,opt,name=max,proto3" json:"max,omitempty"`
+	// The value at the lowest step; among points at that step the one with the earliest timestamp,
+	// and among those the one stored first.
+	First float64 `protobuf:"fixed64,3,opt,name=first,proto3" json:"first,omitempty"`
+	// The step of `first`.
+	FirstStep int64 `protobuf:"varint,4,opt,name=first_step,json=firstStep,proto3" json:"first_step,omitempty"`
+	// How many points there are, NaN included.
+	Count         int64 `protobuf:"varint,5,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MetricSummary) Reset() {
+	*x = MetricSummary{}
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MetricSummary) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MetricSummary) ProtoMessage() {}
+
+func (x *MetricSummary) ProtoReflect() protoreflect.Message {
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MetricSummary.ProtoReflect.Descriptor instead.
+func (*MetricSummary) Descriptor() ([]byte, []int) {
+	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *MetricSummary) GetMin() float64 {
+	if x != nil {
+		return x.Min
+	}
+	return 0
+}
+
+func (x *MetricSummary) GetMax() float64 {
+	if x != nil {
+		return x.Max
+	}
+	return 0
+}
+
+func (x *MetricSummary) GetFirst() float64 {
+	if x != nil {
+		return x.First
+	}
+	return 0
+}
+
+func (x *MetricSummary) GetFirstStep() int64 {
+	if x != nil {
+		return x.FirstStep
+	}
+	return 0
+}
+
+func (x *MetricSummary) GetCount() int64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
 // A dataset's identity and description.
 type Dataset struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -610,7 +705,7 @@ type Dataset struct {
 
 func (x *Dataset) Reset() {
 	*x = Dataset{}
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[6]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -622,7 +717,7 @@ func (x *Dataset) String() string {
 func (*Dataset) ProtoMessage() {}
 
 func (x *Dataset) ProtoReflect() protoreflect.Message {
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[6]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -635,7 +730,7 @@ func (x *Dataset) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Dataset.ProtoReflect.Descriptor instead.
 func (*Dataset) Descriptor() ([]byte, []int) {
-	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{6}
+	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Dataset) GetName() string {
@@ -695,7 +790,7 @@ type DatasetInput struct {
 
 func (x *DatasetInput) Reset() {
 	*x = DatasetInput{}
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[7]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -707,7 +802,7 @@ func (x *DatasetInput) String() string {
 func (*DatasetInput) ProtoMessage() {}
 
 func (x *DatasetInput) ProtoReflect() protoreflect.Message {
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[7]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -720,7 +815,7 @@ func (x *DatasetInput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DatasetInput.ProtoReflect.Descriptor instead.
 func (*DatasetInput) Descriptor() ([]byte, []int) {
-	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{7}
+	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *DatasetInput) GetDataset() *Dataset {
@@ -755,7 +850,7 @@ type RunInputs struct {
 
 func (x *RunInputs) Reset() {
 	*x = RunInputs{}
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[8]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -767,7 +862,7 @@ func (x *RunInputs) String() string {
 func (*RunInputs) ProtoMessage() {}
 
 func (x *RunInputs) ProtoReflect() protoreflect.Message {
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[8]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -780,7 +875,7 @@ func (x *RunInputs) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunInputs.ProtoReflect.Descriptor instead.
 func (*RunInputs) Descriptor() ([]byte, []int) {
-	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{8}
+	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *RunInputs) GetDatasetInputs() []*DatasetInput {
@@ -809,7 +904,7 @@ type MetricSeries struct {
 
 func (x *MetricSeries) Reset() {
 	*x = MetricSeries{}
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[9]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -821,7 +916,7 @@ func (x *MetricSeries) String() string {
 func (*MetricSeries) ProtoMessage() {}
 
 func (x *MetricSeries) ProtoReflect() protoreflect.Message {
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[9]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -834,7 +929,7 @@ func (x *MetricSeries) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetricSeries.ProtoReflect.Descriptor instead.
 func (*MetricSeries) Descriptor() ([]byte, []int) {
-	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{9}
+	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *MetricSeries) GetRunId() string {
@@ -889,7 +984,7 @@ type CreateExperimentRequest struct {
 
 func (x *CreateExperimentRequest) Reset() {
 	*x = CreateExperimentRequest{}
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[10]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -901,7 +996,7 @@ func (x *CreateExperimentRequest) String() string {
 func (*CreateExperimentRequest) ProtoMessage() {}
 
 func (x *CreateExperimentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[10]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -914,7 +1009,7 @@ func (x *CreateExperimentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateExperimentRequest.ProtoReflect.Descriptor instead.
 func (*CreateExperimentRequest) Descriptor() ([]byte, []int) {
-	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{10}
+	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CreateExperimentRequest) GetName() string {
@@ -956,7 +1051,7 @@ type CreateExperimentResponse struct {
 
 func (x *CreateExperimentResponse) Reset() {
 	*x = CreateExperimentResponse{}
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[11]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -968,7 +1063,7 @@ func (x *CreateExperimentResponse) String() string {
 func (*CreateExperimentResponse) ProtoMessage() {}
 
 func (x *CreateExperimentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[11]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -981,7 +1076,7 @@ func (x *CreateExperimentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateExperimentResponse.ProtoReflect.Descriptor instead.
 func (*CreateExperimentResponse) Descriptor() ([]byte, []int) {
-	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{11}
+	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CreateExperimentResponse) GetExperiment() *Experiment {
@@ -1002,7 +1097,7 @@ type GetExperimentRequest struct {
 
 func (x *GetExperimentRequest) Reset() {
 	*x = GetExperimentRequest{}
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[12]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1014,7 +1109,7 @@ func (x *GetExperimentRequest) String() string {
 func (*GetExperimentRequest) ProtoMessage() {}
 
 func (x *GetExperimentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[12]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1027,7 +1122,7 @@ func (x *GetExperimentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetExperimentRequest.ProtoReflect.Descriptor instead.
 func (*GetExperimentRequest) Descriptor() ([]byte, []int) {
-	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{12}
+	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetExperimentRequest) GetExperimentId() string {
@@ -1048,7 +1143,7 @@ type GetExperimentResponse struct {
 
 func (x *GetExperimentResponse) Reset() {
 	*x = GetExperimentResponse{}
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[13]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1060,7 +1155,7 @@ func (x *GetExperimentResponse) String() string {
 func (*GetExperimentResponse) ProtoMessage() {}
 
 func (x *GetExperimentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[13]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1073,7 +1168,7 @@ func (x *GetExperimentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetExperimentResponse.ProtoReflect.Descriptor instead.
 func (*GetExperimentResponse) Descriptor() ([]byte, []int) {
-	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{13}
+	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetExperimentResponse) GetExperiment() *Experiment {
@@ -1094,7 +1189,7 @@ type GetExperimentByNameRequest struct {
 
 func (x *GetExperimentByNameRequest) Reset() {
 	*x = GetExperimentByNameRequest{}
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[14]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1106,7 +1201,7 @@ func (x *GetExperimentByNameRequest) String() string {
 func (*GetExperimentByNameRequest) ProtoMessage() {}
 
 func (x *GetExperimentByNameRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[14]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1119,7 +1214,7 @@ func (x *GetExperimentByNameRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetExperimentByNameRequest.ProtoReflect.Descriptor instead.
 func (*GetExperimentByNameRequest) Descriptor() ([]byte, []int) {
-	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{14}
+	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetExperimentByNameRequest) GetName() string {
@@ -1140,7 +1235,7 @@ type GetExperimentByNameResponse struct {
 
 func (x *GetExperimentByNameResponse) Reset() {
 	*x = GetExperimentByNameResponse{}
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[15]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1152,7 +1247,7 @@ func (x *GetExperimentByNameResponse) String() string {
 func (*GetExperimentByNameResponse) ProtoMessage() {}
 
 func (x *GetExperimentByNameResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[15]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1165,7 +1260,7 @@ func (x *GetExperimentByNameResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetExperimentByNameResponse.ProtoReflect.Descriptor instead.
 func (*GetExperimentByNameResponse) Descriptor() ([]byte, []int) {
-	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{15}
+	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetExperimentByNameResponse) GetExperiment() *Experiment {
@@ -1194,7 +1289,7 @@ type SearchExperimentsRequest struct {
 
 func (x *SearchExperimentsRequest) Reset() {
 	*x = SearchExperimentsRequest{}
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[16]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1206,7 +1301,7 @@ func (x *SearchExperimentsRequest) String() string {
 func (*SearchExperimentsRequest) ProtoMessage() {}
 
 func (x *SearchExperimentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[16]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1219,7 +1314,7 @@ func (x *SearchExperimentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchExperimentsRequest.ProtoReflect.Descriptor instead.
 func (*SearchExperimentsRequest) Descriptor() ([]byte, []int) {
-	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{16}
+	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SearchExperimentsRequest) GetFilter() string {
@@ -1270,7 +1365,7 @@ type SearchExperimentsResponse struct {
 
 func (x *SearchExperimentsResponse) Reset() {
 	*x = SearchExperimentsResponse{}
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[17]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1282,7 +1377,7 @@ func (x *SearchExperimentsResponse) String() string {
 func (*SearchExperimentsResponse) ProtoMessage() {}
 
 func (x *SearchExperimentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[17]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1295,7 +1390,7 @@ func (x *SearchExperimentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchExperimentsResponse.ProtoReflect.Descriptor instead.
 func (*SearchExperimentsResponse) Descriptor() ([]byte, []int) {
-	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{17}
+	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SearchExperimentsResponse) GetExperiments() []*Experiment {
@@ -1329,7 +1424,7 @@ type UpdateExperimentRequest struct {
 
 func (x *UpdateExperimentRequest) Reset() {
 	*x = UpdateExperimentRequest{}
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[18]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1341,7 +1436,7 @@ func (x *UpdateExperimentRequest) String() string {
 func (*UpdateExperimentRequest) ProtoMessage() {}
 
 func (x *UpdateExperimentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[18]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1354,7 +1449,7 @@ func (x *UpdateExperimentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateExperimentRequest.ProtoReflect.Descriptor instead.
 func (*UpdateExperimentRequest) Descriptor() ([]byte, []int) {
-	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{18}
+	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *UpdateExperimentRequest) GetExperimentId() string {
@@ -1396,7 +1491,7 @@ type UpdateExperimentResponse struct {
 
 func (x *UpdateExperimentResponse) Reset() {
 	*x = UpdateExperimentResponse{}
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[19]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1408,7 +1503,7 @@ func (x *UpdateExperimentResponse) String() string {
 func (*UpdateExperimentResponse) ProtoMessage() {}
 
 func (x *UpdateExperimentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[19]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1421,7 +1516,7 @@ func (x *UpdateExperimentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateExperimentResponse.ProtoReflect.Descriptor instead.
 func (*UpdateExperimentResponse) Descriptor() ([]byte, []int) {
-	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{19}
+	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *UpdateExperimentResponse) GetExperiment() *Experiment {
@@ -1442,7 +1537,7 @@ type DeleteExperimentRequest struct {
 
 func (x *DeleteExperimentRequest) Reset() {
 	*x = DeleteExperimentRequest{}
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[20]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1454,7 +1549,7 @@ func (x *DeleteExperimentRequest) String() string {
 func (*DeleteExperimentRequest) ProtoMessage() {}
 
 func (x *DeleteExperimentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[20]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1467,7 +1562,7 @@ func (x *DeleteExperimentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteExperimentRequest.ProtoReflect.Descriptor instead.
 func (*DeleteExperimentRequest) Descriptor() ([]byte, []int) {
-	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{20}
+	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DeleteExperimentRequest) GetExperimentId() string {
@@ -1486,7 +1581,7 @@ type DeleteExperimentResponse struct {
 
 func (x *DeleteExperimentResponse) Reset() {
 	*x = DeleteExperimentResponse{}
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[21]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1498,7 +1593,7 @@ func (x *DeleteExperimentResponse) String() string {
 func (*DeleteExperimentResponse) ProtoMessage() {}
 
 func (x *DeleteExperimentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[21]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1511,7 +1606,7 @@ func (x *DeleteExperimentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteExperimentResponse.ProtoReflect.Descriptor instead.
 func (*DeleteExperimentResponse) Descriptor() ([]byte, []int) {
-	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{21}
+	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{22}
 }
 
 // Request for RestoreExperiment.
@@ -1525,7 +1620,7 @@ type RestoreExperimentRequest struct {
 
 func (x *RestoreExperimentRequest) Reset() {
 	*x = RestoreExperimentRequest{}
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[22]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1537,7 +1632,7 @@ func (x *RestoreExperimentRequest) String() string {
 func (*RestoreExperimentRequest) ProtoMessage() {}
 
 func (x *RestoreExperimentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[22]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1550,7 +1645,7 @@ func (x *RestoreExperimentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreExperimentRequest.ProtoReflect.Descriptor instead.
 func (*RestoreExperimentRequest) Descriptor() ([]byte, []int) {
-	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{22}
+	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *RestoreExperimentRequest) GetExperimentId() string {
@@ -1569,7 +1664,7 @@ type RestoreExperimentResponse struct {
 
 func (x *RestoreExperimentResponse) Reset() {
 	*x = RestoreExperimentResponse{}
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[23]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1581,7 +1676,7 @@ func (x *RestoreExperimentResponse) String() string {
 func (*RestoreExperimentResponse) ProtoMessage() {}
 
 func (x *RestoreExperimentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[23]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1594,7 +1689,7 @@ func (x *RestoreExperimentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreExperimentResponse.ProtoReflect.Descriptor instead.
 func (*RestoreExperimentResponse) Descriptor() ([]byte, []int) {
-	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{23}
+	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{24}
 }
 
 // Request for SetExperimentTag.
@@ -1610,7 +1705,7 @@ type SetExperimentTagRequest struct {
 
 func (x *SetExperimentTagRequest) Reset() {
 	*x = SetExperimentTagRequest{}
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[24]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1622,7 +1717,7 @@ func (x *SetExperimentTagRequest) String() string {
 func (*SetExperimentTagRequest) ProtoMessage() {}
 
 func (x *SetExperimentTagRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[24]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1635,7 +1730,7 @@ func (x *SetExperimentTagRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetExperimentTagRequest.ProtoReflect.Descriptor instead.
 func (*SetExperimentTagRequest) Descriptor() ([]byte, []int) {
-	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{24}
+	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SetExperimentTagRequest) GetExperimentId() string {
@@ -1661,7 +1756,7 @@ type SetExperimentTagResponse struct {
 
 func (x *SetExperimentTagResponse) Reset() {
 	*x = SetExperimentTagResponse{}
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[25]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1673,7 +1768,7 @@ func (x *SetExperimentTagResponse) String() string {
 func (*SetExperimentTagResponse) ProtoMessage() {}
 
 func (x *SetExperimentTagResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[25]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1686,7 +1781,7 @@ func (x *SetExperimentTagResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetExperimentTagResponse.ProtoReflect.Descriptor instead.
 func (*SetExperimentTagResponse) Descriptor() ([]byte, []int) {
-	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{25}
+	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{26}
 }
 
 // Request for DeleteExperimentTag.
@@ -1702,7 +1797,7 @@ type DeleteExperimentTagRequest struct {
 
 func (x *DeleteExperimentTagRequest) Reset() {
 	*x = DeleteExperimentTagRequest{}
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[26]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1714,7 +1809,7 @@ func (x *DeleteExperimentTagRequest) String() string {
 func (*DeleteExperimentTagRequest) ProtoMessage() {}
 
 func (x *DeleteExperimentTagRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[26]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1727,7 +1822,7 @@ func (x *DeleteExperimentTagRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteExperimentTagRequest.ProtoReflect.Descriptor instead.
 func (*DeleteExperimentTagRequest) Descriptor() ([]byte, []int) {
-	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{26}
+	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *DeleteExperimentTagRequest) GetExperimentId() string {
@@ -1753,7 +1848,7 @@ type DeleteExperimentTagResponse struct {
 
 func (x *DeleteExperimentTagResponse) Reset() {
 	*x = DeleteExperimentTagResponse{}
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[27]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1765,7 +1860,7 @@ func (x *DeleteExperimentTagResponse) String() string {
 func (*DeleteExperimentTagResponse) ProtoMessage() {}
 
 func (x *DeleteExperimentTagResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[27]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1778,7 +1873,7 @@ func (x *DeleteExperimentTagResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteExperimentTagResponse.ProtoReflect.Descriptor instead.
 func (*DeleteExperimentTagResponse) Descriptor() ([]byte, []int) {
-	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{27}
+	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{28}
 }
 
 // Request for CreateRun.
@@ -1808,7 +1903,7 @@ type CreateRunRequest struct {
 
 func (x *CreateRunRequest) Reset() {
 	*x = CreateRunRequest{}
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[28]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1820,7 +1915,7 @@ func (x *CreateRunRequest) String() string {
 func (*CreateRunRequest) ProtoMessage() {}
 
 func (x *CreateRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[28]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1833,7 +1928,7 @@ func (x *CreateRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRunRequest.ProtoReflect.Descriptor instead.
 func (*CreateRunRequest) Descriptor() ([]byte, []int) {
-	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{28}
+	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *CreateRunRequest) GetExperimentId() string {
@@ -1910,7 +2005,7 @@ type CreateRunResponse struct {
 
 func (x *CreateRunResponse) Reset() {
 	*x = CreateRunResponse{}
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[29]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1922,7 +2017,7 @@ func (x *CreateRunResponse) String() string {
 func (*CreateRunResponse) ProtoMessage() {}
 
 func (x *CreateRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[29]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1935,7 +2030,7 @@ func (x *CreateRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRunResponse.ProtoReflect.Descriptor instead.
 func (*CreateRunResponse) Descriptor() ([]byte, []int) {
-	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{29}
+	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *CreateRunResponse) GetRun() *Run {
@@ -1956,7 +2051,7 @@ type GetRunRequest struct {
 
 func (x *GetRunRequest) Reset() {
 	*x = GetRunRequest{}
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[30]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1968,7 +2063,7 @@ func (x *GetRunRequest) String() string {
 func (*GetRunRequest) ProtoMessage() {}
 
 func (x *GetRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[30]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1981,7 +2076,7 @@ func (x *GetRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRunRequest.ProtoReflect.Descriptor instead.
 func (*GetRunRequest) Descriptor() ([]byte, []int) {
-	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{30}
+	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *GetRunRequest) GetRunId() string {
@@ -2002,7 +2097,7 @@ type GetRunResponse struct {
 
 func (x *GetRunResponse) Reset() {
 	*x = GetRunResponse{}
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[31]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2014,7 +2109,7 @@ func (x *GetRunResponse) String() string {
 func (*GetRunResponse) ProtoMessage() {}
 
 func (x *GetRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[31]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2027,7 +2122,7 @@ func (x *GetRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRunResponse.ProtoReflect.Descriptor instead.
 func (*GetRunResponse) Descriptor() ([]byte, []int) {
-	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{31}
+	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *GetRunResponse) GetRun() *Run {
@@ -2058,7 +2153,7 @@ type UpdateRunRequest struct {
 
 func (x *UpdateRunRequest) Reset() {
 	*x = UpdateRunRequest{}
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[32]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2070,7 +2165,7 @@ func (x *UpdateRunRequest) String() string {
 func (*UpdateRunRequest) ProtoMessage() {}
 
 func (x *UpdateRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[32]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2083,7 +2178,7 @@ func (x *UpdateRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateRunRequest.ProtoReflect.Descriptor instead.
 func (*UpdateRunRequest) Descriptor() ([]byte, []int) {
-	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{32}
+	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *UpdateRunRequest) GetRunId() string {
@@ -2139,7 +2234,7 @@ type UpdateRunResponse struct {
 
 func (x *UpdateRunResponse) Reset() {
 	*x = UpdateRunResponse{}
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[33]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2151,7 +2246,7 @@ func (x *UpdateRunResponse) String() string {
 func (*UpdateRunResponse) ProtoMessage() {}
 
 func (x *UpdateRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[33]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2164,7 +2259,7 @@ func (x *UpdateRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateRunResponse.ProtoReflect.Descriptor instead.
 func (*UpdateRunResponse) Descriptor() ([]byte, []int) {
-	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{33}
+	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *UpdateRunResponse) GetRunInfo() *RunInfo {
@@ -2185,7 +2280,7 @@ type DeleteRunRequest struct {
 
 func (x *DeleteRunRequest) Reset() {
 	*x = DeleteRunRequest{}
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[34]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2197,7 +2292,7 @@ func (x *DeleteRunRequest) String() string {
 func (*DeleteRunRequest) ProtoMessage() {}
 
 func (x *DeleteRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[34]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2210,7 +2305,7 @@ func (x *DeleteRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRunRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRunRequest) Descriptor() ([]byte, []int) {
-	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{34}
+	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *DeleteRunRequest) GetRunId() string {
@@ -2229,7 +2324,7 @@ type DeleteRunResponse struct {
 
 func (x *DeleteRunResponse) Reset() {
 	*x = DeleteRunResponse{}
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[35]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2241,7 +2336,7 @@ func (x *DeleteRunResponse) String() string {
 func (*DeleteRunResponse) ProtoMessage() {}
 
 func (x *DeleteRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[35]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2254,7 +2349,7 @@ func (x *DeleteRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRunResponse.ProtoReflect.Descriptor instead.
 func (*DeleteRunResponse) Descriptor() ([]byte, []int) {
-	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{35}
+	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{36}
 }
 
 // Request for RestoreRun.
@@ -2268,7 +2363,7 @@ type RestoreRunRequest struct {
 
 func (x *RestoreRunRequest) Reset() {
 	*x = RestoreRunRequest{}
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[36]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2280,7 +2375,7 @@ func (x *RestoreRunRequest) String() string {
 func (*RestoreRunRequest) ProtoMessage() {}
 
 func (x *RestoreRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[36]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2293,7 +2388,7 @@ func (x *RestoreRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreRunRequest.ProtoReflect.Descriptor instead.
 func (*RestoreRunRequest) Descriptor() ([]byte, []int) {
-	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{36}
+	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *RestoreRunRequest) GetRunId() string {
@@ -2312,7 +2407,7 @@ type RestoreRunResponse struct {
 
 func (x *RestoreRunResponse) Reset() {
 	*x = RestoreRunResponse{}
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[37]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2324,7 +2419,7 @@ func (x *RestoreRunResponse) String() string {
 func (*RestoreRunResponse) ProtoMessage() {}
 
 func (x *RestoreRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[37]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2337,7 +2432,7 @@ func (x *RestoreRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreRunResponse.ProtoReflect.Descriptor instead.
 func (*RestoreRunResponse) Descriptor() ([]byte, []int) {
-	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{37}
+	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{38}
 }
 
 // Request for SearchRuns.
@@ -2362,7 +2457,7 @@ type SearchRunsRequest struct {
 
 func (x *SearchRunsRequest) Reset() {
 	*x = SearchRunsRequest{}
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[38]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2374,7 +2469,7 @@ func (x *SearchRunsRequest) String() string {
 func (*SearchRunsRequest) ProtoMessage() {}
 
 func (x *SearchRunsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[38]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2387,7 +2482,7 @@ func (x *SearchRunsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchRunsRequest.ProtoReflect.Descriptor instead.
 func (*SearchRunsRequest) Descriptor() ([]byte, []int) {
-	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{38}
+	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *SearchRunsRequest) GetExperimentIds() []string {
@@ -2445,7 +2540,7 @@ type SearchRunsResponse struct {
 
 func (x *SearchRunsResponse) Reset() {
 	*x = SearchRunsResponse{}
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[39]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2457,7 +2552,7 @@ func (x *SearchRunsResponse) String() string {
 func (*SearchRunsResponse) ProtoMessage() {}
 
 func (x *SearchRunsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[39]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2470,7 +2565,7 @@ func (x *SearchRunsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchRunsResponse.ProtoReflect.Descriptor instead.
 func (*SearchRunsResponse) Descriptor() ([]byte, []int) {
-	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{39}
+	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *SearchRunsResponse) GetRuns() []*Run {
@@ -2504,7 +2599,7 @@ type LogBatchRequest struct {
 
 func (x *LogBatchRequest) Reset() {
 	*x = LogBatchRequest{}
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[40]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2516,7 +2611,7 @@ func (x *LogBatchRequest) String() string {
 func (*LogBatchRequest) ProtoMessage() {}
 
 func (x *LogBatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[40]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2529,7 +2624,7 @@ func (x *LogBatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogBatchRequest.ProtoReflect.Descriptor instead.
 func (*LogBatchRequest) Descriptor() ([]byte, []int) {
-	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{40}
+	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *LogBatchRequest) GetRunId() string {
@@ -2569,7 +2664,7 @@ type LogBatchResponse struct {
 
 func (x *LogBatchResponse) Reset() {
 	*x = LogBatchResponse{}
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[41]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2581,7 +2676,7 @@ func (x *LogBatchResponse) String() string {
 func (*LogBatchResponse) ProtoMessage() {}
 
 func (x *LogBatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[41]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2594,7 +2689,7 @@ func (x *LogBatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogBatchResponse.ProtoReflect.Descriptor instead.
 func (*LogBatchResponse) Descriptor() ([]byte, []int) {
-	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{41}
+	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{42}
 }
 
 // Request for DeleteTag.
@@ -2610,7 +2705,7 @@ type DeleteTagRequest struct {
 
 func (x *DeleteTagRequest) Reset() {
 	*x = DeleteTagRequest{}
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[42]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2622,7 +2717,7 @@ func (x *DeleteTagRequest) String() string {
 func (*DeleteTagRequest) ProtoMessage() {}
 
 func (x *DeleteTagRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[42]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2635,7 +2730,7 @@ func (x *DeleteTagRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTagRequest.ProtoReflect.Descriptor instead.
 func (*DeleteTagRequest) Descriptor() ([]byte, []int) {
-	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{42}
+	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *DeleteTagRequest) GetRunId() string {
@@ -2661,7 +2756,7 @@ type DeleteTagResponse struct {
 
 func (x *DeleteTagResponse) Reset() {
 	*x = DeleteTagResponse{}
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[43]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2673,7 +2768,7 @@ func (x *DeleteTagResponse) String() string {
 func (*DeleteTagResponse) ProtoMessage() {}
 
 func (x *DeleteTagResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[43]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2686,7 +2781,7 @@ func (x *DeleteTagResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTagResponse.ProtoReflect.Descriptor instead.
 func (*DeleteTagResponse) Descriptor() ([]byte, []int) {
-	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{43}
+	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{44}
 }
 
 // Request for LogInputs.
@@ -2702,7 +2797,7 @@ type LogInputsRequest struct {
 
 func (x *LogInputsRequest) Reset() {
 	*x = LogInputsRequest{}
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[44]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2714,7 +2809,7 @@ func (x *LogInputsRequest) String() string {
 func (*LogInputsRequest) ProtoMessage() {}
 
 func (x *LogInputsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[44]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2727,7 +2822,7 @@ func (x *LogInputsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogInputsRequest.ProtoReflect.Descriptor instead.
 func (*LogInputsRequest) Descriptor() ([]byte, []int) {
-	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{44}
+	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *LogInputsRequest) GetRunId() string {
@@ -2753,7 +2848,7 @@ type LogInputsResponse struct {
 
 func (x *LogInputsResponse) Reset() {
 	*x = LogInputsResponse{}
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[45]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2765,7 +2860,7 @@ func (x *LogInputsResponse) String() string {
 func (*LogInputsResponse) ProtoMessage() {}
 
 func (x *LogInputsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[45]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2778,7 +2873,7 @@ func (x *LogInputsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogInputsResponse.ProtoReflect.Descriptor instead.
 func (*LogInputsResponse) Descriptor() ([]byte, []int) {
-	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{45}
+	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{46}
 }
 
 // Request for GetMetricHistory.
@@ -2805,7 +2900,7 @@ type GetMetricHistoryRequest struct {
 
 func (x *GetMetricHistoryRequest) Reset() {
 	*x = GetMetricHistoryRequest{}
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[46]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2817,7 +2912,7 @@ func (x *GetMetricHistoryRequest) String() string {
 func (*GetMetricHistoryRequest) ProtoMessage() {}
 
 func (x *GetMetricHistoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[46]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2830,7 +2925,7 @@ func (x *GetMetricHistoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMetricHistoryRequest.ProtoReflect.Descriptor instead.
 func (*GetMetricHistoryRequest) Descriptor() ([]byte, []int) {
-	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{46}
+	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *GetMetricHistoryRequest) GetRunId() string {
@@ -2895,7 +2990,7 @@ type GetMetricHistoryResponse struct {
 
 func (x *GetMetricHistoryResponse) Reset() {
 	*x = GetMetricHistoryResponse{}
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[47]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2907,7 +3002,7 @@ func (x *GetMetricHistoryResponse) String() string {
 func (*GetMetricHistoryResponse) ProtoMessage() {}
 
 func (x *GetMetricHistoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[47]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2920,7 +3015,7 @@ func (x *GetMetricHistoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMetricHistoryResponse.ProtoReflect.Descriptor instead.
 func (*GetMetricHistoryResponse) Descriptor() ([]byte, []int) {
-	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{47}
+	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *GetMetricHistoryResponse) GetSeries() *MetricSeries {
@@ -2960,7 +3055,7 @@ type BatchGetMetricHistoryRequest struct {
 
 func (x *BatchGetMetricHistoryRequest) Reset() {
 	*x = BatchGetMetricHistoryRequest{}
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[48]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2972,7 +3067,7 @@ func (x *BatchGetMetricHistoryRequest) String() string {
 func (*BatchGetMetricHistoryRequest) ProtoMessage() {}
 
 func (x *BatchGetMetricHistoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[48]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2985,7 +3080,7 @@ func (x *BatchGetMetricHistoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchGetMetricHistoryRequest.ProtoReflect.Descriptor instead.
 func (*BatchGetMetricHistoryRequest) Descriptor() ([]byte, []int) {
-	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{48}
+	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *BatchGetMetricHistoryRequest) GetRunIds() []string {
@@ -3051,7 +3146,7 @@ type BatchGetMetricHistoryResponse struct {
 
 func (x *BatchGetMetricHistoryResponse) Reset() {
 	*x = BatchGetMetricHistoryResponse{}
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[49]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3063,7 +3158,7 @@ func (x *BatchGetMetricHistoryResponse) String() string {
 func (*BatchGetMetricHistoryResponse) ProtoMessage() {}
 
 func (x *BatchGetMetricHistoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[49]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3076,7 +3171,7 @@ func (x *BatchGetMetricHistoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchGetMetricHistoryResponse.ProtoReflect.Descriptor instead.
 func (*BatchGetMetricHistoryResponse) Descriptor() ([]byte, []int) {
-	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{49}
+	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *BatchGetMetricHistoryResponse) GetSeries() []*MetricSeries {
@@ -3121,7 +3216,7 @@ type StreamMetricsRequest struct {
 
 func (x *StreamMetricsRequest) Reset() {
 	*x = StreamMetricsRequest{}
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[50]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3133,7 +3228,7 @@ func (x *StreamMetricsRequest) String() string {
 func (*StreamMetricsRequest) ProtoMessage() {}
 
 func (x *StreamMetricsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[50]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3146,7 +3241,7 @@ func (x *StreamMetricsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamMetricsRequest.ProtoReflect.Descriptor instead.
 func (*StreamMetricsRequest) Descriptor() ([]byte, []int) {
-	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{50}
+	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *StreamMetricsRequest) GetRunId() string {
@@ -3226,7 +3321,7 @@ type StreamMetricsResponse struct {
 
 func (x *StreamMetricsResponse) Reset() {
 	*x = StreamMetricsResponse{}
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[51]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3238,7 +3333,7 @@ func (x *StreamMetricsResponse) String() string {
 func (*StreamMetricsResponse) ProtoMessage() {}
 
 func (x *StreamMetricsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[51]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3251,7 +3346,7 @@ func (x *StreamMetricsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamMetricsResponse.ProtoReflect.Descriptor instead.
 func (*StreamMetricsResponse) Descriptor() ([]byte, []int) {
-	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{51}
+	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *StreamMetricsResponse) GetRunId() string {
@@ -3311,7 +3406,7 @@ type WatchRunRequest struct {
 
 func (x *WatchRunRequest) Reset() {
 	*x = WatchRunRequest{}
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[52]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3323,7 +3418,7 @@ func (x *WatchRunRequest) String() string {
 func (*WatchRunRequest) ProtoMessage() {}
 
 func (x *WatchRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[52]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3336,7 +3431,7 @@ func (x *WatchRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRunRequest.ProtoReflect.Descriptor instead.
 func (*WatchRunRequest) Descriptor() ([]byte, []int) {
-	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{52}
+	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *WatchRunRequest) GetRunId() string {
@@ -3371,7 +3466,7 @@ type WatchRunResponse struct {
 
 func (x *WatchRunResponse) Reset() {
 	*x = WatchRunResponse{}
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[53]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3383,7 +3478,7 @@ func (x *WatchRunResponse) String() string {
 func (*WatchRunResponse) ProtoMessage() {}
 
 func (x *WatchRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tracklane_v1_tracking_proto_msgTypes[53]
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3396,7 +3491,7 @@ func (x *WatchRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRunResponse.ProtoReflect.Descriptor instead.
 func (*WatchRunResponse) Descriptor() ([]byte, []int) {
-	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{53}
+	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *WatchRunResponse) GetSeries() []*MetricSeries {
@@ -3404,6 +3499,128 @@ func (x *WatchRunResponse) GetSeries() []*MetricSeries {
 		return x.Series
 	}
 	return nil
+}
+
+// Request for WatchExperiments.
+type WatchExperimentsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 1-100 experiments; their runs are watched together.
+	ExperimentIds []string `protobuf:"bytes,1,rep,name=experiment_ids,json=experimentIds,proto3" json:"experiment_ids,omitempty"`
+	// From a response of an earlier call with the same `experiment_ids`: resume after it instead of
+	// sending a snapshot. Nothing that changed since is missed (a run may come again).
+	Cursor        string `protobuf:"bytes,2,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchExperimentsRequest) Reset() {
+	*x = WatchExperimentsRequest{}
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchExperimentsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchExperimentsRequest) ProtoMessage() {}
+
+func (x *WatchExperimentsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchExperimentsRequest.ProtoReflect.Descriptor instead.
+func (*WatchExperimentsRequest) Descriptor() ([]byte, []int) {
+	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *WatchExperimentsRequest) GetExperimentIds() []string {
+	if x != nil {
+		return x.ExperimentIds
+	}
+	return nil
+}
+
+func (x *WatchExperimentsRequest) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+// Runs that are new or changed, each whole and current (a later copy of a run replaces an earlier
+// one); deleted runs come with `lifecycle_stage` DELETED.
+type WatchExperimentsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most 500 per response, in the order they changed.
+	Runs []*Run `protobuf:"bytes,1,rep,name=runs,proto3" json:"runs,omitempty"`
+	// Where this response leaves the watch: pass it as `WatchExperimentsRequest.cursor` to resume.
+	Cursor string `protobuf:"bytes,2,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	// True on the response that completes the snapshot (every run has then been sent once; it may
+	// carry no runs). Never set on a resumed call.
+	SnapshotComplete bool `protobuf:"varint,3,opt,name=snapshot_complete,json=snapshotComplete,proto3" json:"snapshot_complete,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *WatchExperimentsResponse) Reset() {
+	*x = WatchExperimentsResponse{}
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchExperimentsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchExperimentsResponse) ProtoMessage() {}
+
+func (x *WatchExperimentsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tracklane_v1_tracking_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchExperimentsResponse.ProtoReflect.Descriptor instead.
+func (*WatchExperimentsResponse) Descriptor() ([]byte, []int) {
+	return file_tracklane_v1_tracking_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *WatchExperimentsResponse) GetRuns() []*Run {
+	if x != nil {
+		return x.Runs
+	}
+	return nil
+}
+
+func (x *WatchExperimentsResponse) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+func (x *WatchExperimentsResponse) GetSnapshotComplete() bool {
+	if x != nil {
+		return x.SnapshotComplete
+	}
+	return false
 }
 
 var File_tracklane_v1_tracking_proto protoreflect.FileDescriptor
@@ -3447,12 +3664,20 @@ const file_tracklane_v1_tracking_proto_rawDesc = "" +
 	"\x04tags\x18\x03 \x03(\v2\x11.tracklane.v1.TagR\x04tags\"/\n" +
 	"\x05Param\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value\"g\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"\x9e\x01\n" +
 	"\x06Metric\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x01R\x05value\x12\x12\n" +
 	"\x04step\x18\x03 \x01(\x03R\x04step\x12!\n" +
-	"\ftimestamp_ms\x18\x04 \x01(\x03R\vtimestampMs\"\xa0\x01\n" +
+	"\ftimestamp_ms\x18\x04 \x01(\x03R\vtimestampMs\x125\n" +
+	"\asummary\x18\x05 \x01(\v2\x1b.tracklane.v1.MetricSummaryR\asummary\"~\n" +
+	"\rMetricSummary\x12\x10\n" +
+	"\x03min\x18\x01 \x01(\x01R\x03min\x12\x10\n" +
+	"\x03max\x18\x02 \x01(\x01R\x03max\x12\x14\n" +
+	"\x05first\x18\x03 \x01(\x01R\x05first\x12\x1d\n" +
+	"\n" +
+	"first_step\x18\x04 \x01(\x03R\tfirstStep\x12\x14\n" +
+	"\x05count\x18\x05 \x01(\x03R\x05count\"\xa0\x01\n" +
 	"\aDataset\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06digest\x18\x02 \x01(\tR\x06digest\x12\x1f\n" +
@@ -3643,14 +3868,21 @@ const file_tracklane_v1_tracking_proto_rawDesc = "" +
 	"start_step\x18\x03 \x01(\x03H\x00R\tstartStep\x88\x01\x01B\r\n" +
 	"\v_start_step\"F\n" +
 	"\x10WatchRunResponse\x122\n" +
-	"\x06series\x18\x01 \x03(\v2\x1a.tracklane.v1.MetricSeriesR\x06series*\xa0\x01\n" +
+	"\x06series\x18\x01 \x03(\v2\x1a.tracklane.v1.MetricSeriesR\x06series\"X\n" +
+	"\x17WatchExperimentsRequest\x12%\n" +
+	"\x0eexperiment_ids\x18\x01 \x03(\tR\rexperimentIds\x12\x16\n" +
+	"\x06cursor\x18\x02 \x01(\tR\x06cursor\"\x86\x01\n" +
+	"\x18WatchExperimentsResponse\x12%\n" +
+	"\x04runs\x18\x01 \x03(\v2\x11.tracklane.v1.RunR\x04runs\x12\x16\n" +
+	"\x06cursor\x18\x02 \x01(\tR\x06cursor\x12+\n" +
+	"\x11snapshot_complete\x18\x03 \x01(\bR\x10snapshotComplete*\xa0\x01\n" +
 	"\tRunStatus\x12\x1a\n" +
 	"\x16RUN_STATUS_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12RUN_STATUS_RUNNING\x10\x01\x12\x18\n" +
 	"\x14RUN_STATUS_SCHEDULED\x10\x02\x12\x17\n" +
 	"\x13RUN_STATUS_FINISHED\x10\x03\x12\x15\n" +
 	"\x11RUN_STATUS_FAILED\x10\x04\x12\x15\n" +
-	"\x11RUN_STATUS_KILLED\x10\x052\xd3\x0f\n" +
+	"\x11RUN_STATUS_KILLED\x10\x052\xb8\x10\n" +
 	"\x0fTrackingService\x12a\n" +
 	"\x10CreateExperiment\x12%.tracklane.v1.CreateExperimentRequest\x1a&.tracklane.v1.CreateExperimentResponse\x12X\n" +
 	"\rGetExperiment\x12\".tracklane.v1.GetExperimentRequest\x1a#.tracklane.v1.GetExperimentResponse\x12j\n" +
@@ -3675,7 +3907,8 @@ const file_tracklane_v1_tracking_proto_rawDesc = "" +
 	"\x10GetMetricHistory\x12%.tracklane.v1.GetMetricHistoryRequest\x1a&.tracklane.v1.GetMetricHistoryResponse\x12p\n" +
 	"\x15BatchGetMetricHistory\x12*.tracklane.v1.BatchGetMetricHistoryRequest\x1a+.tracklane.v1.BatchGetMetricHistoryResponse\x12\\\n" +
 	"\rStreamMetrics\x12\".tracklane.v1.StreamMetricsRequest\x1a#.tracklane.v1.StreamMetricsResponse(\x010\x01\x12K\n" +
-	"\bWatchRun\x12\x1d.tracklane.v1.WatchRunRequest\x1a\x1e.tracklane.v1.WatchRunResponse0\x01BM\n" +
+	"\bWatchRun\x12\x1d.tracklane.v1.WatchRunRequest\x1a\x1e.tracklane.v1.WatchRunResponse0\x01\x12c\n" +
+	"\x10WatchExperiments\x12%.tracklane.v1.WatchExperimentsRequest\x1a&.tracklane.v1.WatchExperimentsResponse0\x01BM\n" +
 	"\x10org.tracklane.v1P\x01Z7example.com/tracklane/client/go/tracklanev1;tracklanev1b\x06proto3"
 
 var (
@@ -3691,7 +3924,7 @@ func file_tracklane_v1_tracking_proto_rawDescGZIP() []byte {
 }
 
 var file_tracklane_v1_tracking_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_tracklane_v1_tracking_proto_msgTypes = make([]protoimpl.MessageInfo, 54)
+var file_tracklane_v1_tracking_proto_msgTypes = make([]protoimpl.MessageInfo, 57)
 var file_tracklane_v1_tracking_proto_goTypes = []any{
 	(RunStatus)(0),                        // 0: tracklane.v1.RunStatus
 	(*Experiment)(nil),                    // 1: tracklane.v1.Experiment
@@ -3700,156 +3933,163 @@ var file_tracklane_v1_tracking_proto_goTypes = []any{
 	(*RunData)(nil),                       // 4: tracklane.v1.RunData
 	(*Param)(nil),                         // 5: tracklane.v1.Param
 	(*Metric)(nil),                        // 6: tracklane.v1.Metric
-	(*Dataset)(nil),                       // 7: tracklane.v1.Dataset
-	(*DatasetInput)(nil),                  // 8: tracklane.v1.DatasetInput
-	(*RunInputs)(nil),                     // 9: tracklane.v1.RunInputs
-	(*MetricSeries)(nil),                  // 10: tracklane.v1.MetricSeries
-	(*CreateExperimentRequest)(nil),       // 11: tracklane.v1.CreateExperimentRequest
-	(*CreateExperimentResponse)(nil),      // 12: tracklane.v1.CreateExperimentResponse
-	(*GetExperimentRequest)(nil),          // 13: tracklane.v1.GetExperimentRequest
-	(*GetExperimentResponse)(nil),         // 14: tracklane.v1.GetExperimentResponse
-	(*GetExperimentByNameRequest)(nil),    // 15: tracklane.v1.GetExperimentByNameRequest
-	(*GetExperimentByNameResponse)(nil),   // 16: tracklane.v1.GetExperimentByNameResponse
-	(*SearchExperimentsRequest)(nil),      // 17: tracklane.v1.SearchExperimentsRequest
-	(*SearchExperimentsResponse)(nil),     // 18: tracklane.v1.SearchExperimentsResponse
-	(*UpdateExperimentRequest)(nil),       // 19: tracklane.v1.UpdateExperimentRequest
-	(*UpdateExperimentResponse)(nil),      // 20: tracklane.v1.UpdateExperimentResponse
-	(*DeleteExperimentRequest)(nil),       // 21: tracklane.v1.DeleteExperimentRequest
-	(*DeleteExperimentResponse)(nil),      // 22: tracklane.v1.DeleteExperimentResponse
-	(*RestoreExperimentRequest)(nil),      // 23: tracklane.v1.RestoreExperimentRequest
-	(*RestoreExperimentResponse)(nil),     // 24: tracklane.v1.RestoreExperimentResponse
-	(*SetExperimentTagRequest)(nil),       // 25: tracklane.v1.SetExperimentTagRequest
-	(*SetExperimentTagResponse)(nil),      // 26: tracklane.v1.SetExperimentTagResponse
-	(*DeleteExperimentTagRequest)(nil),    // 27: tracklane.v1.DeleteExperimentTagRequest
-	(*DeleteExperimentTagResponse)(nil),   // 28: tracklane.v1.DeleteExperimentTagResponse
-	(*CreateRunRequest)(nil),              // 29: tracklane.v1.CreateRunRequest
-	(*CreateRunResponse)(nil),             // 30: tracklane.v1.CreateRunResponse
-	(*GetRunRequest)(nil),                 // 31: tracklane.v1.GetRunRequest
-	(*GetRunResponse)(nil),                // 32: tracklane.v1.GetRunResponse
-	(*UpdateRunRequest)(nil),              // 33: tracklane.v1.UpdateRunRequest
-	(*UpdateRunResponse)(nil),             // 34: tracklane.v1.UpdateRunResponse
-	(*DeleteRunRequest)(nil),              // 35: tracklane.v1.DeleteRunRequest
-	(*DeleteRunResponse)(nil),             // 36: tracklane.v1.DeleteRunResponse
-	(*RestoreRunRequest)(nil),             // 37: tracklane.v1.RestoreRunRequest
-	(*RestoreRunResponse)(nil),            // 38: tracklane.v1.RestoreRunResponse
-	(*SearchRunsRequest)(nil),             // 39: tracklane.v1.SearchRunsRequest
-	(*SearchRunsResponse)(nil),            // 40: tracklane.v1.SearchRunsResponse
-	(*LogBatchRequest)(nil),               // 41: tracklane.v1.LogBatchRequest
-	(*LogBatchResponse)(nil),              // 42: tracklane.v1.LogBatchResponse
-	(*DeleteTagRequest)(nil),              // 43: tracklane.v1.DeleteTagRequest
-	(*DeleteTagResponse)(nil),             // 44: tracklane.v1.DeleteTagResponse
-	(*LogInputsRequest)(nil),              // 45: tracklane.v1.LogInputsRequest
-	(*LogInputsResponse)(nil),             // 46: tracklane.v1.LogInputsResponse
-	(*GetMetricHistoryRequest)(nil),       // 47: tracklane.v1.GetMetricHistoryRequest
-	(*GetMetricHistoryResponse)(nil),      // 48: tracklane.v1.GetMetricHistoryResponse
-	(*BatchGetMetricHistoryRequest)(nil),  // 49: tracklane.v1.BatchGetMetricHistoryRequest
-	(*BatchGetMetricHistoryResponse)(nil), // 50: tracklane.v1.BatchGetMetricHistoryResponse
-	(*StreamMetricsRequest)(nil),          // 51: tracklane.v1.StreamMetricsRequest
-	(*StreamMetricsResponse)(nil),         // 52: tracklane.v1.StreamMetricsResponse
-	(*WatchRunRequest)(nil),               // 53: tracklane.v1.WatchRunRequest
-	(*WatchRunResponse)(nil),              // 54: tracklane.v1.WatchRunResponse
-	(LifecycleStage)(0),                   // 55: tracklane.v1.LifecycleStage
-	(*timestamppb.Timestamp)(nil),         // 56: google.protobuf.Timestamp
-	(*Tag)(nil),                           // 57: tracklane.v1.Tag
-	(ViewType)(0),                         // 58: tracklane.v1.ViewType
-	(*fieldmaskpb.FieldMask)(nil),         // 59: google.protobuf.FieldMask
-	(*ItemError)(nil),                     // 60: tracklane.v1.ItemError
+	(*MetricSummary)(nil),                 // 7: tracklane.v1.MetricSummary
+	(*Dataset)(nil),                       // 8: tracklane.v1.Dataset
+	(*DatasetInput)(nil),                  // 9: tracklane.v1.DatasetInput
+	(*RunInputs)(nil),                     // 10: tracklane.v1.RunInputs
+	(*MetricSeries)(nil),                  // 11: tracklane.v1.MetricSeries
+	(*CreateExperimentRequest)(nil),       // 12: tracklane.v1.CreateExperimentRequest
+	(*CreateExperimentResponse)(nil),      // 13: tracklane.v1.CreateExperimentResponse
+	(*GetExperimentRequest)(nil),          // 14: tracklane.v1.GetExperimentRequest
+	(*GetExperimentResponse)(nil),         // 15: tracklane.v1.GetExperimentResponse
+	(*GetExperimentByNameRequest)(nil),    // 16: tracklane.v1.GetExperimentByNameRequest
+	(*GetExperimentByNameResponse)(nil),   // 17: tracklane.v1.GetExperimentByNameResponse
+	(*SearchExperimentsRequest)(nil),      // 18: tracklane.v1.SearchExperimentsRequest
+	(*SearchExperimentsResponse)(nil),     // 19: tracklane.v1.SearchExperimentsResponse
+	(*UpdateExperimentRequest)(nil),       // 20: tracklane.v1.UpdateExperimentRequest
+	(*UpdateExperimentResponse)(nil),      // 21: tracklane.v1.UpdateExperimentResponse
+	(*DeleteExperimentRequest)(nil),       // 22: tracklane.v1.DeleteExperimentRequest
+	(*DeleteExperimentResponse)(nil),      // 23: tracklane.v1.DeleteExperimentResponse
+	(*RestoreExperimentRequest)(nil),      // 24: tracklane.v1.RestoreExperimentRequest
+	(*RestoreExperimentResponse)(nil),     // 25: tracklane.v1.RestoreExperimentResponse
+	(*SetExperimentTagRequest)(nil),       // 26: tracklane.v1.SetExperimentTagRequest
+	(*SetExperimentTagResponse)(nil),      // 27: tracklane.v1.SetExperimentTagResponse
+	(*DeleteExperimentTagRequest)(nil),    // 28: tracklane.v1.DeleteExperimentTagRequest
+	(*DeleteExperimentTagResponse)(nil),   // 29: tracklane.v1.DeleteExperimentTagResponse
+	(*CreateRunRequest)(nil),              // 30: tracklane.v1.CreateRunRequest
+	(*CreateRunResponse)(nil),             // 31: tracklane.v1.CreateRunResponse
+	(*GetRunRequest)(nil),                 // 32: tracklane.v1.GetRunRequest
+	(*GetRunResponse)(nil),                // 33: tracklane.v1.GetRunResponse
+	(*UpdateRunRequest)(nil),              // 34: tracklane.v1.UpdateRunRequest
+	(*UpdateRunResponse)(nil),             // 35: tracklane.v1.UpdateRunResponse
+	(*DeleteRunRequest)(nil),              // 36: tracklane.v1.DeleteRunRequest
+	(*DeleteRunResponse)(nil),             // 37: tracklane.v1.DeleteRunResponse
+	(*RestoreRunRequest)(nil),             // 38: tracklane.v1.RestoreRunRequest
+	(*RestoreRunResponse)(nil),            // 39: tracklane.v1.RestoreRunResponse
+	(*SearchRunsRequest)(nil),             // 40: tracklane.v1.SearchRunsRequest
+	(*SearchRunsResponse)(nil),            // 41: tracklane.v1.SearchRunsResponse
+	(*LogBatchRequest)(nil),               // 42: tracklane.v1.LogBatchRequest
+	(*LogBatchResponse)(nil),              // 43: tracklane.v1.LogBatchResponse
+	(*DeleteTagRequest)(nil),              // 44: tracklane.v1.DeleteTagRequest
+	(*DeleteTagResponse)(nil),             // 45: tracklane.v1.DeleteTagResponse
+	(*LogInputsRequest)(nil),              // 46: tracklane.v1.LogInputsRequest
+	(*LogInputsResponse)(nil),             // 47: tracklane.v1.LogInputsResponse
+	(*GetMetricHistoryRequest)(nil),       // 48: tracklane.v1.GetMetricHistoryRequest
+	(*GetMetricHistoryResponse)(nil),      // 49: tracklane.v1.GetMetricHistoryResponse
+	(*BatchGetMetricHistoryRequest)(nil),  // 50: tracklane.v1.BatchGetMetricHistoryRequest
+	(*BatchGetMetricHistoryResponse)(nil), // 51: tracklane.v1.BatchGetMetricHistoryResponse
+	(*StreamMetricsRequest)(nil),          // 52: tracklane.v1.StreamMetricsRequest
+	(*StreamMetricsResponse)(nil),         // 53: tracklane.v1.StreamMetricsResponse
+	(*WatchRunRequest)(nil),               // 54: tracklane.v1.WatchRunRequest
+	(*WatchRunResponse)(nil),              // 55: tracklane.v1.WatchRunResponse
+	(*WatchExperimentsRequest)(nil),       // 56: tracklane.v1.WatchExperimentsRequest
+	(*WatchExperimentsResponse)(nil),      // 57: tracklane.v1.WatchExperimentsResponse
+	(LifecycleStage)(0),                   // 58: tracklane.v1.LifecycleStage
+	(*timestamppb.Timestamp)(nil),         // 59: google.protobuf.Timestamp
+	(*Tag)(nil),                           // 60: tracklane.v1.Tag
+	(ViewType)(0),                         // 61: tracklane.v1.ViewType
+	(*fieldmaskpb.FieldMask)(nil),         // 62: google.protobuf.FieldMask
+	(*ItemError)(nil),                     // 63: tracklane.v1.ItemError
 }
 var file_tracklane_v1_tracking_proto_depIdxs = []int32{
-	55, // 0: tracklane.v1.Experiment.lifecycle_stage:type_name -> tracklane.v1.LifecycleStage
-	56, // 1: tracklane.v1.Experiment.create_time:type_name -> google.protobuf.Timestamp
-	56, // 2: tracklane.v1.Experiment.update_time:type_name -> google.protobuf.Timestamp
-	57, // 3: tracklane.v1.Experiment.tags:type_name -> tracklane.v1.Tag
+	58, // 0: tracklane.v1.Experiment.lifecycle_stage:type_name -> tracklane.v1.LifecycleStage
+	59, // 1: tracklane.v1.Experiment.create_time:type_name -> google.protobuf.Timestamp
+	59, // 2: tracklane.v1.Experiment.update_time:type_name -> google.protobuf.Timestamp
+	60, // 3: tracklane.v1.Experiment.tags:type_name -> tracklane.v1.Tag
 	3,  // 4: tracklane.v1.Run.info:type_name -> tracklane.v1.RunInfo
 	4,  // 5: tracklane.v1.Run.data:type_name -> tracklane.v1.RunData
-	9,  // 6: tracklane.v1.Run.inputs:type_name -> tracklane.v1.RunInputs
+	10, // 6: tracklane.v1.Run.inputs:type_name -> tracklane.v1.RunInputs
 	0,  // 7: tracklane.v1.RunInfo.status:type_name -> tracklane.v1.RunStatus
-	56, // 8: tracklane.v1.RunInfo.start_time:type_name -> google.protobuf.Timestamp
-	56, // 9: tracklane.v1.RunInfo.end_time:type_name -> google.protobuf.Timestamp
-	55, // 10: tracklane.v1.RunInfo.lifecycle_stage:type_name -> tracklane.v1.LifecycleStage
+	59, // 8: tracklane.v1.RunInfo.start_time:type_name -> google.protobuf.Timestamp
+	59, // 9: tracklane.v1.RunInfo.end_time:type_name -> google.protobuf.Timestamp
+	58, // 10: tracklane.v1.RunInfo.lifecycle_stage:type_name -> tracklane.v1.LifecycleStage
 	6,  // 11: tracklane.v1.RunData.metrics:type_name -> tracklane.v1.Metric
 	5,  // 12: tracklane.v1.RunData.params:type_name -> tracklane.v1.Param
-	57, // 13: tracklane.v1.RunData.tags:type_name -> tracklane.v1.Tag
-	7,  // 14: tracklane.v1.DatasetInput.dataset:type_name -> tracklane.v1.Dataset
-	57, // 15: tracklane.v1.DatasetInput.tags:type_name -> tracklane.v1.Tag
-	8,  // 16: tracklane.v1.RunInputs.dataset_inputs:type_name -> tracklane.v1.DatasetInput
-	57, // 17: tracklane.v1.CreateExperimentRequest.tags:type_name -> tracklane.v1.Tag
-	1,  // 18: tracklane.v1.CreateExperimentResponse.experiment:type_name -> tracklane.v1.Experiment
-	1,  // 19: tracklane.v1.GetExperimentResponse.experiment:type_name -> tracklane.v1.Experiment
-	1,  // 20: tracklane.v1.GetExperimentByNameResponse.experiment:type_name -> tracklane.v1.Experiment
-	58, // 21: tracklane.v1.SearchExperimentsRequest.view_type:type_name -> tracklane.v1.ViewType
-	1,  // 22: tracklane.v1.SearchExperimentsResponse.experiments:type_name -> tracklane.v1.Experiment
-	59, // 23: tracklane.v1.UpdateExperimentRequest.update_mask:type_name -> google.protobuf.FieldMask
-	1,  // 24: tracklane.v1.UpdateExperimentResponse.experiment:type_name -> tracklane.v1.Experiment
-	57, // 25: tracklane.v1.SetExperimentTagRequest.tag:type_name -> tracklane.v1.Tag
-	56, // 26: tracklane.v1.CreateRunRequest.start_time:type_name -> google.protobuf.Timestamp
-	57, // 27: tracklane.v1.CreateRunRequest.tags:type_name -> tracklane.v1.Tag
-	0,  // 28: tracklane.v1.CreateRunRequest.status:type_name -> tracklane.v1.RunStatus
-	2,  // 29: tracklane.v1.CreateRunResponse.run:type_name -> tracklane.v1.Run
-	2,  // 30: tracklane.v1.GetRunResponse.run:type_name -> tracklane.v1.Run
-	0,  // 31: tracklane.v1.UpdateRunRequest.status:type_name -> tracklane.v1.RunStatus
-	56, // 32: tracklane.v1.UpdateRunRequest.end_time:type_name -> google.protobuf.Timestamp
-	59, // 33: tracklane.v1.UpdateRunRequest.update_mask:type_name -> google.protobuf.FieldMask
-	3,  // 34: tracklane.v1.UpdateRunResponse.run_info:type_name -> tracklane.v1.RunInfo
-	58, // 35: tracklane.v1.SearchRunsRequest.run_view_type:type_name -> tracklane.v1.ViewType
-	2,  // 36: tracklane.v1.SearchRunsResponse.runs:type_name -> tracklane.v1.Run
-	6,  // 37: tracklane.v1.LogBatchRequest.metrics:type_name -> tracklane.v1.Metric
-	5,  // 38: tracklane.v1.LogBatchRequest.params:type_name -> tracklane.v1.Param
-	57, // 39: tracklane.v1.LogBatchRequest.tags:type_name -> tracklane.v1.Tag
-	8,  // 40: tracklane.v1.LogInputsRequest.datasets:type_name -> tracklane.v1.DatasetInput
-	10, // 41: tracklane.v1.GetMetricHistoryResponse.series:type_name -> tracklane.v1.MetricSeries
-	10, // 42: tracklane.v1.BatchGetMetricHistoryResponse.series:type_name -> tracklane.v1.MetricSeries
-	60, // 43: tracklane.v1.StreamMetricsResponse.error:type_name -> tracklane.v1.ItemError
-	10, // 44: tracklane.v1.WatchRunResponse.series:type_name -> tracklane.v1.MetricSeries
-	11, // 45: tracklane.v1.TrackingService.CreateExperiment:input_type -> tracklane.v1.CreateExperimentRequest
-	13, // 46: tracklane.v1.TrackingService.GetExperiment:input_type -> tracklane.v1.GetExperimentRequest
-	15, // 47: tracklane.v1.TrackingService.GetExperimentByName:input_type -> tracklane.v1.GetExperimentByNameRequest
-	17, // 48: tracklane.v1.TrackingService.SearchExperiments:input_type -> tracklane.v1.SearchExperimentsRequest
-	19, // 49: tracklane.v1.TrackingService.UpdateExperiment:input_type -> tracklane.v1.UpdateExperimentRequest
-	21, // 50: tracklane.v1.TrackingService.DeleteExperiment:input_type -> tracklane.v1.DeleteExperimentRequest
-	23, // 51: tracklane.v1.TrackingService.RestoreExperiment:input_type -> tracklane.v1.RestoreExperimentRequest
-	25, // 52: tracklane.v1.TrackingService.SetExperimentTag:input_type -> tracklane.v1.SetExperimentTagRequest
-	27, // 53: tracklane.v1.TrackingService.DeleteExperimentTag:input_type -> tracklane.v1.DeleteExperimentTagRequest
-	29, // 54: tracklane.v1.TrackingService.CreateRun:input_type -> tracklane.v1.CreateRunRequest
-	31, // 55: tracklane.v1.TrackingService.GetRun:input_type -> tracklane.v1.GetRunRequest
-	33, // 56: tracklane.v1.TrackingService.UpdateRun:input_type -> tracklane.v1.UpdateRunRequest
-	35, // 57: tracklane.v1.TrackingService.DeleteRun:input_type -> tracklane.v1.DeleteRunRequest
-	37, // 58: tracklane.v1.TrackingService.RestoreRun:input_type -> tracklane.v1.RestoreRunRequest
-	39, // 59: tracklane.v1.TrackingService.SearchRuns:input_type -> tracklane.v1.SearchRunsRequest
-	41, // 60: tracklane.v1.TrackingService.LogBatch:input_type -> tracklane.v1.LogBatchRequest
-	43, // 61: tracklane.v1.TrackingService.DeleteTag:input_type -> tracklane.v1.DeleteTagRequest
-	45, // 62: tracklane.v1.TrackingService.LogInputs:input_type -> tracklane.v1.LogInputsRequest
-	47, // 63: tracklane.v1.TrackingService.GetMetricHistory:input_type -> tracklane.v1.GetMetricHistoryRequest
-	49, // 64: tracklane.v1.TrackingService.BatchGetMetricHistory:input_type -> tracklane.v1.BatchGetMetricHistoryRequest
-	51, // 65: tracklane.v1.TrackingService.StreamMetrics:input_type -> tracklane.v1.StreamMetricsRequest
-	53, // 66: tracklane.v1.TrackingService.WatchRun:input_type -> tracklane.v1.WatchRunRequest
-	12, // 67: tracklane.v1.TrackingService.CreateExperiment:output_type -> tracklane.v1.CreateExperimentResponse
-	14, // 68: tracklane.v1.TrackingService.GetExperiment:output_type -> tracklane.v1.GetExperimentResponse
-	16, // 69: tracklane.v1.TrackingService.GetExperimentByName:output_type -> tracklane.v1.GetExperimentByNameResponse
-	18, // 70: tracklane.v1.TrackingService.SearchExperiments:output_type -> tracklane.v1.SearchExperimentsResponse
-	20, // 71: tracklane.v1.TrackingService.UpdateExperiment:output_type -> tracklane.v1.UpdateExperimentResponse
-	22, // 72: tracklane.v1.TrackingService.DeleteExperiment:output_type -> tracklane.v1.DeleteExperimentResponse
-	24, // 73: tracklane.v1.TrackingService.RestoreExperiment:output_type -> tracklane.v1.RestoreExperimentResponse
-	26, // 74: tracklane.v1.TrackingService.SetExperimentTag:output_type -> tracklane.v1.SetExperimentTagResponse
-	28, // 75: tracklane.v1.TrackingService.DeleteExperimentTag:output_type -> tracklane.v1.DeleteExperimentTagResponse
-	30, // 76: tracklane.v1.TrackingService.CreateRun:output_type -> tracklane.v1.CreateRunResponse
-	32, // 77: tracklane.v1.TrackingService.GetRun:output_type -> tracklane.v1.GetRunResponse
-	34, // 78: tracklane.v1.TrackingService.UpdateRun:output_type -> tracklane.v1.UpdateRunResponse
-	36, // 79: tracklane.v1.TrackingService.DeleteRun:output_type -> tracklane.v1.DeleteRunResponse
-	38, // 80: tracklane.v1.TrackingService.RestoreRun:output_type -> tracklane.v1.RestoreRunResponse
-	40, // 81: tracklane.v1.TrackingService.SearchRuns:output_type -> tracklane.v1.SearchRunsResponse
-	42, // 82: tracklane.v1.TrackingService.LogBatch:output_type -> tracklane.v1.LogBatchResponse
-	44, // 83: tracklane.v1.TrackingService.DeleteTag:output_type -> tracklane.v1.DeleteTagResponse
-	46, // 84: tracklane.v1.TrackingService.LogInputs:output_type -> tracklane.v1.LogInputsResponse
-	48, // 85: tracklane.v1.TrackingService.GetMetricHistory:output_type -> tracklane.v1.GetMetricHistoryResponse
-	50, // 86: tracklane.v1.TrackingService.BatchGetMetricHistory:output_type -> tracklane.v1.BatchGetMetricHistoryResponse
-	52, // 87: tracklane.v1.TrackingService.StreamMetrics:output_type -> tracklane.v1.StreamMetricsResponse
-	54, // 88: tracklane.v1.TrackingService.WatchRun:output_type -> tracklane.v1.WatchRunResponse
-	67, // [67:89] is the sub-list for method output_type
-	45, // [45:67] is the sub-list for method input_type
-	45, // [45:45] is the sub-list for extension type_name
-	45, // [45:45] is the sub-list for extension extendee
-	0,  // [0:45] is the sub-list for field type_name
+	60, // 13: tracklane.v1.RunData.tags:type_name -> tracklane.v1.Tag
+	7,  // 14: tracklane.v1.Metric.summary:type_name -> tracklane.v1.MetricSummary
+	8,  // 15: tracklane.v1.DatasetInput.dataset:type_name -> tracklane.v1.Dataset
+	60, // 16: tracklane.v1.DatasetInput.tags:type_name -> tracklane.v1.Tag
+	9,  // 17: tracklane.v1.RunInputs.dataset_inputs:type_name -> tracklane.v1.DatasetInput
+	60, // 18: tracklane.v1.CreateExperimentRequest.tags:type_name -> tracklane.v1.Tag
+	1,  // 19: tracklane.v1.CreateExperimentResponse.experiment:type_name -> tracklane.v1.Experiment
+	1,  // 20: tracklane.v1.GetExperimentResponse.experiment:type_name -> tracklane.v1.Experiment
+	1,  // 21: tracklane.v1.GetExperimentByNameResponse.experiment:type_name -> tracklane.v1.Experiment
+	61, // 22: tracklane.v1.SearchExperimentsRequest.view_type:type_name -> tracklane.v1.ViewType
+	1,  // 23: tracklane.v1.SearchExperimentsResponse.experiments:type_name -> tracklane.v1.Experiment
+	62, // 24: tracklane.v1.UpdateExperimentRequest.update_mask:type_name -> google.protobuf.FieldMask
+	1,  // 25: tracklane.v1.UpdateExperimentResponse.experiment:type_name -> tracklane.v1.Experiment
+	60, // 26: tracklane.v1.SetExperimentTagRequest.tag:type_name -> tracklane.v1.Tag
+	59, // 27: tracklane.v1.CreateRunRequest.start_time:type_name -> google.protobuf.Timestamp
+	60, // 28: tracklane.v1.CreateRunRequest.tags:type_name -> tracklane.v1.Tag
+	0,  // 29: tracklane.v1.CreateRunRequest.status:type_name -> tracklane.v1.RunStatus
+	2,  // 30: tracklane.v1.CreateRunResponse.run:type_name -> tracklane.v1.Run
+	2,  // 31: tracklane.v1.GetRunResponse.run:type_name -> tracklane.v1.Run
+	0,  // 32: tracklane.v1.UpdateRunRequest.status:type_name -> tracklane.v1.RunStatus
+	59, // 33: tracklane.v1.UpdateRunRequest.end_time:type_name -> google.protobuf.Timestamp
+	62, // 34: tracklane.v1.UpdateRunRequest.update_mask:type_name -> google.protobuf.FieldMask
+	3,  // 35: tracklane.v1.UpdateRunResponse.run_info:type_name -> tracklane.v1.RunInfo
+	61, // 36: tracklane.v1.SearchRunsRequest.run_view_type:type_name -> tracklane.v1.ViewType
+	2,  // 37: tracklane.v1.SearchRunsResponse.runs:type_name -> tracklane.v1.Run
+	6,  // 38: tracklane.v1.LogBatchRequest.metrics:type_name -> tracklane.v1.Metric
+	5,  // 39: tracklane.v1.LogBatchRequest.params:type_name -> tracklane.v1.Param
+	60, // 40: tracklane.v1.LogBatchRequest.tags:type_name -> tracklane.v1.Tag
+	9,  // 41: tracklane.v1.LogInputsRequest.datasets:type_name -> tracklane.v1.DatasetInput
+	11, // 42: tracklane.v1.GetMetricHistoryResponse.series:type_name -> tracklane.v1.MetricSeries
+	11, // 43: tracklane.v1.BatchGetMetricHistoryResponse.series:type_name -> tracklane.v1.MetricSeries
+	63, // 44: tracklane.v1.StreamMetricsResponse.error:type_name -> tracklane.v1.ItemError
+	11, // 45: tracklane.v1.WatchRunResponse.series:type_name -> tracklane.v1.MetricSeries
+	2,  // 46: tracklane.v1.WatchExperimentsResponse.runs:type_name -> tracklane.v1.Run
+	12, // 47: tracklane.v1.TrackingService.CreateExperiment:input_type -> tracklane.v1.CreateExperimentRequest
+	14, // 48: tracklane.v1.TrackingService.GetExperiment:input_type -> tracklane.v1.GetExperimentRequest
+	16, // 49: tracklane.v1.TrackingService.GetExperimentByName:input_type -> tracklane.v1.GetExperimentByNameRequest
+	18, // 50: tracklane.v1.TrackingService.SearchExperiments:input_type -> tracklane.v1.SearchExperimentsRequest
+	20, // 51: tracklane.v1.TrackingService.UpdateExperiment:input_type -> tracklane.v1.UpdateExperimentRequest
+	22, // 52: tracklane.v1.TrackingService.DeleteExperiment:input_type -> tracklane.v1.DeleteExperimentRequest
+	24, // 53: tracklane.v1.TrackingService.RestoreExperiment:input_type -> tracklane.v1.RestoreExperimentRequest
+	26, // 54: tracklane.v1.TrackingService.SetExperimentTag:input_type -> tracklane.v1.SetExperimentTagRequest
+	28, // 55: tracklane.v1.TrackingService.DeleteExperimentTag:input_type -> tracklane.v1.DeleteExperimentTagRequest
+	30, // 56: tracklane.v1.TrackingService.CreateRun:input_type -> tracklane.v1.CreateRunRequest
+	32, // 57: tracklane.v1.TrackingService.GetRun:input_type -> tracklane.v1.GetRunRequest
+	34, // 58: tracklane.v1.TrackingService.UpdateRun:input_type -> tracklane.v1.UpdateRunRequest
+	36, // 59: tracklane.v1.TrackingService.DeleteRun:input_type -> tracklane.v1.DeleteRunRequest
+	38, // 60: tracklane.v1.TrackingService.RestoreRun:input_type -> tracklane.v1.RestoreRunRequest
+	40, // 61: tracklane.v1.TrackingService.SearchRuns:input_type -> tracklane.v1.SearchRunsRequest
+	42, // 62: tracklane.v1.TrackingService.LogBatch:input_type -> tracklane.v1.LogBatchRequest
+	44, // 63: tracklane.v1.TrackingService.DeleteTag:input_type -> tracklane.v1.DeleteTagRequest
+	46, // 64: tracklane.v1.TrackingService.LogInputs:input_type -> tracklane.v1.LogInputsRequest
+	48, // 65: tracklane.v1.TrackingService.GetMetricHistory:input_type -> tracklane.v1.GetMetricHistoryRequest
+	50, // 66: tracklane.v1.TrackingService.BatchGetMetricHistory:input_type -> tracklane.v1.BatchGetMetricHistoryRequest
+	52, // 67: tracklane.v1.TrackingService.StreamMetrics:input_type -> tracklane.v1.StreamMetricsRequest
+	54, // 68: tracklane.v1.TrackingService.WatchRun:input_type -> tracklane.v1.WatchRunRequest
+	56, // 69: tracklane.v1.TrackingService.WatchExperiments:input_type -> tracklane.v1.WatchExperimentsRequest
+	13, // 70: tracklane.v1.TrackingService.CreateExperiment:output_type -> tracklane.v1.CreateExperimentResponse
+	15, // 71: tracklane.v1.TrackingService.GetExperiment:output_type -> tracklane.v1.GetExperimentResponse
+	17, // 72: tracklane.v1.TrackingService.GetExperimentByName:output_type -> tracklane.v1.GetExperimentByNameResponse
+	19, // 73: tracklane.v1.TrackingService.SearchExperiments:output_type -> tracklane.v1.SearchExperimentsResponse
+	21, // 74: tracklane.v1.TrackingService.UpdateExperiment:output_type -> tracklane.v1.UpdateExperimentResponse
+	23, // 75: tracklane.v1.TrackingService.DeleteExperiment:output_type -> tracklane.v1.DeleteExperimentResponse
+	25, // 76: tracklane.v1.TrackingService.RestoreExperiment:output_type -> tracklane.v1.RestoreExperimentResponse
+	27, // 77: tracklane.v1.TrackingService.SetExperimentTag:output_type -> tracklane.v1.SetExperimentTagResponse
+	29, // 78: tracklane.v1.TrackingService.DeleteExperimentTag:output_type -> tracklane.v1.DeleteExperimentTagResponse
+	31, // 79: tracklane.v1.TrackingService.CreateRun:output_type -> tracklane.v1.CreateRunResponse
+	33, // 80: tracklane.v1.TrackingService.GetRun:output_type -> tracklane.v1.GetRunResponse
+	35, // 81: tracklane.v1.TrackingService.UpdateRun:output_type -> tracklane.v1.UpdateRunResponse
+	37, // 82: tracklane.v1.TrackingService.DeleteRun:output_type -> tracklane.v1.DeleteRunResponse
+	39, // 83: tracklane.v1.TrackingService.RestoreRun:output_type -> tracklane.v1.RestoreRunResponse
+	41, // 84: tracklane.v1.TrackingService.SearchRuns:output_type -> tracklane.v1.SearchRunsResponse
+	43, // 85: tracklane.v1.TrackingService.LogBatch:output_type -> tracklane.v1.LogBatchResponse
+	45, // 86: tracklane.v1.TrackingService.DeleteTag:output_type -> tracklane.v1.DeleteTagResponse
+	47, // 87: tracklane.v1.TrackingService.LogInputs:output_type -> tracklane.v1.LogInputsResponse
+	49, // 88: tracklane.v1.TrackingService.GetMetricHistory:output_type -> tracklane.v1.GetMetricHistoryResponse
+	51, // 89: tracklane.v1.TrackingService.BatchGetMetricHistory:output_type -> tracklane.v1.BatchGetMetricHistoryResponse
+	53, // 90: tracklane.v1.TrackingService.StreamMetrics:output_type -> tracklane.v1.StreamMetricsResponse
+	55, // 91: tracklane.v1.TrackingService.WatchRun:output_type -> tracklane.v1.WatchRunResponse
+	57, // 92: tracklane.v1.TrackingService.WatchExperiments:output_type -> tracklane.v1.WatchExperimentsResponse
+	70, // [70:93] is the sub-list for method output_type
+	47, // [47:70] is the sub-list for method input_type
+	47, // [47:47] is the sub-list for extension type_name
+	47, // [47:47] is the sub-list for extension extendee
+	0,  // [0:47] is the sub-list for field type_name
 }
 
 func init() { file_tracklane_v1_tracking_proto_init() }
@@ -3858,16 +4098,16 @@ func file_tracklane_v1_tracking_proto_init() {
 		return
 	}
 	file_tracklane_v1_common_proto_init()
-	file_tracklane_v1_tracking_proto_msgTypes[46].OneofWrappers = []any{}
-	file_tracklane_v1_tracking_proto_msgTypes[48].OneofWrappers = []any{}
-	file_tracklane_v1_tracking_proto_msgTypes[52].OneofWrappers = []any{}
+	file_tracklane_v1_tracking_proto_msgTypes[47].OneofWrappers = []any{}
+	file_tracklane_v1_tracking_proto_msgTypes[49].OneofWrappers = []any{}
+	file_tracklane_v1_tracking_proto_msgTypes[53].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tracklane_v1_tracking_proto_rawDesc), len(file_tracklane_v1_tracking_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   54,
+			NumMessages:   57,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

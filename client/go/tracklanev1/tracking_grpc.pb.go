@@ -41,6 +41,7 @@ const (
 	TrackingService_BatchGetMetricHistory_FullMethodName = "/tracklane.v1.TrackingService/BatchGetMetricHistory"
 	TrackingService_StreamMetrics_FullMethodName         = "/tracklane.v1.TrackingService/StreamMetrics"
 	TrackingService_WatchRun_FullMethodName              = "/tracklane.v1.TrackingService/WatchRun"
+	TrackingService_WatchExperiments_FullMethodName      = "/tracklane.v1.TrackingService/WatchExperiments"
 )
 
 // TrackingServiceClient is the client API for TrackingService service.
@@ -105,6 +106,11 @@ type TrackingServiceClient interface {
 	// Sends a run's existing points from `start_step`, then new points as they are committed, until
 	// the client cancels. NOT_FOUND for an unknown run.
 	WatchRun(ctx context.Context, in *WatchRunRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchRunResponse], error)
+	// Sends every run of the experiments (the snapshot), then each run again whenever it changes
+	// (new runs, status, name, params, tags, latest metrics and their summaries), until the client
+	// cancels. READ on every experiment; PERMISSION_DENIED or NOT_FOUND otherwise, INVALID_ARGUMENT
+	// for a `cursor` of another watch.
+	WatchExperiments(ctx context.Context, in *WatchExperimentsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchExperimentsResponse], error)
 }
 
 type trackingServiceClient struct {
@@ -347,6 +353,25 @@ func (c *trackingServiceClient) WatchRun(ctx context.Context, in *WatchRunReques
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type TrackingService_WatchRunClient = grpc.ServerStreamingClient[WatchRunResponse]
 
+func (c *trackingServiceClient) WatchExperiments(ctx context.Context, in *WatchExperimentsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchExperimentsResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &TrackingService_ServiceDesc.Streams[2], TrackingService_WatchExperiments_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchExperimentsRequest, WatchExperimentsResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type TrackingService_WatchExperimentsClient = grpc.ServerStreamingClient[WatchExperimentsResponse]
+
 // TrackingServiceServer is the server API for TrackingService service.
 // All implementations must embed UnimplementedTrackingServiceServer
 // for forward compatibility.
@@ -409,6 +434,11 @@ type TrackingServiceServer interface {
 	// Sends a run's existing points from `start_step`, then new points as they are committed, until
 	// the client cancels. NOT_FOUND for an unknown run.
 	WatchRun(*WatchRunRequest, grpc.ServerStreamingServer[WatchRunResponse]) error
+	// Sends every run of the experiments (the snapshot), then each run again whenever it changes
+	// (new runs, status, name, params, tags, latest metrics and their summaries), until the client
+	// cancels. READ on every experiment; PERMISSION_DENIED or NOT_FOUND otherwise, INVALID_ARGUMENT
+	// for a `cursor` of another watch.
+	WatchExperiments(*WatchExperimentsRequest, grpc.ServerStreamingServer[WatchExperimentsResponse]) error
 	mustEmbedUnimplementedTrackingServiceServer()
 }
 
@@ -484,6 +514,9 @@ func (UnimplementedTrackingServiceServer) StreamMetrics(grpc.BidiStreamingServer
 }
 func (UnimplementedTrackingServiceServer) WatchRun(*WatchRunRequest, grpc.ServerStreamingServer[WatchRunResponse]) error {
 	return status.Error(codes.Unimplemented, "method WatchRun not implemented")
+}
+func (UnimplementedTrackingServiceServer) WatchExperiments(*WatchExperimentsRequest, grpc.ServerStreamingServer[WatchExperimentsResponse]) error {
+	return status.Error(codes.Unimplemented, "method WatchExperiments not implemented")
 }
 func (UnimplementedTrackingServiceServer) mustEmbedUnimplementedTrackingServiceServer() {}
 func (UnimplementedTrackingServiceServer) testEmbeddedByValue()                         {}
@@ -884,6 +917,17 @@ func _TrackingService_WatchRun_Handler(srv interface{}, stream grpc.ServerStream
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type TrackingService_WatchRunServer = grpc.ServerStreamingServer[WatchRunResponse]
 
+func _TrackingService_WatchExperiments_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchExperimentsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(TrackingServiceServer).WatchExperiments(m, &grpc.GenericServerStream[WatchExperimentsRequest, WatchExperimentsResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type TrackingService_WatchExperimentsServer = grpc.ServerStreamingServer[WatchExperimentsResponse]
+
 // TrackingService_ServiceDesc is the grpc.ServiceDesc for TrackingService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -982,6 +1026,11 @@ var TrackingService_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "WatchRun",
 			Handler:       _TrackingService_WatchRun_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "WatchExperiments",
+			Handler:       _TrackingService_WatchExperiments_Handler,
 			ServerStreams: true,
 		},
 	},

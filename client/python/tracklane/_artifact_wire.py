@@ -16,7 +16,7 @@ from google.protobuf.internal.encoder import _VarintBytes  # type: ignore[attr-d
 
 from tracklane.v1 import artifacts_pb2
 
-__all__ = ["chunk_message", "parse_download_message", "parse_upload_message"]
+__all__ = ["chunk_message", "chunk_message_of", "parse_download_message", "parse_upload_message"]
 
 _FIELD1 = 0x0A  # field 1, length-delimited: header / file
 _CHUNK = 0x12  # field 2, length-delimited: chunk
@@ -28,6 +28,11 @@ def chunk_message(chunk: bytes, first: bytes = b"") -> bytes:
     if first:
         parts[:0] = [bytes([_FIELD1]), _VarintBytes(len(first)), first]
     return b"".join(parts)
+
+
+def chunk_message_of(pieces: list[bytes], size: int) -> bytes:
+    """A serialized message whose ``chunk`` is ``pieces`` joined (``size`` bytes), in one copy."""
+    return b"".join([bytes([_CHUNK]), _VarintBytes(size), *pieces])
 
 
 def _single_chunk(raw: bytes) -> memoryview | None:

@@ -30,9 +30,15 @@ class LocalServer:
     def __init__(self, data_dir: str | Path, **settings: Any) -> None:
         from tracklane_server import settings as settings_module
 
-        overrides = {"data_dir": Path(data_dir), "bind": "127.0.0.1:0", **settings}
+        overrides = {
+            "data_dir": Path(data_dir),
+            "bind": "127.0.0.1:0",
+            "http_bind": "127.0.0.1:0",
+            **settings,
+        }
         self.settings = settings_module.load(overrides, environ={})
         self.port = 0
+        self.http_port = 0
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -45,10 +51,19 @@ class LocalServer:
         """``grpc://127.0.0.1:PORT`` of the running server."""
         return f"grpc://127.0.0.1:{self.port}"
 
+    @property
+    def http_url(self) -> str:
+        """``http://127.0.0.1:PORT`` of the running server's HTTP listener (web UI, Connect);
+        "" when ``http_bind="none"``."""
+        return f"http://127.0.0.1:{self.http_port}" if self.http_port else ""
+
     def start(self, timeout: float = 30.0) -> LocalServer:
-        """Starts and waits until it serves. Re-binds the previous port on a restart."""
+        """Starts and waits until it serves. Re-binds the previous ports on a restart."""
         if self.port:
             self.settings = replace(self.settings, bind=f"127.0.0.1:{self.port}")
+        if self.http_port:
+            host = self.settings.http_bind.rpartition(":")[0]
+            self.settings = replace(self.settings, http_bind=f"{host}:{self.http_port}")
         self._ready.clear()
         self._error = None
         self._thread = threading.Thread(target=self._run, name="tracklane-local-server", daemon=True)
@@ -90,6 +105,7 @@ class LocalServer:
             return
         try:
             self.port = await server.start()
+            self.http_port = server.http_port
         except BaseException as exc:
             self._error = exc
             self._ready.set()

@@ -10,6 +10,7 @@ Tokens never reach a log line or an error message: messages say only what was wr
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -25,12 +26,12 @@ from tracklane_server.services.base import BlockingCalls
 if TYPE_CHECKING:
     Handler = grpc.RpcMethodHandler[Any, Any]
 
-__all__ = ["AuthInterceptor", "bearer_token"]
+__all__ = ["AuthInterceptor", "bearer_token", "credentials"]
 _MISSING = (
     "this server requires a token: send `authorization: Bearer <token>` metadata "
     "(the Python client: token= or TRACKLANE_TRACKING_TOKEN)"
 )
-_MALFORMED = "the authorization metadata must read `Bearer <token>`"
+_MALFORMED = "the authorization metadata must read `Bearer <token>` (or `Basic` with user name and token)"
 _REFUSED = "the token is unknown, expired or revoked"
 
 
@@ -40,15 +41,36 @@ def bearer_token(metadata: Sequence[tuple[str, str | bytes]] | None) -> str:
     Raises:
         Unauthenticated: no such metadata, or not a Bearer token.
     """
+    token, _user = credentials(metadata)
+    return token
+
+
+def credentials(metadata: Sequence[tuple[str, str | bytes]] | None) -> tuple[str, str]:
+    """(token, user name claimed) of ``authorization: Bearer <token>`` (no name claimed) or of
+    ``Basic base64(<user>:<token>)``, the form the ``mlflow`` client sends for
+    MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD (the password is an API token).
+
+    Raises:
+        Unauthenticated: no such metadata, or neither form.
+    """
     values = [v for k, v in metadata or () if k == "authorization"]
     if not values:
         raise Unauthenticated(_MISSING, reason="TOKEN_MISSING")
     value = values[0]
     scheme, _, token = (value.decode("latin-1") if isinstance(value, bytes) else value).partition(" ")
-    token = token.strip()
-    if len(values) > 1 or scheme.lower() != "bearer" or not token:
+    token, user = token.strip(), ""
+    if len(values) == 1 and scheme.lower() == "basic" and token:
+        try:
+            user, _, token = base64.b64decode(token, validate=True).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            token = ""
+        if not user:
+            token = ""
+    elif scheme.lower() != "bearer":
+        token = ""
+    if len(values) > 1 or not token:
         raise Unauthenticated(_MALFORMED, reason="TOKEN_MALFORMED")
-    return token
+    return token, user
 
 
 class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
@@ -64,12 +86,14 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         Raises:
             Unauthenticated: missing, malformed, unknown, expired or revoked token.
         """
-        token = bearer_token(metadata)
+        token, claimed_user = credentials(metadata)
         # Cache hits stay on the event loop: they must not queue behind slow store calls.
         principal = self._users.resolve_cached(token)
         if isinstance(principal, NotCached):
             principal = await self._blocking.call(self._users.resolve, token)
-        if principal is None:
+        if principal is None or (claimed_user and claimed_user != principal.name):
+            # A Basic user name must be the token's own user; saying which part was wrong would
+            # tell a guesser that the token is valid.
             raise Unauthenticated(_REFUSED, reason="TOKEN_INVALID")
         return principal
 

@@ -177,6 +177,7 @@ RULES: Mapping[str, Rule] = {
         Need(Kind.RUN, "run_id", EDIT), per_message=True, refuse=_refuse_batch
     ),
     _TRACKING + "WatchRun": run(READ),
+    _TRACKING + "WatchExperiments": experiment(READ, "experiment_ids"),  # every experiment named
     # -- ArtifactService ------------------------------------------------------------------------------
     _ARTIFACTS + "UploadArtifact": _needs(
         Need(Kind.RUN, "header.run_id", EDIT, ids=_upload_run), per_message=True, first_only=True

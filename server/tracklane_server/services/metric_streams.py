@@ -82,6 +82,11 @@ class MetricStreams:
         if self.wake_in_process:
             self.hub.notify(run_id)
 
+    def run_changed(self, run_id: str) -> None:
+        """Called after a commit that changed ``run_id`` (points, info, params, tags): wakes its
+        watchers and the experiment watches (PostgreSQL: the commit's NOTIFY does)."""
+        self.points_committed(run_id)
+
     async def stream_metrics(
         self, requests: AsyncIterator[MetricBatch], context: Any
     ) -> AsyncIterator[tracking_pb2.StreamMetricsResponse]:

@@ -1,4 +1,5 @@
-"""In-process fan-out of "run X has new points" to the WatchRun calls of this server process.
+"""In-process fan-out of "run X has new points" (or other changes) to the WatchRun and
+WatchExperiments calls of this server process.
 
 Wake-ups come from this process's own writes (``notify``, any thread) and, on PostgreSQL, from
 the one LISTEN connection of the process (store/pg_listen.py), which hears every replica's
@@ -41,8 +42,12 @@ class Subscription:
         return self._hub.closed
 
 
+#: Subscribes to every run's wake-ups (no run has an empty id): the experiment watches.
+ANY_RUN = ""
+
+
 class PointsHub:
-    """Rings the subscriptions of a run; lives on the server's event loop."""
+    """Rings the subscriptions of a run (and of ANY_RUN); lives on the server's event loop."""
 
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -110,6 +115,8 @@ class PointsHub:
 
     def _ring(self, run_id: str) -> None:
         for sub in self._subscribers.get(run_id, ()):
+            sub.ring()
+        for sub in self._subscribers.get(ANY_RUN, ()):
             sub.ring()
 
 

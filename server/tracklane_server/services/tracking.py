@@ -10,11 +10,13 @@ from tracklane.exceptions import InvalidArgument
 from tracklane.v1 import tracking_pb2, tracking_pb2_grpc
 from tracklane_server.auth.principal import current_principal
 from tracklane_server.services.base import BlockingCalls
+from tracklane_server.services.experiment_watch import ExperimentWatch
 from tracklane_server.services.masks import update_fields
 from tracklane_server.services.metric_streams import MetricStreams, metric_series
 from tracklane_server.services.points_hub import PointsHub
 from tracklane_server.services.request_checks import checked_requests
 from tracklane_server.store.metric_watch import MetricWatch
+from tracklane_server.store.run_changes import RunFeed
 from tracklane_server.store.sql_metrics import Points
 from tracklane_server.store.sql_store import SqlStore
 from tracklane_server.store.sql_stream import MetricBatch, StreamStore
@@ -45,6 +47,7 @@ class TrackingService(tracking_pb2_grpc.TrackingServiceServicer):
             # SQLite has one writer at a time; PostgreSQL commits a few transactions in parallel.
             committers=4 if store.engine.dialect.name == "postgresql" else 1,
         )
+        self.experiment_watch = ExperimentWatch(RunFeed(store.engine), blocking, self.streams.hub)
 
     async def CreateExperiment(
         self, request: tracking_pb2.CreateExperimentRequest, context: Context
@@ -90,13 +93,14 @@ class TrackingService(tracking_pb2_grpc.TrackingServiceServicer):
             status=status,
             request_id=request.request_id,
         )
+        self.streams.run_changed(run.info.run_id)
         return tracking_pb2.CreateRunResponse(run=run.to_proto())
 
     async def GetRun(
         self, request: tracking_pb2.GetRunRequest, context: Context
     ) -> tracking_pb2.GetRunResponse:
-        run = await self.blocking.call(self.store.runs.get_run, request.run_id)
-        return tracking_pb2.GetRunResponse(run=run.to_proto())
+        run = await self.blocking.call(self.store.runs.get_run_message, request.run_id)
+        return tracking_pb2.GetRunResponse(run=run)
 
     async def LogBatch(
         self, request: tracking_pb2.LogBatchRequest, context: Context
@@ -108,8 +112,8 @@ class TrackingService(tracking_pb2_grpc.TrackingServiceServicer):
             params=[(p.key, p.value) for p in request.params],
             tags=[(t.key, t.value) for t in request.tags],
         )
-        if request.metrics:
-            self.streams.points_committed(request.run_id)
+        if request.metrics or request.params or request.tags:
+            self.streams.run_changed(request.run_id)
         return tracking_pb2.LogBatchResponse()
 
     async def StreamMetrics(  # type: ignore[override]  # requests arrive decoded by MetricBatch.from_bytes
@@ -117,6 +121,12 @@ class TrackingService(tracking_pb2_grpc.TrackingServiceServicer):
     ) -> AsyncIterator[tracking_pb2.StreamMetricsResponse]:
         async for ack in self.streams.stream_metrics(request_iterator, context):
             yield ack
+
+    async def WatchExperiments(
+        self, request: tracking_pb2.WatchExperimentsRequest, context: Context
+    ) -> AsyncIterator[tracking_pb2.WatchExperimentsResponse]:
+        async for response in self.experiment_watch.watch(request):
+            yield response
 
     async def WatchRun(
         self, request: tracking_pb2.WatchRunRequest, context: Context
@@ -180,24 +190,28 @@ class TrackingService(tracking_pb2_grpc.TrackingServiceServicer):
             run_name=request.run_name if "run_name" in fields else None,
             description=request.description if "description" in fields else None,
         )
+        self.streams.run_changed(request.run_id)
         return tracking_pb2.UpdateRunResponse(run_info=info.to_proto())
 
     async def DeleteRun(
         self, request: tracking_pb2.DeleteRunRequest, context: Context
     ) -> tracking_pb2.DeleteRunResponse:
         await self.blocking.call(self.store.lifecycle.set_lifecycle, request.run_id, LifecycleStage.DELETED)
+        self.streams.run_changed(request.run_id)
         return tracking_pb2.DeleteRunResponse()
 
     async def RestoreRun(
         self, request: tracking_pb2.RestoreRunRequest, context: Context
     ) -> tracking_pb2.RestoreRunResponse:
         await self.blocking.call(self.store.lifecycle.set_lifecycle, request.run_id, LifecycleStage.ACTIVE)
+        self.streams.run_changed(request.run_id)
         return tracking_pb2.RestoreRunResponse()
 
     async def DeleteTag(
         self, request: tracking_pb2.DeleteTagRequest, context: Context
     ) -> tracking_pb2.DeleteTagResponse:
         await self.blocking.call(self.store.lifecycle.delete_tag, request.run_id, request.key)
+        self.streams.run_changed(request.run_id)
         return tracking_pb2.DeleteTagResponse()
 
     async def LogInputs(
@@ -205,6 +219,7 @@ class TrackingService(tracking_pb2_grpc.TrackingServiceServicer):
     ) -> tracking_pb2.LogInputsResponse:
         inputs = [DatasetInput.from_proto(d) for d in request.datasets]
         await self.blocking.call(self.store.lifecycle.log_inputs, request.run_id, inputs)
+        self.streams.run_changed(request.run_id)
         return tracking_pb2.LogInputsResponse()
 
     async def SearchExperiments(

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection
 
 from tracklane_server.store import schema as t
 from tracklane_server.store.points_channel import CHANNEL
+from tracklane_server.store.sql_common import now_ms
 
 # The metric_chunks columns in COPY order, with the binary wire type of each.
 _COLUMNS = (
@@ -67,31 +68,71 @@ def insert_chunks(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
             copy.write_row([row[name] for name, _ in _COLUMNS])
 
 
-# Same rule as sql_metrics._upsert_latest: a point replaces the latest value when its step is
-# larger, or equal with a timestamp as late or later; chunk_seq always advances.
+# Same rules as sql_metrics._upsert_latest: a point replaces the latest value when its step is
+# larger, or equal with a timestamp as late or later; the first point is replaced only by one at a
+# lower step, or the same step with an earlier timestamp (so the first stored wins a full tie);
+# min/max ignore NULL (a batch of only NaN); counts and chunk_seq add up.
 # The same statement NOTIFYs watchers of the run (delivered at commit, never on rollback): one
 # round trip less per write.
-_UPSERT_LATEST = """
-WITH note AS MATERIALIZED (SELECT pg_notify(%(channel)s, %(run_id)s))
-INSERT INTO latest_metrics AS lm (run_id, key, value, step, timestamp_ms, chunk_seq)
-SELECT %(run_id)s, u.key, u.value, u.step, u.timestamp_ms, u.chunk_seq
-FROM unnest(%(keys)s::text[], %(values)s::float8[], %(steps)s::int8[], %(stamps)s::int8[], %(chunks)s::int8[])
-    AS u(key, value, step, timestamp_ms, chunk_seq), note
-ON CONFLICT (run_id, key) DO UPDATE SET
-    value = CASE WHEN {newer} THEN excluded.value ELSE lm.value END,
-    step = CASE WHEN {newer} THEN excluded.step ELSE lm.step END,
-    timestamp_ms = CASE WHEN {newer} THEN excluded.timestamp_ms ELSE lm.timestamp_ms END,
-    chunk_seq = lm.chunk_seq + excluded.chunk_seq
-RETURNING key, chunk_seq
-""".format(
-    newer="(excluded.step > lm.step"
-    " OR (excluded.step = lm.step AND excluded.timestamp_ms >= lm.timestamp_ms))"
+_NEWER = (
+    "(excluded.step > {t}.step OR (excluded.step = {t}.step AND excluded.timestamp_ms >= {t}.timestamp_ms))"
 )
+_EARLIER = (
+    "(excluded.first_step < {t}.first_step"
+    " OR (excluded.first_step = {t}.first_step AND excluded.first_timestamp_ms < {t}.first_timestamp_ms))"
+)
+_SET = """
+    value = CASE WHEN {newer} THEN excluded.value ELSE {t}.value END,
+    step = CASE WHEN {newer} THEN excluded.step ELSE {t}.step END,
+    timestamp_ms = CASE WHEN {newer} THEN excluded.timestamp_ms ELSE {t}.timestamp_ms END,
+    chunk_seq = {t}.chunk_seq + excluded.chunk_seq,
+    min_value = {least},
+    max_value = {greatest},
+    first_value = CASE WHEN {earlier} THEN excluded.first_value ELSE {t}.first_value END,
+    first_step = CASE WHEN {earlier} THEN excluded.first_step ELSE {t}.first_step END,
+    first_timestamp_ms = CASE WHEN {earlier} THEN excluded.first_timestamp_ms ELSE {t}.first_timestamp_ms END,
+    value_count = {t}.value_count + excluded.value_count
+"""
+
+
+def _set(table: str, extreme: str, smallest: str, largest: str) -> str:
+    """The SET clause; ``extreme`` is a NULL-skipping min/max of {a} and {b} by the function {f}."""
+    return _SET.format(
+        t=table,
+        newer=_NEWER.format(t=table),
+        earlier=_EARLIER.format(t=table),
+        least=extreme.format(f=smallest, a=f"{table}.min_value", b="excluded.min_value"),
+        greatest=extreme.format(f=largest, a=f"{table}.max_value", b="excluded.max_value"),
+    )
+
+
+_COLUMNS_LATEST = (
+    "run_id, key, value, step, timestamp_ms, chunk_seq,"
+    " min_value, max_value, first_value, first_step, first_timestamp_ms, value_count"
+)
+# PostgreSQL's LEAST/GREATEST skip NULLs.
+_UPSERT_LATEST = f"""
+WITH note AS MATERIALIZED (SELECT pg_notify(%(channel)s, %(run_id)s))
+INSERT INTO latest_metrics AS lm ({_COLUMNS_LATEST})
+SELECT %(run_id)s, u.*
+FROM unnest(
+    %(keys)s::text[], %(values)s::float8[], %(steps)s::int8[], %(stamps)s::int8[], %(chunks)s::int8[],
+    %(mins)s::float8[], %(maxes)s::float8[], %(firsts)s::float8[], %(first_steps)s::int8[],
+    %(first_stamps)s::int8[], %(counts)s::int8[]
+) AS u, note
+ON CONFLICT (run_id, key) DO UPDATE SET {_set("lm", "{f}({a}, {b})", "LEAST", "GREATEST")}
+RETURNING key, chunk_seq
+"""
+
+
+# The run's change time (store/run_changes.py), after its key rows: one lock order for all writers.
+_TOUCH_PG = "UPDATE runs SET changed_ms = %(now)s WHERE run_id = %(run_id)s AND changed_ms < %(now)s"
+_TOUCH_SQLITE = "UPDATE runs SET changed_ms = ? WHERE run_id = ? AND changed_ms < ?"
 
 
 def upsert_latest_pg(conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
-    """Updates latest values and reserves chunk numbers (rows of one run), and notifies the run's
-    watchers at commit; returns key -> last chunk seq."""
+    """Updates latest values and summaries and reserves chunk numbers (rows of one run), stamps the
+    run changed, and notifies the run's watchers at commit; returns key -> last chunk seq."""
     driver = conn.connection.driver_connection
     assert driver is not None
     params = {
@@ -102,10 +143,18 @@ def upsert_latest_pg(conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[s
         "steps": [r["step"] for r in rows],
         "stamps": [r["timestamp_ms"] for r in rows],
         "chunks": [r["chunk_seq"] for r in rows],
+        "mins": [r["min_value"] for r in rows],
+        "maxes": [r["max_value"] for r in rows],
+        "firsts": [r["first_value"] for r in rows],
+        "first_steps": [r["first_step"] for r in rows],
+        "first_stamps": [r["first_timestamp_ms"] for r in rows],
+        "counts": [r["value_count"] for r in rows],
     }
     with driver.cursor() as cursor:
         cursor.execute(_UPSERT_LATEST, params)
-        return {key: int(seq) for key, seq in cursor.fetchall()}
+        found = {key: int(seq) for key, seq in cursor.fetchall()}
+        cursor.execute(_TOUCH_PG, {"now": now_ms(), "run_id": params["run_id"]})
+        return found
 
 
 def fetch_rows(conn: Connection, query: sa.Select[Any]) -> list[tuple[Any, ...]]:
@@ -121,33 +170,32 @@ def fetch_rows(conn: Connection, query: sa.Select[Any]) -> list[tuple[Any, ...]]
         return list(cursor.fetchall())
 
 
-_UPSERT_LATEST_SQLITE = """
-INSERT INTO latest_metrics (run_id, key, value, step, timestamp_ms, chunk_seq) VALUES (?, ?, ?, ?, ?, ?)
-ON CONFLICT (run_id, key) DO UPDATE SET
-    value = CASE WHEN {newer} THEN excluded.value ELSE latest_metrics.value END,
-    step = CASE WHEN {newer} THEN excluded.step ELSE latest_metrics.step END,
-    timestamp_ms = CASE WHEN {newer} THEN excluded.timestamp_ms ELSE latest_metrics.timestamp_ms END,
-    chunk_seq = latest_metrics.chunk_seq + excluded.chunk_seq
+# SQLite's two-argument min()/max() return NULL if either is NULL: coalesce each with the other.
+_UPSERT_LATEST_SQLITE = f"""
+INSERT INTO latest_metrics ({_COLUMNS_LATEST}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (run_id, key) DO UPDATE SET {
+    _set("latest_metrics", "{f}(coalesce({a}, {b}), coalesce({b}, {a}))", "min", "max")
+}
 RETURNING chunk_seq
-""".format(
-    newer="(excluded.step > latest_metrics.step OR (excluded.step = latest_metrics.step"
-    " AND excluded.timestamp_ms >= latest_metrics.timestamp_ms))"
-)
+"""
+_LATEST_ORDER = (
+    "run_id", "key", "value", "step", "timestamp_ms", "chunk_seq",
+    "min_value", "max_value", "first_value", "first_step", "first_timestamp_ms", "value_count",
+)  # fmt: skip
 
 
 def upsert_latest_sqlite(conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
-    """As upsert_latest_pg, on SQLite (watchers are woken in-process instead)."""
+    """As upsert_latest_pg (rows of one run), on SQLite (watchers are woken in-process instead)."""
     driver = conn.connection.driver_connection
     assert driver is not None
     cursor = driver.cursor()
     try:
         found = {}
         for r in rows:
-            cursor.execute(
-                _UPSERT_LATEST_SQLITE,
-                (r["run_id"], r["key"], r["value"], r["step"], r["timestamp_ms"], r["chunk_seq"]),
-            )
+            cursor.execute(_UPSERT_LATEST_SQLITE, tuple(r[name] for name in _LATEST_ORDER))
             found[r["key"]] = int(cursor.fetchone()[0])
+        now = now_ms()
+        cursor.execute(_TOUCH_SQLITE, (now, rows[0]["run_id"], now))
         return found
     finally:
         cursor.close()

@@ -59,6 +59,8 @@ class RunRow(Base):
     __table_args__ = (
         # The default listing: newest first within an experiment, run_id breaks ties (keyset paging).
         sa.Index("ix_runs_experiment_start", "experiment_id", "start_time", "run_id"),
+        # WatchExperiments: the runs of an experiment changed after a point in time, in order.
+        sa.Index("ix_runs_experiment_changed", "experiment_id", "changed_ms", "run_id"),
     )
 
     run_id: Mapped[str] = mapped_column(sa.String(RUN_ID_LENGTH), primary_key=True)
@@ -75,6 +77,9 @@ class RunRow(Base):
     deleted_time: Mapped[int | None] = mapped_column(Millis, nullable=True)
     # AIP-155 idempotency key of the CreateRun that made this run.
     request_id: Mapped[str | None] = mapped_column(sa.String(128), nullable=True, unique=True)
+    # The server's clock at the run's last change (info, params, tags, inputs, metric points): what
+    # WatchExperiments reads (store/run_changes.py).
+    changed_ms: Mapped[int] = mapped_column(Millis, default=0, server_default="0")
 
 
 class ParamRow(Base):
@@ -99,10 +104,22 @@ class RunTagRow(Base):
 
 
 class LatestMetricRow(Base):
-    """The latest point (largest step, then latest timestamp) per (run, key): search never scans history."""
+    """Per (run, key): the latest point (largest step, then latest timestamp) and the summaries of
+    all points, kept by the same upsert as the points' chunks: search and tables never scan history.
+
+    ``first_*`` is the point at the lowest step; among points at that step the earliest timestamp,
+    among those the one stored first. ``min_value``/``max_value`` skip NaN (NULL when every value is
+    NaN); ``value_count`` counts every point. Each summary has a (key, column) index, as the value.
+    """
 
     __tablename__ = "latest_metrics"
-    __table_args__ = (sa.Index("ix_latest_metrics_key_value", "key", "value"),)
+    __table_args__ = (
+        sa.Index("ix_latest_metrics_key_value", "key", "value"),
+        sa.Index("ix_latest_metrics_key_min_value", "key", "min_value"),
+        sa.Index("ix_latest_metrics_key_max_value", "key", "max_value"),
+        sa.Index("ix_latest_metrics_key_first_value", "key", "first_value"),
+        sa.Index("ix_latest_metrics_key_value_count", "key", "value_count"),
+    )
 
     run_id: Mapped[str] = mapped_column(
         sa.String(RUN_ID_LENGTH), sa.ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True
@@ -114,6 +131,13 @@ class LatestMetricRow(Base):
     # Sequence of the newest chunk of this (run, key). Bumped by the same upsert that updates the
     # latest value, so concurrent writers get distinct chunk numbers from one row lock.
     chunk_seq: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    min_value: Mapped[float | None] = mapped_column(sa.Float(precision=53), nullable=True)
+    max_value: Mapped[float | None] = mapped_column(sa.Float(precision=53), nullable=True)
+    first_value: Mapped[float | None] = mapped_column(sa.Float(precision=53), nullable=True)  # NULL = NaN
+    # Server defaults: a replica still on the previous version inserts rows without these.
+    first_step: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
+    first_timestamp_ms: Mapped[int] = mapped_column(Millis, default=0, server_default="0")
+    value_count: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
 
 
 class MetricChunkRow(Base):

@@ -8,9 +8,10 @@ Filter grammar (keywords and entity names are case-insensitive; whitespace is fr
 
     filter     := [ comparison { AND comparison } ]
     comparison := identifier ( op value | (IN | NOT IN) list | IS [NOT] NULL )
-    identifier := entity "." key | attribute | quoted
+    identifier := entity "." key [ "." summary ] | attribute | quoted
     entity     := metric(s) | param(s) | parameter(s) | tag(s) | attribute(s) | attr | run | dataset(s)
     key        := [A-Za-z0-9_] [A-Za-z0-9_./-]* | quoted
+    summary    := min | max | first | count         metrics only
     quoted     := `...` | "..." | '...'          a doubled quote character inside stands for itself
     op         := = | != | < | <= | > | >= | LIKE | ILIKE
     value      := number | string
@@ -31,6 +32,11 @@ Decisions:
       only where :attr:`AttrType.nullable` (a run's ``end_time``).
     * A filter (and each order-by item) is at most ``FILTER_MAX`` characters and holds no NUL (no stored
       value can contain one); at most ``ORDER_BY_MAX`` order-by items. Both limits live in validation.py.
+    * ``metrics.loss.min`` (also ``.max``, ``.first``, ``.count``) compares the metric's summary: the
+      smallest and largest value, the value at the lowest step, the number of points; plain
+      ``metrics.loss`` is the latest value. A bare key ending in one of those words is read as the
+      summary, so a metric literally called ``loss.min`` is written quoted: ``metrics.`loss.min```
+      (its summaries: ``metrics.`loss.min`.max``). ``.count`` compares as a whole number.
     * Errors give a 1-based column, counted in characters from the start of the text (a newline counts
       as one character), and say what was expected.
 """
@@ -53,6 +59,7 @@ __all__ = [
     "MODEL_VERSION_ATTRIBUTES",
     "REGISTERED_MODEL_ATTRIBUTES",
     "RUN_ATTRIBUTES",
+    "SUMMARIES",
     "TAGGED_ENTITIES",
     "AttrAlias",
     "AttrSpec",
@@ -61,6 +68,7 @@ __all__ = [
     "Entity",
     "Op",
     "OrderKey",
+    "Summary",
     "Value",
     "parse_filter",
     "parse_order_by",
@@ -73,6 +81,11 @@ Entity: TypeAlias = Literal["metric", "param", "tag", "attribute", "dataset"]
 Op: TypeAlias = Literal[
     "=", "!=", "<", "<=", ">", ">=", "LIKE", "ILIKE", "IN", "NOT IN", "IS NULL", "IS NOT NULL"
 ]
+#: A metric's summary a comparison reads; "" is its latest value.
+Summary: TypeAlias = Literal["", "min", "max", "first", "count"]
+SUMMARIES: Final[tuple[Summary, ...]] = ("min", "max", "first", "count")
+_SUMMARY_NAMES: Final[Mapping[str, Summary]] = {name: name for name in SUMMARIES}
+
 # float for metrics and "number" attributes, int for "integer" attributes, str for string operators,
 # a tuple for IN / NOT IN, None for IS [NOT] NULL.
 Value: TypeAlias = int | float | str | tuple[str, ...] | None
@@ -86,6 +99,7 @@ class Comparison:
     key: str  # canonical for attributes (aliases resolved) and datasets; verbatim otherwise
     op: Op
     value: Value
+    summary: Summary = ""  # metrics: which summary of the key ("" = the latest value)
 
 
 @dataclass(frozen=True)
@@ -95,6 +109,7 @@ class OrderKey:
     entity: Entity
     key: str
     ascending: bool = True
+    summary: Summary = ""  # as in Comparison
 
 
 @dataclass(frozen=True)
@@ -138,6 +153,8 @@ RUN_ATTRIBUTES: Final[Mapping[str, AttrSpec]] = MappingProxyType(
         "user_id": _STRING,
         "artifact_uri": _STRING,
         "lifecycle_stage": AttrType(choices=("active", "deleted")),
+        "parent_run_id": AttrType(nullable=True),  # NULL for a top-level run
+        "description": _STRING,
         # MLflow's spellings.
         "created": AttrAlias("start_time"),
         "run name": AttrAlias("run_name"),
@@ -233,10 +250,11 @@ class _Target:
     choices: tuple[str, ...] = ()
     nullable: bool = False
     unit: str = ""
+    summary: Summary = ""
 
     @property
     def label(self) -> str:
-        return render_identifier(self.entity, _clip(self.key))
+        return render_identifier(self.entity, _clip(self.key), self.summary)
 
     @property
     def ops(self) -> tuple[Op, ...]:
@@ -336,7 +354,8 @@ class _Parser:
             head, dot, rest = name.partition(".")
             entity = _ENTITY_NAMES.get(head.lower()) if dot else None
             if entity is not None:
-                return self.resolve(entity, rest, start, start), False
+                key, summary = _split_summary(entity, rest)
+                return self.with_summary(self.resolve(entity, key, start, start), summary), False
             return self.resolve("attribute", name, start, start), False
         word = self.word()
         if not word:
@@ -354,12 +373,41 @@ class _Parser:
         self.pos += 1
         key_start = self.pos
         if self.peek() in _QUOTES:
-            return self.resolve(entity, self.quoted("quoted key"), start, key_start), False
+            target = self.resolve(entity, self.quoted("quoted key"), start, key_start)
+            quoted_summary: Summary = ""
+            if entity == "metric" and self.peek() == ".":  # metrics.`my key`.max
+                after = self.word_at(self.pos + 1).lower()
+                if after not in SUMMARIES:
+                    self.fail(
+                        self.pos + 1,
+                        f"expected {', '.join(SUMMARIES)} after '.', found {self.found(self.pos + 1)}",
+                    )
+                self.pos += 1 + len(after)
+                quoted_summary = _SUMMARY_NAMES[after]
+            return self.with_summary(target, quoted_summary), False
         match = _BARE_KEY.match(self.text, self.pos)
         if match is None:
             self.fail(key_start, f"expected a key after '{word}.', found {self.found()}")
         self.pos = match.end()
-        return self.resolve(entity, match.group(), start, key_start), True
+        key, summary = _split_summary(entity, match.group())
+        return self.with_summary(self.resolve(entity, key, start, key_start), summary), True
+
+    def word_at(self, pos: int) -> str:
+        match = _WORD.match(self.text, pos)
+        return match.group() if match else ""
+
+    @staticmethod
+    def with_summary(target: _Target, summary: Summary) -> _Target:
+        """A metric target reading a summary; the count compares as a whole number."""
+        if not summary:
+            return target
+        return _Target(
+            target.entity,
+            target.key,
+            "integer" if summary == "count" else "number",
+            nullable=True,
+            summary=summary,
+        )
 
     def resolve(self, entity: Entity, key: str, start: int, key_start: int) -> _Target:
         if entity not in self.entities:
@@ -403,7 +451,7 @@ class _Parser:
         self.skip_space()
         op = self.operator(target, bare)
         self.skip_space()
-        return Comparison(target.entity, target.key, op, self.value(target, op))
+        return Comparison(target.entity, target.key, op, self.value(target, op), target.summary)
 
     def operator(self, target: _Target, bare_key: bool) -> Op:
         start = self.pos
@@ -651,15 +699,24 @@ def parse_order_by(
             parser.fail(
                 parser.pos, f"expected ASC, DESC or the end of the item, found {parser.found()}{hint}"
             )
-        keys.append(OrderKey(target.entity, target.key, ascending=direction != "DESC"))
+        keys.append(
+            OrderKey(target.entity, target.key, ascending=direction != "DESC", summary=target.summary)
+        )
     return keys
 
 
-def render_identifier(entity: Entity, key: str) -> str:
-    """``entity.key`` as the parser reads it back, backquoting keys that need it."""
-    if not _BARE_KEY.fullmatch(key):
+def _split_summary(entity: Entity, key: str) -> tuple[str, Summary]:
+    """A bare metric key ``loss.min`` is the summary ``min`` of ``loss``."""
+    head, dot, tail = key.rpartition(".")
+    summary = _SUMMARY_NAMES.get(tail.lower()) if entity == "metric" and dot and head else None
+    return (head, summary) if summary else (key, "")
+
+
+def render_identifier(entity: Entity, key: str, summary: Summary = "") -> str:
+    """``entity.key[.summary]`` as the parser reads it back, backquoting keys that need it."""
+    if not _BARE_KEY.fullmatch(key) or _split_summary(entity, key)[1]:
         key = "`" + key.replace("`", "``") + "`"
-    return f"{entity}s.{key}"
+    return f"{entity}s.{key}" + (f".{summary}" if summary else "")
 
 
 def _render_value(value: Value) -> str:
@@ -677,10 +734,12 @@ def render_filter(comparisons: Sequence[Comparison]) -> str:
     terms = []
     for c in comparisons:
         value = "" if c.value is None else " " + _render_value(c.value)
-        terms.append(f"{render_identifier(c.entity, c.key)} {c.op}{value}")
+        terms.append(f"{render_identifier(c.entity, c.key, c.summary)} {c.op}{value}")
     return " AND ".join(terms)
 
 
 def render_order_by(keys: Sequence[OrderKey]) -> list[str]:
     """The order-by items :func:`parse_order_by` turns back into ``keys``."""
-    return [f"{render_identifier(k.entity, k.key)} {'ASC' if k.ascending else 'DESC'}" for k in keys]
+    return [
+        f"{render_identifier(k.entity, k.key, k.summary)} {'ASC' if k.ascending else 'DESC'}" for k in keys
+    ]

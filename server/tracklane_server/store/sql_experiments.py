@@ -16,6 +16,7 @@ from tracklane_server.store import schema as t
 from tracklane_server.store.locations import child_uri
 from tracklane_server.store.sql_common import experiment_pk, now_ms, transaction, upsert
 from tracklane_server.store.sql_search import search_experiment_ids
+from tracklane_server.store.system_tags import EXPERIMENT_NOTE
 from tracklane_server.store.validation import (
     DESCRIPTION_MAX,
     EXPERIMENT_NAME_MAX,
@@ -70,8 +71,11 @@ class ExperimentStore:
         description: str = "",
     ) -> Experiment:
         check_text(name, "name", EXPERIMENT_NAME_MAX, required=True)
-        check_text(description, "description", DESCRIPTION_MAX)
         tags = dict(tags or {})
+        # MLflow's description tag is the description (see system_tags); the field wins.
+        description = description or tags.get(EXPERIMENT_NOTE, "")
+        tags.pop(EXPERIMENT_NOTE, None)
+        check_text(description, "description", DESCRIPTION_MAX)
         for i, (key, value) in enumerate(tags.items()):
             check_key(key, f"tags[{i}].key")
             check_text(value, f"tags[{i}].value", TAG_VALUE_MAX)
@@ -170,7 +174,7 @@ class ExperimentStore:
                 lifecycle_stage=LifecycleStage(row.lifecycle_stage),
                 creation_time=row.creation_time,
                 last_update_time=row.last_update_time,
-                tags=MappingProxyType(dict(sorted(tags[pk].items()))),
+                tags=MappingProxyType(dict(sorted(_with_note(tags[pk], row.description).items()))),
                 description=row.description,
             )
             for pk in pks
@@ -261,6 +265,9 @@ class ExperimentStore:
         pk = experiment_pk(experiment_id)
         check_key(key, "tag.key")
         check_text(value, "tag.value", TAG_VALUE_MAX)
+        if key == EXPERIMENT_NOTE:
+            self.update_experiment(experiment_id, description=value)
+            return
         with transaction(self.engine) as conn:
             self._load(conn, pk)
             upsert(
@@ -273,6 +280,9 @@ class ExperimentStore:
 
     def delete_tag(self, experiment_id: str, key: str) -> None:
         pk = experiment_pk(experiment_id)
+        if key == EXPERIMENT_NOTE:
+            self.update_experiment(experiment_id, description="")
+            return
         with transaction(self.engine) as conn:
             self._load(conn, pk)
             deleted = conn.execute(
@@ -282,3 +292,8 @@ class ExperimentStore:
             ).rowcount
             if not deleted:
                 raise NotFound(f"experiment {experiment_id!r} has no tag {key!r}", field="key")
+
+
+def _with_note(tags: dict[str, str], description: str) -> dict[str, str]:
+    """The tags as MLflow shows them: the description is also ``mlflow.note.content``."""
+    return {**tags, EXPERIMENT_NOTE: description} if description else tags

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 from tracklane_server.store import schema as t
 from tracklane_server.store.chunk_codec import decode_ints, encode_ints
 from tracklane_server.store.chunk_io import insert_chunks, upsert_latest_pg, upsert_latest_sqlite
+from tracklane_server.store.run_changes import touch
 from tracklane_server.store.sql_common import insert_for
 
 CHUNK_POINTS = 4096
@@ -79,56 +80,79 @@ def _nan_to_none(value: float) -> float | None:
 def write_points(
     conn: Connection, run_id: str, by_key: Mapping[str, Points | Sequence[tuple[int, float, int]]]
 ) -> int:
-    """Appends points to each key's history and updates its latest value; returns points written.
+    """Appends points to each key's history and updates its latest value and summaries; returns
+    points written.
 
-    One upsert per batch updates every key's latest value and reserves its chunk numbers (the row
-    lock serialises concurrent writers of the same key; on PostgreSQL it also NOTIFYs the run's
-    watchers at commit); then one COPY (PostgreSQL) or multi-row insert adds the chunks.
+    One upsert per batch updates every key's latest value and summaries (min, max, first, count)
+    and reserves its chunk numbers (the row lock serialises concurrent writers of the same key; on
+    PostgreSQL it also NOTIFYs the run's watchers at commit); then one COPY (PostgreSQL) or
+    multi-row insert adds the chunks. The summaries come from the chunks' own min and max: no
+    extra pass over the points.
     """
-    prepared: dict[str, Points] = {}
+    prepared: dict[str, list[_Chunk]] = {}
     # Sorted keys: concurrent writers lock latest_metrics rows in one order, so never deadlock.
     for key, points in sorted(by_key.items()):
         cols = points if isinstance(points, Points) else Points.from_tuples(points)
         if len(cols):
-            prepared[key] = cols.sorted()
+            cols = cols.sorted()
+            prepared[key] = [
+                _Chunk(cols.take(lo, lo + CHUNK_POINTS)) for lo in range(0, len(cols), CHUNK_POINTS)
+            ]
     if not prepared:
         return 0
     latest_rows: list[dict[str, object]] = []
-    for key, cols in prepared.items():
-        n_chunks = -(-len(cols) // CHUNK_POINTS)
+    for key, chunks in prepared.items():
+        head, tail = chunks[0].points, chunks[-1].points
+        lows = [c.low for c in chunks if c.low is not None]
+        highs = [c.high for c in chunks if c.high is not None]
         latest_rows.append(
             {
                 "run_id": run_id,
                 "key": key,
-                "value": _nan_to_none(cols.values[-1]),
-                "step": int(cols.steps[-1]),
-                "timestamp_ms": int(cols.timestamps[-1]),
-                "chunk_seq": n_chunks,
+                "value": _nan_to_none(tail.values[-1]),
+                "step": int(tail.steps[-1]),
+                "timestamp_ms": int(tail.timestamps[-1]),
+                "chunk_seq": len(chunks),
+                "min_value": min(lows) if lows else None,
+                "max_value": max(highs) if highs else None,
+                "first_value": _nan_to_none(head.values[0]),
+                "first_step": int(head.steps[0]),
+                "first_timestamp_ms": int(head.timestamps[0]),
+                "value_count": sum(len(c.points) for c in chunks),
             }
         )
+    # Each also stamps the run changed (run_changes.py), on the driver's cursor on the hot path.
     if conn.dialect.name == "postgresql":
         last_seq = upsert_latest_pg(conn, latest_rows)
     elif conn.dialect.name == "sqlite":
         last_seq = upsert_latest_sqlite(conn, latest_rows)
     else:
         last_seq = _upsert_latest(conn, latest_rows)
-    chunk_rows = []
-    for key, cols in prepared.items():
-        n_chunks = -(-len(cols) // CHUNK_POINTS)
-        first_seq = last_seq[key] - n_chunks + 1
-        for i in range(n_chunks):
-            chunk_rows.append(
-                _chunk_row(run_id, key, first_seq + i, cols.take(i * CHUNK_POINTS, (i + 1) * CHUNK_POINTS))
-            )
+        touch(conn, run_id, notify=False)
+    chunk_rows: list[dict[str, object]] = []
+    for key, chunks in prepared.items():
+        first_seq = last_seq[key] - len(chunks) + 1
+        chunk_rows.extend(chunk.row(run_id, key, first_seq + i) for i, chunk in enumerate(chunks))
     insert_chunks(conn, chunk_rows)
-    return sum(len(c) for c in prepared.values())
+    return sum(len(c.points) for chunks in prepared.values() for c in chunks)
 
 
 def _upsert_latest(conn: Connection, rows: list[dict[str, object]]) -> dict[str, int]:
+    """The portable form of chunk_io's upserts (same rules), for other dialects."""
     lm = t.latest_metrics
     stmt = insert_for(conn, lm)
     ex = stmt.excluded
     newer = sa.or_(ex.step > lm.c.step, sa.and_(ex.step == lm.c.step, ex.timestamp_ms >= lm.c.timestamp_ms))
+    earlier = sa.or_(
+        ex.first_step < lm.c.first_step,
+        sa.and_(ex.first_step == lm.c.first_step, ex.first_timestamp_ms < lm.c.first_timestamp_ms),
+    )
+
+    def either(mine: Any, theirs: Any, pick: Any) -> Any:  # NULL (no finite value) loses to any value
+        return sa.case(
+            (mine.is_(None), theirs), (theirs.is_(None), mine), else_=sa.case((pick, theirs), else_=mine)
+        )
+
     stmt = stmt.on_conflict_do_update(
         index_elements=["run_id", "key"],
         set_={
@@ -136,26 +160,43 @@ def _upsert_latest(conn: Connection, rows: list[dict[str, object]]) -> dict[str,
             "step": sa.case((newer, ex.step), else_=lm.c.step),
             "timestamp_ms": sa.case((newer, ex.timestamp_ms), else_=lm.c.timestamp_ms),
             "chunk_seq": lm.c.chunk_seq + ex.chunk_seq,
+            "min_value": either(lm.c.min_value, ex.min_value, ex.min_value < lm.c.min_value),
+            "max_value": either(lm.c.max_value, ex.max_value, ex.max_value > lm.c.max_value),
+            "first_value": sa.case((earlier, ex.first_value), else_=lm.c.first_value),
+            "first_step": sa.case((earlier, ex.first_step), else_=lm.c.first_step),
+            "first_timestamp_ms": sa.case((earlier, ex.first_timestamp_ms), else_=lm.c.first_timestamp_ms),
+            "value_count": lm.c.value_count + ex.value_count,
         },
     ).returning(lm.c.key, lm.c.chunk_seq)
     return {key: seq for key, seq in conn.execute(stmt, rows)}
 
 
-def _chunk_row(run_id: str, key: str, seq: int, cols: Points) -> dict[str, object]:
-    finite = cols.values[~np.isnan(cols.values)]
-    return {
-        "run_id": run_id,
-        "key": key,
-        "seq": seq,
-        "first_step": int(cols.steps[0]),
-        "last_step": int(cols.steps[-1]),
-        "count": len(cols),
-        "min_value": float(finite.min()) if finite.size else None,
-        "max_value": float(finite.max()) if finite.size else None,
-        "steps": encode_ints(cols.steps),
-        "values": cols.values.astype(F64, copy=False).tobytes(),
-        "timestamps": encode_ints(cols.timestamps),
-    }
+class _Chunk:
+    """One chunk's points with its finite min and max (None when all are NaN)."""
+
+    __slots__ = ("high", "low", "points")
+
+    def __init__(self, points: Points) -> None:
+        self.points = points
+        # fmin/fmax skip NaN (NaN only when every value is NaN), without copying the finite values.
+        self.low = _nan_to_none(np.fmin.reduce(points.values))
+        self.high = _nan_to_none(np.fmax.reduce(points.values))
+
+    def row(self, run_id: str, key: str, seq: int) -> dict[str, object]:
+        cols = self.points
+        return {
+            "run_id": run_id,
+            "key": key,
+            "seq": seq,
+            "first_step": int(cols.steps[0]),
+            "last_step": int(cols.steps[-1]),
+            "count": len(cols),
+            "min_value": self.low,
+            "max_value": self.high,
+            "steps": encode_ints(cols.steps),
+            "values": cols.values.astype(F64, copy=False).tobytes(),
+            "timestamps": encode_ints(cols.timestamps),
+        }
 
 
 def read_points(

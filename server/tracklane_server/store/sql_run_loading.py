@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 from tracklane.entities import LifecycleStage, RunStatus
 from tracklane.v1 import common_pb2, tracking_pb2
 from tracklane_server.store import schema as t
+from tracklane_server.store.system_tags import run_system_tags
 
 _NAN = float("nan")
 _SEPARATOR = "\x1f"  # ASCII unit separator
@@ -69,13 +70,22 @@ def fill_runs(
     }
     params = _pairs(conn, sa.select(p.run_id, p.key, p.value).where(among(conn, p.run_id, run_ids)))
     tags = _pairs(conn, sa.select(tg.run_id, tg.key, tg.value).where(among(conn, tg.run_id, run_ids)))
-    metrics: dict[str, list[tuple[str, float, int, int]]] = defaultdict(list)
-    for run_id, key, value, step, timestamp in conn.execute(
-        sa.select(lm.run_id, lm.key, lm.value, lm.step, lm.timestamp_ms).where(
-            among(conn, lm.run_id, run_ids)
-        )
+    metrics: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+    for run_id, *metric in conn.execute(
+        sa.select(
+            lm.run_id,
+            lm.key,
+            lm.value,
+            lm.step,
+            lm.timestamp_ms,
+            lm.min_value,
+            lm.max_value,
+            lm.first_value,
+            lm.first_step,
+            lm.value_count,
+        ).where(among(conn, lm.run_id, run_ids))
     ).all():
-        metrics[run_id].append((key, _NAN if value is None else value, step, timestamp))
+        metrics[run_id].append(tuple(metric))
     inputs = _inputs(conn, run_ids)
     no_items: list[tuple[str, str]] = []
     for run_id in run_ids:
@@ -99,13 +109,31 @@ def fill_runs(
         info.description = row[10]
         data = msg.data
         add_metric = data.metrics.add
-        for key, value, step, timestamp in sorted(metrics.get(run_id, ())):
-            add_metric(key=key, value=value, step=step, timestamp_ms=timestamp)
+        for key, value, step, timestamp, low, high, first, first_step, count in sorted(
+            metrics.get(run_id, ())
+        ):
+            add_metric(
+                key=key,
+                value=_NAN if value is None else value,
+                step=step,
+                timestamp_ms=timestamp,
+                summary=tracking_pb2.MetricSummary(
+                    min=_NAN if low is None else low,
+                    max=_NAN if high is None else high,
+                    first=_NAN if first is None else first,
+                    first_step=first_step,
+                    count=count,
+                ),
+            )
         add_param = data.params.add
         for key, text in sorted(params.get(run_id, no_items)):
             add_param(key=key, value=text)
+        # MLflow's system tags for the name, parent, user and description (see system_tags); a tag
+        # row of the same key (stored before they became attributes) gives way to the attribute.
+        system = run_system_tags(row[2], row[8], row[9], row[10])
+        shown = {key for key, _ in system}
         add_tag = data.tags.add
-        for key, text in sorted(tags.get(run_id, no_items)):
+        for key, text in sorted([*system, *(kv for kv in tags.get(run_id, no_items) if kv[0] not in shown)]):
             add_tag(key=key, value=text)
         if run_id in inputs:
             msg.inputs.dataset_inputs.extend(inputs[run_id])

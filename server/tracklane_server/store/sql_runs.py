@@ -24,10 +24,12 @@ from tracklane.exceptions import AlreadyExists, FailedPrecondition, InvalidArgum
 from tracklane.v1 import tracking_pb2
 from tracklane_server.store import schema as t
 from tracklane_server.store.locations import run_artifact_uri
+from tracklane_server.store.run_changes import touch
 from tracklane_server.store.sql_common import now_ms, transaction, upsert
 from tracklane_server.store.sql_experiments import DEFAULT_EXPERIMENT_ID, ExperimentStore
 from tracklane_server.store.sql_metrics import write_points
 from tracklane_server.store.sql_run_loading import fill_runs
+from tracklane_server.store.system_tags import RUN_ATTRIBUTE_TAGS, split_run_tags
 from tracklane_server.store.validation import (
     BATCH_METRICS_MAX,
     BATCH_PARAMS_MAX,
@@ -77,7 +79,14 @@ class RunStore:
         check_text(description, "description", DESCRIPTION_MAX)
         if status not in (RunStatus.RUNNING, RunStatus.SCHEDULED):
             raise InvalidArgument("status: a new run is RUNNING or SCHEDULED", field="status")
-        tag_rows = _checked_tags(tags, "tags")
+        tag_rows, system = split_run_tags(_checked_tags(tags, "tags"))
+        # The request's own fields win over MLflow's system tags for the same attribute.
+        run_name = run_name or system.get("run_name", "")
+        parent_run_id = parent_run_id or system.get("parent_run_id", "")
+        user_id = user_id or system.get("user_id", "")
+        description = description or system.get("description", "")
+        check_text(run_name, "tags.mlflow.runName", RUN_NAME_MAX)
+        check_text(description, "tags.mlflow.note.content", DESCRIPTION_MAX)
         with transaction(self.engine) as conn:
             if request_id:
                 existing = conn.execute(
@@ -87,15 +96,7 @@ class RunStore:
                     return self.load_runs(conn, [existing])[0]
             experiment = self.experiments.require_active(conn, experiment_id)
             if parent_run_id:
-                parent_experiment = conn.execute(
-                    sa.select(t.runs.c.experiment_id).where(t.runs.c.run_id == parent_run_id)
-                ).scalar_one_or_none()
-                if parent_experiment is None:
-                    raise NotFound(f"parent run {parent_run_id!r} does not exist", field="parent_run_id")
-                if parent_experiment != experiment.experiment_id:
-                    raise InvalidArgument(
-                        "parent_run_id: the parent run belongs to another experiment", field="parent_run_id"
-                    )
+                self._check_parent(conn, parent_run_id, str(experiment.experiment_id))
             run_id = uuid.uuid4().hex
             try:
                 with conn.begin_nested():
@@ -113,6 +114,7 @@ class RunStore:
                             parent_run_id=parent_run_id or None,
                             description=description,
                             request_id=request_id or None,
+                            changed_ms=now_ms(),
                         )
                     )
             except sa.exc.IntegrityError as exc:  # a concurrent retry with the same request_id won
@@ -126,14 +128,24 @@ class RunStore:
                 keys=["run_id", "key"],
                 update=["value"],
             )
+            touch(conn, run_id)  # a new run: wakes the experiment's watchers on every replica
             return self.load_runs(conn, [run_id])[0]
 
     def get_run(self, run_id: str) -> Run:
+        return Run.from_proto(self.get_run_message(run_id))
+
+    def get_run_message(self, run_id: str) -> tracking_pb2.Run:
+        """The run as GetRun sends it (metric summaries included), straight from the rows.
+
+        Raises:
+            NotFound: no such run.
+        """
+        messages = tracking_pb2.SearchRunsResponse().runs
         with transaction(self.engine) as conn:
-            found = self.load_runs(conn, [run_id])
-        if not found:
+            fill_runs(conn, [run_id], messages)
+        if not messages:
             raise NotFound(f"run {run_id!r} does not exist", field="run_id")
-        return found[0]
+        return messages[0]
 
     def log_batch(
         self,
@@ -151,7 +163,7 @@ class RunStore:
             NotFound: no such run. FailedPrecondition: the run is deleted.
         """
         param_items = list(params.items()) if isinstance(params, Mapping) else list(params)
-        tag_rows = _checked_tags(tags, "tags")
+        tag_rows, system = split_run_tags(_checked_tags(tags, "tags"))
         check_count(len(metrics), BATCH_METRICS_MAX, "metrics")
         check_count(len(param_items), BATCH_PARAMS_MAX, "params")
         for i, (key, value) in enumerate(param_items):
@@ -161,6 +173,8 @@ class RunStore:
             check_key(metric.key, f"metrics[{i}].key")
         with transaction(self.engine) as conn:
             self.require_active_run(conn, run_id)
+            if system:
+                self._set_system_attributes(conn, run_id, system)
             self._log_params(conn, run_id, param_items)
             upsert(
                 conn,
@@ -169,12 +183,52 @@ class RunStore:
                 keys=["run_id", "key"],
                 update=["value"],
             )
+            if param_items or tag_rows:
+                touch(conn, run_id)
             if metrics:
                 now = now_ms()
                 by_key: dict[str, list[tuple[int, float, int]]] = defaultdict(list)
                 for metric in metrics:
                     by_key[metric.key].append((metric.step, metric.value, metric.timestamp or now))
                 write_points(conn, run_id, by_key)
+
+    def _set_system_attributes(self, conn: Connection, run_id: str, system: Mapping[str, str]) -> None:
+        """MLflow's mlflow.runName / note.content / parentRunId / user tags, as the run's attributes."""
+        values: dict[str, object] = {}
+        if "run_name" in system:
+            name = system["run_name"]
+            values["run_name"] = check_text(name, "tags.mlflow.runName", RUN_NAME_MAX, required=True)
+        if "description" in system:
+            note = system["description"]
+            values["description"] = check_text(note, "tags.mlflow.note.content", DESCRIPTION_MAX)
+        row = conn.execute(
+            sa.select(t.runs.c.experiment_id, t.runs.c.user_id).where(t.runs.c.run_id == run_id)
+        ).one()
+        if "user_id" in system and system["user_id"] != row.user_id:
+            raise InvalidArgument(
+                "tags.mlflow.user: is the run's creator (user_id), given when the run is created",
+                field="tags",
+            )
+        if "parent_run_id" in system:
+            parent = system["parent_run_id"]
+            if parent == run_id:
+                raise InvalidArgument("tags.mlflow.parentRunId: a run cannot be its own parent", field="tags")
+            if parent:
+                self._check_parent(conn, parent, str(row.experiment_id))
+            values["parent_run_id"] = parent or None
+        if values:
+            conn.execute(t.runs.update().where(t.runs.c.run_id == run_id).values(**values))
+
+    def _check_parent(self, conn: Connection, parent_run_id: str, experiment_id: str) -> None:
+        parent_experiment = conn.execute(
+            sa.select(t.runs.c.experiment_id).where(t.runs.c.run_id == parent_run_id)
+        ).scalar_one_or_none()
+        if parent_experiment is None:
+            raise NotFound(f"parent run {parent_run_id!r} does not exist", field="parent_run_id")
+        if str(parent_experiment) != experiment_id:
+            raise InvalidArgument(
+                "parent_run_id: the parent run belongs to another experiment", field="parent_run_id"
+            )
 
     def require_run(self, conn: Connection, run_id: str) -> str:
         """The run's lifecycle stage; NotFound for an unknown run."""
@@ -290,6 +344,7 @@ class RunLifecycle:
             self.runs.require_active_run(conn, run_id)
             if values:
                 conn.execute(t.runs.update().where(t.runs.c.run_id == run_id).values(**values))
+                touch(conn, run_id)
             return self.runs.load_runs(conn, [run_id])[0].info
 
     def set_lifecycle(self, run_id: str, stage: LifecycleStage) -> None:
@@ -304,15 +359,28 @@ class RunLifecycle:
                     deleted_time=now_ms() if stage is LifecycleStage.DELETED else None,
                 )
             )
+            touch(conn, run_id)
 
     def delete_tag(self, run_id: str, key: str) -> None:
+        """Deletes a tag; MLflow's system tags clear their attribute where it may be empty."""
+        column = RUN_ATTRIBUTE_TAGS.get(key)
+        if column in ("run_name", "user_id"):
+            raise InvalidArgument(f"key: {key} is the run's {column}, which cannot be removed", field="key")
         with transaction(self.engine) as conn:
             self.runs.require_active_run(conn, run_id)
+            if column is not None:
+                conn.execute(
+                    t.runs.update()
+                    .where(t.runs.c.run_id == run_id)
+                    .values({column: "" if column == "description" else None})
+                )
+                return
             deleted = conn.execute(
                 t.run_tags.delete().where(t.run_tags.c.run_id == run_id, t.run_tags.c.key == key)
             ).rowcount
             if not deleted:
                 raise NotFound(f"run {run_id!r} has no tag {key!r}", field="key")
+            touch(conn, run_id)
 
     def log_inputs(self, run_id: str, inputs: Sequence[DatasetInput]) -> None:
         """Records datasets a run used; the same dataset (name, digest) and context again is a no-op."""
@@ -329,6 +397,7 @@ class RunLifecycle:
             _checked_tags(item.tags, f"datasets[{i}].tags")
         with transaction(self.engine) as conn:
             self.runs.require_active_run(conn, run_id)
+            touch(conn, run_id)
             experiment_id = conn.execute(
                 sa.select(t.runs.c.experiment_id).where(t.runs.c.run_id == run_id)
             ).scalar_one()

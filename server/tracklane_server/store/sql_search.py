@@ -1,7 +1,8 @@
 """SearchRuns in SQL: the parsed filter as EXISTS clauses with bound parameters, ordering by any
 attribute, metric, param or tag (missing values last, either direction), and keyset paging.
 
-Metric filters and sorts read ``latest_metrics`` (one row per run and key), never histories.
+Metric filters and sorts read ``latest_metrics`` (one row per run and key, with the latest value
+and the summaries), never histories.
 """
 
 from __future__ import annotations
@@ -28,8 +29,17 @@ from tracklane_server.store.search_filter import (
     parse_order_by,
 )
 from tracklane_server.store.sql_common import experiment_pk
+from tracklane_server.store.system_tags import as_attribute, order_as_attribute
 
 _VALUE_TABLES = {"metric": t.latest_metrics, "param": t.params, "tag": t.run_tags}
+#: The latest_metrics column of each metric summary ("" = the latest value); each has a (key, column) index.
+_SUMMARY_COLUMNS = {
+    "": "value",
+    "min": "min_value",
+    "max": "max_value",
+    "first": "first_value",
+    "count": "value_count",
+}
 DEFAULT_ORDER = [OrderKey("attribute", "start_time", ascending=False)]
 
 
@@ -88,7 +98,7 @@ def _condition(c: Comparison) -> ColumnElement[bool]:
         return ~sa.exists(has_key)
     if c.op == "IS NOT NULL":
         return sa.exists(has_key)
-    return sa.exists(has_key.where(_compare(table.c.value, c.op, c.value)))
+    return sa.exists(has_key.where(_compare(table.c[_SUMMARY_COLUMNS[c.summary]], c.op, c.value)))
 
 
 def search_run_ids(
@@ -105,8 +115,9 @@ def search_run_ids(
     if not experiment_ids:
         raise InvalidArgument("experiment_ids: give at least one experiment", field="experiment_ids")
     pks = [experiment_pk(e) for e in experiment_ids]
-    comparisons = parse_filter(filter_text)
-    order = parse_order_by(order_by) or DEFAULT_ORDER
+    # MLflow's system tags (tags.mlflow.parentRunId...) are columns: see system_tags.
+    comparisons = [as_attribute(c) for c in parse_filter(filter_text)]
+    order = [order_as_attribute(k) for k in parse_order_by(order_by)] or DEFAULT_ORDER
     query_id = fingerprint("runs", sorted(pks), filter_text, list(order_by), view_type.value, page_size)
 
     runs = t.runs
@@ -127,8 +138,9 @@ def search_run_ids(
             raise InvalidArgument(f"order_by[{i}]: cannot order by {key.entity}s", field="order_by")
         table = _VALUE_TABLES[key.entity].alias(f"sort_{i}")
         query = query.outerjoin(table, sa.and_(table.c.run_id == runs.c.run_id, table.c.key == key.key))
-        sort_columns.append(table.c.value)
-        query = query.add_columns(table.c.value.label(f"sort_{i}"))
+        column = table.c[_SUMMARY_COLUMNS[key.summary]]
+        sort_columns.append(column)
+        query = query.add_columns(column.label(f"sort_{i}"))
     for i, (key, column) in enumerate(zip(order, sort_columns, strict=True)):
         if key.entity == "attribute":
             query = query.add_columns(column.label(f"sort_{i}"))

@@ -227,7 +227,9 @@ class RunData(_message.Message):
     TAGS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def metrics(self) -> _containers.RepeatedCompositeFieldContainer[Global___Metric]:
-        """Latest value of each metric (largest step, then latest timestamp), sorted by key."""
+        """Latest value of each metric (largest step, then latest timestamp), sorted by key, each with
+        the summary of all its points.
+        """
 
     @_builtins.property
     def params(self) -> _containers.RepeatedCompositeFieldContainer[Global___Param]:
@@ -288,6 +290,7 @@ class Metric(_message.Message):
     VALUE_FIELD_NUMBER: _builtins.int
     STEP_FIELD_NUMBER: _builtins.int
     TIMESTAMP_MS_FIELD_NUMBER: _builtins.int
+    SUMMARY_FIELD_NUMBER: _builtins.int
     key: _builtins.str
     """1-250 characters: letters, digits and `_ - . / space`."""
     value: _builtins.float
@@ -296,6 +299,12 @@ class Metric(_message.Message):
     """Training step; 0 when not given."""
     timestamp_ms: _builtins.int
     """Milliseconds since the Unix epoch; 0 on LogBatch means "now"."""
+    @_builtins.property
+    def summary(self) -> Global___MetricSummary:
+        """Over every point of this key in the run: set on `RunData.metrics` (where this message is the
+        latest point), ignored on input.
+        """
+
     def __init__(
         self,
         *,
@@ -303,14 +312,57 @@ class Metric(_message.Message):
         value: _builtins.float = ...,
         step: _builtins.int = ...,
         timestamp_ms: _builtins.int = ...,
+        summary: Global___MetricSummary | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["summary", b"summary"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "step", b"step", "timestamp_ms", b"timestamp_ms", "value", b"value"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "step", b"step", "summary", b"summary", "timestamp_ms", b"timestamp_ms", "value", b"value"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Metric: _TypeAlias = Metric  # noqa: Y015
+
+@_typing.final
+class MetricSummary(_message.Message):
+    """What a run's points of one metric key add up to, kept at ingest (no history is scanned to read
+    it). Searchable and sortable as `metrics.<key>.min`, `.max`, `.first` and `.count`.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MIN_FIELD_NUMBER: _builtins.int
+    MAX_FIELD_NUMBER: _builtins.int
+    FIRST_FIELD_NUMBER: _builtins.int
+    FIRST_STEP_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    min: _builtins.float
+    """The smallest value, NaN skipped; NaN when every value is NaN."""
+    max: _builtins.float
+    """The largest value, NaN skipped; NaN when every value is NaN."""
+    first: _builtins.float
+    """The value at the lowest step; among points at that step the one with the earliest timestamp,
+    and among those the one stored first.
+    """
+    first_step: _builtins.int
+    """The step of `first`."""
+    count: _builtins.int
+    """How many points there are, NaN included."""
+    def __init__(
+        self,
+        *,
+        min: _builtins.float = ...,
+        max: _builtins.float = ...,
+        first: _builtins.float = ...,
+        first_step: _builtins.int = ...,
+        count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["count", b"count", "first", b"first", "first_step", b"first_step", "max", b"max", "min", b"min"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MetricSummary: _TypeAlias = MetricSummary  # noqa: Y015
 
 @_typing.final
 class Dataset(_message.Message):
@@ -1734,3 +1786,69 @@ class WatchRunResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___WatchRunResponse: _TypeAlias = WatchRunResponse  # noqa: Y015
+
+@_typing.final
+class WatchExperimentsRequest(_message.Message):
+    """Request for WatchExperiments."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXPERIMENT_IDS_FIELD_NUMBER: _builtins.int
+    CURSOR_FIELD_NUMBER: _builtins.int
+    cursor: _builtins.str
+    """From a response of an earlier call with the same `experiment_ids`: resume after it instead of
+    sending a snapshot. Nothing that changed since is missed (a run may come again).
+    """
+    @_builtins.property
+    def experiment_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """1-100 experiments; their runs are watched together."""
+
+    def __init__(
+        self,
+        *,
+        experiment_ids: _abc.Iterable[_builtins.str] | None = ...,
+        cursor: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cursor", b"cursor", "experiment_ids", b"experiment_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchExperimentsRequest: _TypeAlias = WatchExperimentsRequest  # noqa: Y015
+
+@_typing.final
+class WatchExperimentsResponse(_message.Message):
+    """Runs that are new or changed, each whole and current (a later copy of a run replaces an earlier
+    one); deleted runs come with `lifecycle_stage` DELETED.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RUNS_FIELD_NUMBER: _builtins.int
+    CURSOR_FIELD_NUMBER: _builtins.int
+    SNAPSHOT_COMPLETE_FIELD_NUMBER: _builtins.int
+    cursor: _builtins.str
+    """Where this response leaves the watch: pass it as `WatchExperimentsRequest.cursor` to resume."""
+    snapshot_complete: _builtins.bool
+    """True on the response that completes the snapshot (every run has then been sent once; it may
+    carry no runs). Never set on a resumed call.
+    """
+    @_builtins.property
+    def runs(self) -> _containers.RepeatedCompositeFieldContainer[Global___Run]:
+        """At most 500 per response, in the order they changed."""
+
+    def __init__(
+        self,
+        *,
+        runs: _abc.Iterable[Global___Run] | None = ...,
+        cursor: _builtins.str = ...,
+        snapshot_complete: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cursor", b"cursor", "runs", b"runs", "snapshot_complete", b"snapshot_complete"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchExperimentsResponse: _TypeAlias = WatchExperimentsResponse  # noqa: Y015

@@ -148,6 +148,11 @@ class TrackingServiceStub:
                 request_serializer=tracklane_dot_v1_dot_tracking__pb2.WatchRunRequest.SerializeToString,
                 response_deserializer=tracklane_dot_v1_dot_tracking__pb2.WatchRunResponse.FromString,
                 _registered_method=True)
+        self.WatchExperiments = channel.unary_stream(
+                '/tracklane.v1.TrackingService/WatchExperiments',
+                request_serializer=tracklane_dot_v1_dot_tracking__pb2.WatchExperimentsRequest.SerializeToString,
+                response_deserializer=tracklane_dot_v1_dot_tracking__pb2.WatchExperimentsResponse.FromString,
+                _registered_method=True)
 
 
 class TrackingServiceServicer:
@@ -320,6 +325,16 @@ class TrackingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchExperiments(self, request, context):
+        """Sends every run of the experiments (the snapshot), then each run again whenever it changes
+        (new runs, status, name, params, tags, latest metrics and their summaries), until the client
+        cancels. READ on every experiment; PERMISSION_DENIED or NOT_FOUND otherwise, INVALID_ARGUMENT
+        for a `cursor` of another watch.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TrackingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -432,6 +447,11 @@ def add_TrackingServiceServicer_to_server(servicer, server):
                     servicer.WatchRun,
                     request_deserializer=tracklane_dot_v1_dot_tracking__pb2.WatchRunRequest.FromString,
                     response_serializer=tracklane_dot_v1_dot_tracking__pb2.WatchRunResponse.SerializeToString,
+            ),
+            'WatchExperiments': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchExperiments,
+                    request_deserializer=tracklane_dot_v1_dot_tracking__pb2.WatchExperimentsRequest.FromString,
+                    response_serializer=tracklane_dot_v1_dot_tracking__pb2.WatchExperimentsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1032,6 +1052,33 @@ class TrackingService:
             '/tracklane.v1.TrackingService/WatchRun',
             tracklane_dot_v1_dot_tracking__pb2.WatchRunRequest.SerializeToString,
             tracklane_dot_v1_dot_tracking__pb2.WatchRunResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchExperiments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/tracklane.v1.TrackingService/WatchExperiments',
+            tracklane_dot_v1_dot_tracking__pb2.WatchExperimentsRequest.SerializeToString,
+            tracklane_dot_v1_dot_tracking__pb2.WatchExperimentsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -97,6 +97,12 @@ class TrackingServiceStub:
     """Sends a run's existing points from `start_step`, then new points as they are committed, until
     the client cancels. NOT_FOUND for an unknown run.
     """
+    WatchExperiments: _grpc.UnaryStreamMultiCallable[_tracking_pb2.WatchExperimentsRequest, _tracking_pb2.WatchExperimentsResponse]
+    """Sends every run of the experiments (the snapshot), then each run again whenever it changes
+    (new runs, status, name, params, tags, latest metrics and their summaries), until the client
+    cancels. READ on every experiment; PERMISSION_DENIED or NOT_FOUND otherwise, INVALID_ARGUMENT
+    for a `cursor` of another watch.
+    """
 
 @_typing.type_check_only
 class TrackingServiceAsyncStub(TrackingServiceStub):
@@ -166,6 +172,12 @@ class TrackingServiceAsyncStub(TrackingServiceStub):
     WatchRun: _aio.UnaryStreamMultiCallable[_tracking_pb2.WatchRunRequest, _tracking_pb2.WatchRunResponse]  # type: ignore[assignment]
     """Sends a run's existing points from `start_step`, then new points as they are committed, until
     the client cancels. NOT_FOUND for an unknown run.
+    """
+    WatchExperiments: _aio.UnaryStreamMultiCallable[_tracking_pb2.WatchExperimentsRequest, _tracking_pb2.WatchExperimentsResponse]  # type: ignore[assignment]
+    """Sends every run of the experiments (the snapshot), then each run again whenever it changes
+    (new runs, status, name, params, tags, latest metrics and their summaries), until the client
+    cancels. READ on every experiment; PERMISSION_DENIED or NOT_FOUND otherwise, INVALID_ARGUMENT
+    for a `cursor` of another watch.
     """
 
 class TrackingServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -365,6 +377,18 @@ class TrackingServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_abc.Iterator[_tracking_pb2.WatchRunResponse], _abc.AsyncIterator[_tracking_pb2.WatchRunResponse]]:
         """Sends a run's existing points from `start_step`, then new points as they are committed, until
         the client cancels. NOT_FOUND for an unknown run.
+        """
+
+    @_abc_1.abstractmethod
+    def WatchExperiments(
+        self,
+        request: _tracking_pb2.WatchExperimentsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_tracking_pb2.WatchExperimentsResponse], _abc.AsyncIterator[_tracking_pb2.WatchExperimentsResponse]]:
+        """Sends every run of the experiments (the snapshot), then each run again whenever it changes
+        (new runs, status, name, params, tags, latest metrics and their summaries), until the client
+        cancels. READ on every experiment; PERMISSION_DENIED or NOT_FOUND otherwise, INVALID_ARGUMENT
+        for a `cursor` of another watch.
         """
 
 def add_TrackingServiceServicer_to_server(servicer: TrackingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -173,7 +173,10 @@ export interface RunInfo {
 
 /** A run's logged data. */
 export interface RunData {
-  /** Latest value of each metric (largest step, then latest timestamp), sorted by key. */
+  /**
+   * Latest value of each metric (largest step, then latest timestamp), sorted by key, each with
+   * the summary of all its points.
+   */
   metrics: Metric[];
   /** Params, sorted by key. */
   params: Param[];
@@ -199,6 +202,31 @@ export interface Metric {
   step: number;
   /** Milliseconds since the Unix epoch; 0 on LogBatch means "now". */
   timestampMs: number;
+  /**
+   * Over every point of this key in the run: set on `RunData.metrics` (where this message is the
+   * latest point), ignored on input.
+   */
+  summary?: MetricSummary | undefined;
+}
+
+/**
+ * What a run's points of one metric key add up to, kept at ingest (no history is scanned to read
+ * it). Searchable and sortable as `metrics.<key>.min`, `.max`, `.first` and `.count`.
+ */
+export interface MetricSummary {
+  /** The smallest value, NaN skipped; NaN when every value is NaN. */
+  min: number;
+  /** The largest value, NaN skipped; NaN when every value is NaN. */
+  max: number;
+  /**
+   * The value at the lowest step; among points at that step the one with the earliest timestamp,
+   * and among those the one stored first.
+   */
+  first: number;
+  /** The step of `first`. */
+  firstStep: number;
+  /** How many points there are, NaN included. */
+  count: number;
 }
 
 /** A dataset's identity and description. */
@@ -651,6 +679,33 @@ export interface WatchRunRequest {
 export interface WatchRunResponse {
   /** New points, one series per key. */
   series: MetricSeries[];
+}
+
+/** Request for WatchExperiments. */
+export interface WatchExperimentsRequest {
+  /** 1-100 experiments; their runs are watched together. */
+  experimentIds: string[];
+  /**
+   * From a response of an earlier call with the same `experiment_ids`: resume after it instead of
+   * sending a snapshot. Nothing that changed since is missed (a run may come again).
+   */
+  cursor: string;
+}
+
+/**
+ * Runs that are new or changed, each whole and current (a later copy of a run replaces an earlier
+ * one); deleted runs come with `lifecycle_stage` DELETED.
+ */
+export interface WatchExperimentsResponse {
+  /** At most 500 per response, in the order they changed. */
+  runs: Run[];
+  /** Where this response leaves the watch: pass it as `WatchExperimentsRequest.cursor` to resume. */
+  cursor: string;
+  /**
+   * True on the response that completes the snapshot (every run has then been sent once; it may
+   * carry no runs). Never set on a resumed call.
+   */
+  snapshotComplete: boolean;
 }
 
 function createBaseExperiment(): Experiment {
@@ -1432,7 +1487,7 @@ export const Param: MessageFns<Param> = {
 };
 
 function createBaseMetric(): Metric {
-  return { key: "", value: 0, step: 0, timestampMs: 0 };
+  return { key: "", value: 0, step: 0, timestampMs: 0, summary: undefined };
 }
 
 export const Metric: MessageFns<Metric> = {
@@ -1448,6 +1503,9 @@ export const Metric: MessageFns<Metric> = {
     }
     if (message.timestampMs !== 0) {
       writer.uint32(32).int64(message.timestampMs);
+    }
+    if (message.summary !== undefined) {
+      MetricSummary.encode(message.summary, writer.uint32(42).fork()).join();
     }
     return writer;
   },
@@ -1497,6 +1555,14 @@ export const Metric: MessageFns<Metric> = {
             message.timestampMs = longToNumber(reader.int64());
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.summary = MetricSummary.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1519,6 +1585,7 @@ export const Metric: MessageFns<Metric> = {
         : isSet(object.timestamp_ms)
         ? globalThis.Number(object.timestamp_ms)
         : 0,
+      summary: isSet(object.summary) ? MetricSummary.fromJSON(object.summary) : undefined,
     };
   },
 
@@ -1536,6 +1603,9 @@ export const Metric: MessageFns<Metric> = {
     if (message.timestampMs !== 0) {
       obj.timestampMs = Math.round(message.timestampMs);
     }
+    if (message.summary !== undefined) {
+      obj.summary = MetricSummary.toJSON(message.summary);
+    }
     return obj;
   },
 
@@ -1548,6 +1618,146 @@ export const Metric: MessageFns<Metric> = {
     message.value = object.value ?? 0;
     message.step = object.step ?? 0;
     message.timestampMs = object.timestampMs ?? 0;
+    message.summary = (object.summary !== undefined && object.summary !== null)
+      ? MetricSummary.fromPartial(object.summary)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseMetricSummary(): MetricSummary {
+  return { min: 0, max: 0, first: 0, firstStep: 0, count: 0 };
+}
+
+export const MetricSummary: MessageFns<MetricSummary> = {
+  encode(message: MetricSummary, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.min !== 0) {
+      writer.uint32(9).double(message.min);
+    }
+    if (message.max !== 0) {
+      writer.uint32(17).double(message.max);
+    }
+    if (message.first !== 0) {
+      writer.uint32(25).double(message.first);
+    }
+    if (message.firstStep !== 0) {
+      writer.uint32(32).int64(message.firstStep);
+    }
+    if (message.count !== 0) {
+      writer.uint32(40).int64(message.count);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MetricSummary {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMetricSummary();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 9) {
+              break;
+            }
+
+            message.min = reader.double();
+            continue;
+          }
+          case 2: {
+            if (tag !== 17) {
+              break;
+            }
+
+            message.max = reader.double();
+            continue;
+          }
+          case 3: {
+            if (tag !== 25) {
+              break;
+            }
+
+            message.first = reader.double();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.firstStep = longToNumber(reader.int64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.count = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MetricSummary {
+    return {
+      min: isSet(object.min) ? globalThis.Number(object.min) : 0,
+      max: isSet(object.max) ? globalThis.Number(object.max) : 0,
+      first: isSet(object.first) ? globalThis.Number(object.first) : 0,
+      firstStep: isSet(object.firstStep)
+        ? globalThis.Number(object.firstStep)
+        : isSet(object.first_step)
+        ? globalThis.Number(object.first_step)
+        : 0,
+      count: isSet(object.count) ? globalThis.Number(object.count) : 0,
+    };
+  },
+
+  toJSON(message: MetricSummary): unknown {
+    const obj: any = {};
+    if (message.min !== 0) {
+      obj.min = floatToJson(message.min);
+    }
+    if (message.max !== 0) {
+      obj.max = floatToJson(message.max);
+    }
+    if (message.first !== 0) {
+      obj.first = floatToJson(message.first);
+    }
+    if (message.firstStep !== 0) {
+      obj.firstStep = Math.round(message.firstStep);
+    }
+    if (message.count !== 0) {
+      obj.count = Math.round(message.count);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<MetricSummary>, I>>(base?: I): MetricSummary {
+    return MetricSummary.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<MetricSummary>, I>>(object: I): MetricSummary {
+    const message = createBaseMetricSummary();
+    message.min = object.min ?? 0;
+    message.max = object.max ?? 0;
+    message.first = object.first ?? 0;
+    message.firstStep = object.firstStep ?? 0;
+    message.count = object.count ?? 0;
     return message;
   },
 };
@@ -6295,6 +6505,200 @@ export const WatchRunResponse: MessageFns<WatchRunResponse> = {
   },
 };
 
+function createBaseWatchExperimentsRequest(): WatchExperimentsRequest {
+  return { experimentIds: [], cursor: "" };
+}
+
+export const WatchExperimentsRequest: MessageFns<WatchExperimentsRequest> = {
+  encode(message: WatchExperimentsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.experimentIds) {
+      writer.uint32(10).string(v!);
+    }
+    if (message.cursor !== "") {
+      writer.uint32(18).string(message.cursor);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WatchExperimentsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWatchExperimentsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.experimentIds.push(reader.string());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.cursor = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WatchExperimentsRequest {
+    return {
+      experimentIds: globalThis.Array.isArray(object?.experimentIds)
+        ? object.experimentIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.experiment_ids)
+        ? object.experiment_ids.map((e: any) => globalThis.String(e))
+        : [],
+      cursor: isSet(object.cursor) ? globalThis.String(object.cursor) : "",
+    };
+  },
+
+  toJSON(message: WatchExperimentsRequest): unknown {
+    const obj: any = {};
+    if (message.experimentIds?.length) {
+      obj.experimentIds = message.experimentIds;
+    }
+    if (message.cursor !== "") {
+      obj.cursor = message.cursor;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<WatchExperimentsRequest>, I>>(base?: I): WatchExperimentsRequest {
+    return WatchExperimentsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<WatchExperimentsRequest>, I>>(object: I): WatchExperimentsRequest {
+    const message = createBaseWatchExperimentsRequest();
+    message.experimentIds = object.experimentIds?.map((e) => e) || [];
+    message.cursor = object.cursor ?? "";
+    return message;
+  },
+};
+
+function createBaseWatchExperimentsResponse(): WatchExperimentsResponse {
+  return { runs: [], cursor: "", snapshotComplete: false };
+}
+
+export const WatchExperimentsResponse: MessageFns<WatchExperimentsResponse> = {
+  encode(message: WatchExperimentsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.runs) {
+      Run.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.cursor !== "") {
+      writer.uint32(18).string(message.cursor);
+    }
+    if (message.snapshotComplete !== false) {
+      writer.uint32(24).bool(message.snapshotComplete);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WatchExperimentsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWatchExperimentsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.runs.push(Run.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.cursor = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.snapshotComplete = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WatchExperimentsResponse {
+    return {
+      runs: globalThis.Array.isArray(object?.runs) ? object.runs.map((e: any) => Run.fromJSON(e)) : [],
+      cursor: isSet(object.cursor) ? globalThis.String(object.cursor) : "",
+      snapshotComplete: isSet(object.snapshotComplete)
+        ? globalThis.Boolean(object.snapshotComplete)
+        : isSet(object.snapshot_complete)
+        ? globalThis.Boolean(object.snapshot_complete)
+        : false,
+    };
+  },
+
+  toJSON(message: WatchExperimentsResponse): unknown {
+    const obj: any = {};
+    if (message.runs?.length) {
+      obj.runs = message.runs.map((e) => Run.toJSON(e));
+    }
+    if (message.cursor !== "") {
+      obj.cursor = message.cursor;
+    }
+    if (message.snapshotComplete !== false) {
+      obj.snapshotComplete = message.snapshotComplete;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<WatchExperimentsResponse>, I>>(base?: I): WatchExperimentsResponse {
+    return WatchExperimentsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<WatchExperimentsResponse>, I>>(object: I): WatchExperimentsResponse {
+    const message = createBaseWatchExperimentsResponse();
+    message.runs = object.runs?.map((e) => Run.fromPartial(e)) || [];
+    message.cursor = object.cursor ?? "";
+    message.snapshotComplete = object.snapshotComplete ?? false;
+    return message;
+  },
+};
+
 /**
  * Experiments, runs, params, metrics, tags and dataset inputs.
  *
@@ -6568,6 +6972,23 @@ export const TrackingServiceService = {
     responseSerialize: (value: WatchRunResponse): Buffer => Buffer.from(WatchRunResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): WatchRunResponse => WatchRunResponse.decode(value),
   },
+  /**
+   * Sends every run of the experiments (the snapshot), then each run again whenever it changes
+   * (new runs, status, name, params, tags, latest metrics and their summaries), until the client
+   * cancels. READ on every experiment; PERMISSION_DENIED or NOT_FOUND otherwise, INVALID_ARGUMENT
+   * for a `cursor` of another watch.
+   */
+  watchExperiments: {
+    path: "/tracklane.v1.TrackingService/WatchExperiments" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: WatchExperimentsRequest): Buffer =>
+      Buffer.from(WatchExperimentsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): WatchExperimentsRequest => WatchExperimentsRequest.decode(value),
+    responseSerialize: (value: WatchExperimentsResponse): Buffer =>
+      Buffer.from(WatchExperimentsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): WatchExperimentsResponse => WatchExperimentsResponse.decode(value),
+  },
 } as const;
 
 export interface TrackingServiceServer extends UntypedServiceImplementation {
@@ -6638,6 +7059,13 @@ export interface TrackingServiceServer extends UntypedServiceImplementation {
    * the client cancels. NOT_FOUND for an unknown run.
    */
   watchRun: handleServerStreamingCall<WatchRunRequest, WatchRunResponse>;
+  /**
+   * Sends every run of the experiments (the snapshot), then each run again whenever it changes
+   * (new runs, status, name, params, tags, latest metrics and their summaries), until the client
+   * cancels. READ on every experiment; PERMISSION_DENIED or NOT_FOUND otherwise, INVALID_ARGUMENT
+   * for a `cursor` of another watch.
+   */
+  watchExperiments: handleServerStreamingCall<WatchExperimentsRequest, WatchExperimentsResponse>;
 }
 
 export interface TrackingServiceClient extends Client {
@@ -6998,6 +7426,21 @@ export interface TrackingServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<WatchRunResponse>;
+  /**
+   * Sends every run of the experiments (the snapshot), then each run again whenever it changes
+   * (new runs, status, name, params, tags, latest metrics and their summaries), until the client
+   * cancels. READ on every experiment; PERMISSION_DENIED or NOT_FOUND otherwise, INVALID_ARGUMENT
+   * for a `cursor` of another watch.
+   */
+  watchExperiments(
+    request: WatchExperimentsRequest,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<WatchExperimentsResponse>;
+  watchExperiments(
+    request: WatchExperimentsRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<WatchExperimentsResponse>;
 }
 
 export const TrackingServiceClient = makeGenericClientConstructor(

@@ -1,0 +1,1 @@
+"""MLflow's REST API on the HTTP listener (see app.py)."""
