@@ -27,6 +27,7 @@ from tracklane import (
 from tracklane._cli_render import details, jsonable
 from tracklane.client import Client
 from tracklane.exceptions import Unavailable
+from tracklane.projects import cli as projects_cli
 from tracklane.recipes import cli as recipes_cli
 from tracklane.serving import cli as serving_cli
 
@@ -42,6 +43,7 @@ def add_commands(commands: Any) -> None:
     _cli_auth.add_commands(commands, _with_common)
     _cli_permissions.add_commands(commands, _with_common)
     recipes_cli.register(commands)
+    projects_cli.add_commands(commands)
 
 
 def _with_common(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:

@@ -17,6 +17,8 @@ Environment (keyword arguments win):
   TRACKLANE_TRACKING_URI     the server, default ``grpc://localhost:50051``
   TRACKLANE_EXPERIMENT_NAME  experiment for runs when none was set (created if missing)
   TRACKLANE_EXPERIMENT_ID    experiment for runs when none was set and no name is given
+  TRACKLANE_RUN_ID           the first start_run() without a run_id resumes this run (MLflow's
+                             MLFLOW_RUN_ID: how `tracklane run` hands its run to the project)
 """
 
 from __future__ import annotations
@@ -84,6 +86,7 @@ __all__ = [
 
 EXPERIMENT_NAME_ENV = "TRACKLANE_EXPERIMENT_NAME"
 EXPERIMENT_ID_ENV = "TRACKLANE_EXPERIMENT_ID"
+RUN_ID_ENV = "TRACKLANE_RUN_ID"
 DEFAULT_EXPERIMENT_ID = "0"
 
 log = logging.getLogger(__name__)
@@ -324,7 +327,8 @@ def start_run(
     """Starts a run (or resumes one) and makes it this thread's active run.
 
     Args:
-        run_id: Resume this run: it is set RUNNING again and becomes active.
+        run_id: Resume this run: it is set RUNNING again and becomes active. Default: the run in
+            ``$TRACKLANE_RUN_ID`` for the first top-level run of the process (then unset).
         experiment_id: Experiment for a new run; default the active one (``set_experiment``), else the
             environment's, else the default experiment "0".
         run_name: For humans; generated when None (renames a resumed run).
@@ -365,6 +369,9 @@ def start_run(
         system_metrics.require_psutil()  # before the run exists: no run left behind by a missing extra
     client = _client()
     str_tags = {k: str(v) for k, v in (tags or {}).items()}
+    if not run_id and not stack and os.environ.get(RUN_ID_ENV):
+        # Once only, as MLflow does with MLFLOW_RUN_ID: later runs of the process are new ones.
+        run_id = os.environ.pop(RUN_ID_ENV)
     if run_id and any(r.info.run_id == run_id for r in stack):
         raise FailedPrecondition(f"run {run_id} is already active in this thread", field="run_id")
     if run_id:
