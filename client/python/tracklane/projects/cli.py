@@ -36,19 +36,29 @@ def add_commands(commands: Any) -> None:
     )
     run.add_argument("-v", "--version", default=None, help="git commit, tag or branch")
     run.add_argument(
-        "-P", "--param-list", action="append", default=[], metavar="NAME=VALUE", help="a parameter"
+        "-P",
+        "--param-list",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a parameter (repeat for more)",
     )
     run.add_argument(
-        "-A", "--docker-args", action="append", default=[], metavar="NAME[=VALUE]", help="a docker run flag"
+        "-A",
+        "--docker-args",
+        action="append",
+        default=[],
+        metavar="NAME[=VALUE]",
+        help="a docker run flag (repeat for more)",
     )
     run.add_argument("--experiment-name", default=None, help="experiment (created when missing)")
-    run.add_argument("--experiment-id", default=None)
-    run.add_argument("-b", "--backend", choices=BACKENDS, default="local")
+    run.add_argument("--experiment-id", default=None, help="experiment to run in (default: the default one)")
+    run.add_argument("-b", "--backend", choices=BACKENDS, default="local", help="where the entry point runs")
     run.add_argument("-c", "--backend-config", default=None, metavar="FILE", help="JSON file or JSON text")
     run.add_argument("--env-manager", choices=ENV_MANAGERS, default=None, help="default: from the project")
     run.add_argument("--storage-dir", default=None, help="where remote path parameters are downloaded")
     run.add_argument("--run-id", default=None, help=argparse.SUPPRESS)  # used by --no-wait's runner
-    run.add_argument("--run-name", default=None)
+    run.add_argument("--run-name", default=None, help="the run's name (default: a generated one)")
     run.add_argument("--build-image", action="store_true", help="docker_env: build an image with the project")
     run.add_argument("--no-wait", action="store_true", help="return once the run has started")
     run.add_argument("--from-run", default=None, metavar="RUN_ID", help="reproduce a run and its environment")
