@@ -38,6 +38,13 @@ from tracklane.entities import (
     RunTag,
     ViewType,
 )
+from tracklane.entities.model_registry import (
+    ModelEvent,
+    ModelStage,
+    ModelVersion,
+    ModelVersionStatus,
+    RegisteredModel,
+)
 from tracklane.fluent import (
     ActiveRun,
     active_run,
@@ -61,13 +68,6 @@ from tracklane.fluent import (
     set_tags,
     set_tracking_uri,
     start_run,
-)
-from tracklane.model_registry import (
-    ModelEvent,
-    ModelStage,
-    ModelVersion,
-    ModelVersionStatus,
-    RegisteredModel,
 )
 from tracklane.system_metrics import (
     disable_system_metrics_logging,

@@ -6,9 +6,9 @@ import contextlib
 import re
 from collections.abc import Mapping
 
+from tracklane.entities.model_registry import ModelVersion
 from tracklane.exceptions import AlreadyExists, InvalidArgument
 from tracklane.fluent import _client
-from tracklane.model_registry import ModelVersion
 
 __all__ = ["register_model"]
 

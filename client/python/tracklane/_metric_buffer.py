@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import numbers
 import operator
-import re
 import time
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -24,13 +23,9 @@ import numpy.typing as npt
 
 from tracklane._metric_native import PointBuffer
 from tracklane.exceptions import InvalidArgument
+from tracklane.wire.limits import KEY_MAX, is_valid_key
 
 __all__ = ["Columns", "MetricBuffer", "Sink", "array_columns", "check_metric_key"]
-
-KEY_MAX = 250
-# The server's key alphabet (letters, digits, '_', '-', '.', ' ', '/'): a bad key is refused at the
-# first log_metric, not later in a batch where it would take other keys' points down with it.
-_KEY_RE = re.compile(r"[\w\-. /]+")
 
 
 def check_metric_key(key: object) -> str:
@@ -43,7 +38,7 @@ def check_metric_key(key: object) -> str:
         raise InvalidArgument(f"key: must be a string, got {type(key).__name__}", field="key")
     if not key or len(key) > KEY_MAX:
         raise InvalidArgument(f"key: must be 1-{KEY_MAX} characters, got {len(key)}", field="key")
-    if not _KEY_RE.fullmatch(key) or key.startswith("/") or ".." in key.split("/"):
+    if not is_valid_key(key):
         raise InvalidArgument(
             f"key: {key[:50]!r} may only contain letters, digits, '_', '-', '.', ' ' and '/'", field="key"
         )

@@ -1,10 +1,6 @@
 from collections.abc import Callable
 from typing import Any
 
-import numpy.typing as npt
-
-_Buffer = bytes | bytearray | memoryview | npt.NDArray[Any]
-
 class PointBuffer:
     """Columns of metric points one thread appends to and the sender takes (see _metric_native.c)."""
 
@@ -37,6 +33,3 @@ class MetricLogger:
         *,
         run_id: str | None = None,
     ) -> None: ...
-
-def encode_varints(values: _Buffer, /) -> bytes: ...
-def decode_varints(data: _Buffer, /) -> bytes: ...

@@ -38,12 +38,12 @@ from tracklane import _channel
 from tracklane._metric_buffer import Columns, MetricBuffer
 from tracklane._metric_config import MetricsConfig, configure, current_config
 from tracklane._metric_stream import BatchStream, Pending
-from tracklane._metric_wire import encode_batch
 from tracklane._run_ends import PendingEnds
 from tracklane._spool import Spool
 from tracklane._spool_replay import replay_spool
 from tracklane.exceptions import DeadlineExceeded, ResourceExhausted, TracklaneError
 from tracklane.v1 import tracking_pb2
+from tracklane.wire.metrics import encode_batch
 
 __all__ = ["MetricSender", "MetricsConfig", "configure", "current_config"]
 

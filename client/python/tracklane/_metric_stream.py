@@ -25,8 +25,9 @@ import grpc
 
 from tracklane.exceptions import TracklaneError, from_item_error, from_rpc_error
 from tracklane.v1 import tracking_pb2
+from tracklane.wire.headers import CLIENT_ID_HEADER
 
-__all__ = ["CLIENT_ID_HEADER", "BatchStream", "Pending", "client_id"]
+__all__ = ["BatchStream", "Pending", "client_id"]
 
 log = logging.getLogger("tracklane.metrics")
 
@@ -46,8 +47,6 @@ _GAP_TRIES = 3
 
 Key = tuple[str, str, int]
 
-#: Metadata naming the client process, whose streams share the server's max_streams_per_client.
-CLIENT_ID_HEADER = "tracklane-client-id"
 _client_id = secrets.token_hex(8)
 
 

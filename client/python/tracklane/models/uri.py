@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
+from tracklane.entities.model_registry import ModelStage, ModelVersion
 from tracklane.exceptions import InvalidArgument, NotFound
-from tracklane.model_registry import ModelStage, ModelVersion
 
 if TYPE_CHECKING:
     from tracklane.client import Client
