@@ -11,7 +11,6 @@
 """
 
 from tracklane import artifacts, data, exceptions, models, pyfunc, sklearn
-from tracklane._fluent_registry import register_model
 from tracklane.artifacts import (
     log_artifact,
     log_artifacts,
@@ -62,6 +61,7 @@ from tracklane.fluent import (
     log_metrics,
     log_param,
     log_params,
+    register_model,
     search_runs,
     set_experiment,
     set_tag,

@@ -70,7 +70,7 @@ def _client(client: Client | None) -> Client:
         return client
     from tracklane import fluent
 
-    return fluent._client()
+    return fluent.default_client()
 
 
 def resolve_model_uri(model_uri: str, client: Client | None = None) -> RunArtifact | str:

@@ -6,7 +6,7 @@
  * point is four stores into preallocated C columns, and the sender's encoding is one C loop
  * (tracklane.wire._varints).
  *
- * PointBuffer is the base of tracklane._metric_buffer.MetricBuffer. Only the common argument types
+ * PointBuffer is the base of tracklane._metrics.buffer.MetricBuffer. Only the common argument types
  * are handled here (a known key; a float or int value; an int or None step and timestamp);
  * anything else goes to the subclass's _log_slow, which checks and converts in Python and comes
  * back through append(). Every method runs under the GIL and never calls back into Python while
@@ -288,7 +288,7 @@ static PyType_Slot PB_slots[] = {
 };
 
 static PyType_Spec PB_spec = {
-    .name = "tracklane._metric_native.PointBuffer",
+    .name = "tracklane._metrics._native.PointBuffer",
     .basicsize = sizeof(PointBuffer),
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
     .slots = PB_slots,
@@ -404,7 +404,7 @@ static PyGetSetDef ML_getset[] = {
 };
 
 static PyType_Slot ML_slots[] = {
-    {Py_tp_doc, "MetricLogger(globals, slow): fluent log_metric's fast path in C (see _metric_native.c)."},
+    {Py_tp_doc, "MetricLogger(globals, slow): fluent log_metric's fast path in C (see _metrics/_native.c)."},
     {Py_tp_new, PyType_GenericNew},
     {Py_tp_init, ML_init},
     {Py_tp_call, ML_call},
@@ -417,7 +417,7 @@ static PyType_Slot ML_slots[] = {
 };
 
 static PyType_Spec ML_spec = {
-    .name = "tracklane._metric_native.MetricLogger",
+    .name = "tracklane._metrics._native.MetricLogger",
     .basicsize = sizeof(MetricLogger),
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
     .slots = ML_slots,
@@ -451,9 +451,9 @@ static PyModuleDef_Slot module_slots[] = {{Py_mod_exec, module_exec}, {0, NULL}}
 
 static struct PyModuleDef module_def = {
     PyModuleDef_HEAD_INIT,
-    .m_name = "tracklane._metric_native",
+    .m_name = "tracklane._metrics._native",
     .m_doc = "The metric hot path in C: the point buffer and fluent log_metric.",
     .m_slots = module_slots,
 };
 
-PyMODINIT_FUNC PyInit__metric_native(void) { return PyModuleDef_Init(&module_def); }
+PyMODINIT_FUNC PyInit__native(void) { return PyModuleDef_Init(&module_def); }

@@ -20,7 +20,7 @@ from typing import Any
 
 import grpc
 
-from tracklane._artifact_transfer import (
+from tracklane._artifacts.transfer import (
     FileInfo,
     Progress,
     download_direct,

@@ -1,7 +1,7 @@
 """The in-memory side of metric streaming: what ``log_metric`` does, in well under a microsecond.
 
 One :class:`MetricBuffer` per (thread, run): only its thread appends. The columns live in C
-(``_metric_native.PointBuffer``): a point is four stores, with no Python object kept per point. A
+(``_native.PointBuffer``): a point is four stores, with no Python object kept per point. A
 full segment is sealed (copied out as bytes) and the sender woken; the sender thread's ``take``
 runs under the GIL like every append, so it always sees whole points, in the order they were logged.
 
@@ -21,7 +21,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from tracklane._metric_native import PointBuffer
+from tracklane._metrics._native import PointBuffer
 from tracklane.exceptions import InvalidArgument
 from tracklane.wire.limits import KEY_MAX, is_valid_key
 

@@ -2,7 +2,7 @@ from collections.abc import Callable
 from typing import Any
 
 class PointBuffer:
-    """Columns of metric points one thread appends to and the sender takes (see _metric_native.c)."""
+    """Columns of metric points one thread appends to and the sender takes (see _native.c)."""
 
     def __init__(self, segment_points: int) -> None: ...
     @property
