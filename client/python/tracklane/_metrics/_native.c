@@ -296,30 +296,30 @@ static PyType_Spec PB_spec = {
 
 /* ---- fluent log_metric ---- */
 
-/* tracklane.log_metric without a Python frame. It reads what fluent.log_metric's fast path reads,
- * in the same order: the fluent module's _state, its .thread (a threading.local), that thread's
- * .stack of active runs, the top run's ._metrics buffer; and appends there. Whatever is not that
- * plain case (no active run, no buffer yet, run_id given, odd keywords) calls the Python function
- * it wraps, which does everything else. So there is one behaviour, and a point costs ~100 ns. */
+/* tracklane.log_metric without a Python frame. Its contract with the Python side (fluent/state.py
+ * hands it over, and hands it again whenever the fluent state is replaced): `runs` is the
+ * threading.local whose .stack lists this thread's active runs, and the top run's ._metrics is its
+ * PointBuffer (or None before its first metric). The plain case appends there and counts
+ * `fast_calls`; whatever is not that plain case (no runs handed over, no active run, no buffer yet,
+ * run_id given, odd keywords) calls the Python function it wraps, which does everything else. So
+ * there is one behaviour, a point costs ~100 ns, and a test sees the counter stand still when the
+ * Python side stops meeting the contract. */
 typedef struct {
     PyObject_HEAD
-    PyObject *globals; /* the fluent module's namespace */
+    PyObject *runs;    /* handed over by fluent/state.py: threading.local with .stack; None at first */
+    Py_ssize_t fast_calls; /* calls that took the fast path */
     PyObject *slow;    /* the Python log_metric */
     PyObject *dict;    /* __doc__, __wrapped__ & co. (functools.update_wrapper) */
     vectorcallfunc vectorcall;
 } MetricLogger;
 
 static PyTypeObject *point_buffer_type;
-static PyObject *str_state, *str_thread, *str_stack, *str_metrics, *str_step, *str_timestamp, *str_run_id;
+static PyObject *str_stack, *str_metrics, *str_step, *str_timestamp, *str_run_id;
 
 /* The active run's buffer of this thread (new reference), or NULL without an error set. */
 static PyObject *active_buffer(MetricLogger *self) {
-    PyObject *state = PyDict_GetItemWithError(self->globals, str_state);
-    if (!state) return NULL;
-    PyObject *thread = PyObject_GetAttr(state, str_thread);
-    if (!thread) return NULL;
-    PyObject *stack = PyObject_GetAttr(thread, str_stack);
-    Py_DECREF(thread);
+    if (self->runs == NULL || self->runs == Py_None) return NULL;
+    PyObject *stack = PyObject_GetAttr(self->runs, str_stack);
     if (!stack) return NULL;
     PyObject *buffer = NULL;
     if (PyList_CheckExact(stack) && PyList_GET_SIZE(stack) > 0) {
@@ -348,6 +348,7 @@ static PyObject *ML_vectorcall(MetricLogger *self, PyObject *const *args, size_t
         if (buffer) {
             PyObject *result = log_point((PointBuffer *)buffer, arg[0], arg[1], arg[2], arg[3]);
             Py_DECREF(buffer);
+            if (result) self->fast_calls++;
             return result;
         }
         PyErr_Clear(); /* no active run or buffer yet: the Python path starts them */
@@ -356,10 +357,10 @@ static PyObject *ML_vectorcall(MetricLogger *self, PyObject *const *args, size_t
 }
 
 static int ML_init(MetricLogger *self, PyObject *args, PyObject *kwds) {
-    static char *kwlist[] = {"globals", "slow", NULL};
-    PyObject *globals, *slow;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O", kwlist, &PyDict_Type, &globals, &slow)) return -1;
-    Py_XSETREF(self->globals, Py_NewRef(globals));
+    static char *kwlist[] = {"slow", NULL};
+    PyObject *slow;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O", kwlist, &slow)) return -1;
+    Py_XSETREF(self->runs, Py_NewRef(Py_None));
     Py_XSETREF(self->slow, Py_NewRef(slow));
     self->vectorcall = (vectorcallfunc)ML_vectorcall;
     return 0;
@@ -371,14 +372,14 @@ static PyObject *ML_call(MetricLogger *self, PyObject *args, PyObject *kwargs) {
 
 static int ML_traverse(MetricLogger *self, visitproc visit, void *arg) {
     Py_VISIT(Py_TYPE(self));
-    Py_VISIT(self->globals);
+    Py_VISIT(self->runs);
     Py_VISIT(self->slow);
     Py_VISIT(self->dict);
     return 0;
 }
 
 static int ML_clear(MetricLogger *self) {
-    Py_CLEAR(self->globals);
+    Py_CLEAR(self->runs);
     Py_CLEAR(self->slow);
     Py_CLEAR(self->dict);
     return 0;
@@ -395,6 +396,9 @@ static void ML_dealloc(MetricLogger *self) {
 static PyMemberDef ML_members[] = {
     {"__dictoffset__", T_PYSSIZET, offsetof(MetricLogger, dict), READONLY, NULL},
     {"__vectorcalloffset__", T_PYSSIZET, offsetof(MetricLogger, vectorcall), READONLY, NULL},
+    {"runs", T_OBJECT, offsetof(MetricLogger, runs), 0,
+     "the threading.local whose .stack holds this thread's active runs (handed over by fluent/state.py)"},
+    {"fast_calls", T_PYSSIZET, offsetof(MetricLogger, fast_calls), READONLY, "calls that took the fast path"},
     {NULL, 0, 0, 0, NULL},
 };
 
@@ -404,7 +408,7 @@ static PyGetSetDef ML_getset[] = {
 };
 
 static PyType_Slot ML_slots[] = {
-    {Py_tp_doc, "MetricLogger(globals, slow): fluent log_metric's fast path in C (see _metrics/_native.c)."},
+    {Py_tp_doc, "MetricLogger(slow): fluent log_metric's fast path in C (see _metrics/_native.c)."},
     {Py_tp_new, PyType_GenericNew},
     {Py_tp_init, ML_init},
     {Py_tp_call, ML_call},
@@ -430,7 +434,7 @@ static int intern(PyObject **slot, const char *name) {
 
 static int module_exec(PyObject *module) {
     if (intern(&str_log_slow, "_log_slow") < 0 || intern(&str_on_seal, "_on_seal") < 0 ||
-        intern(&str_state, "_state") < 0 || intern(&str_thread, "thread") < 0 || intern(&str_stack, "stack") < 0 ||
+        intern(&str_stack, "stack") < 0 ||
         intern(&str_metrics, "_metrics") < 0 || intern(&str_step, "step") < 0 ||
         intern(&str_timestamp, "timestamp") < 0 || intern(&str_run_id, "run_id") < 0)
         return -1;

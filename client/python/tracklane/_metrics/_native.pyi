@@ -19,11 +19,19 @@ class PointBuffer:
     def pending(self) -> bool: ...
 
 class MetricLogger:
-    """Fluent log_metric's fast path in C; calls ``slow`` for everything but the plain case."""
+    """Fluent log_metric's fast path in C; calls ``slow`` for everything but the plain case.
+
+    Contract: ``runs`` is the threading.local whose ``stack`` lists this thread's active runs, the
+    top run's ``_metrics`` its PointBuffer (fluent/state.py hands it over); ``fast_calls`` counts
+    the calls that took the fast path.
+    """
 
     __name__: str
     __qualname__: str
-    def __init__(self, globals: dict[str, Any], slow: Callable[..., None]) -> None: ...
+    runs: Any
+    @property
+    def fast_calls(self) -> int: ...
+    def __init__(self, slow: Callable[..., None]) -> None: ...
     def __call__(
         self,
         key: str,

@@ -16,9 +16,14 @@ from tracklane._metrics.buffer import MetricBuffer, array_columns
 from tracklane._metrics.config import configure
 from tracklane.data import Dataset as DataDataset
 from tracklane.entities import Dataset, DatasetInput, Param, RunTag
-from tracklane.fluent import state as fluent_state
 from tracklane.fluent.runs import _run_id, active_run, start_run
-from tracklane.fluent.state import _SWITCH_FLUSH_SECONDS, current, default_client, metric_sender
+from tracklane.fluent.state import (
+    _SWITCH_FLUSH_SECONDS,
+    current,
+    default_client,
+    hand_fast_path,
+    metric_sender,
+)
 
 __all__ = [
     "configure_metrics",
@@ -89,9 +94,11 @@ def _log_metric(
 
 
 # The common call (this thread's active run already has its buffer, plain arguments) runs in C
-# without a Python frame, reading the same state as _metric_buffer (see _metrics/_native.c); every
-# other call goes to _log_metric above.
-log_metric = functools.update_wrapper(MetricLogger(vars(fluent_state), _log_metric), _log_metric)
+# without a Python frame, on the runs the state hands it (see _metrics/_native.c); every other call
+# goes to _log_metric above. tests/unit/test_log_metric_fast_path.py fails when it stops doing so.
+_fast_path = MetricLogger(_log_metric)
+hand_fast_path(_fast_path)
+log_metric = functools.update_wrapper(_fast_path, _log_metric)
 log_metric.__name__ = log_metric.__qualname__ = "log_metric"
 
 

@@ -15,6 +15,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from tracklane import _channel
+from tracklane._metrics._native import MetricLogger
 from tracklane._metrics.buffer import MetricBuffer
 from tracklane._metrics.sender import MetricSender
 from tracklane.client import Client
@@ -71,13 +72,29 @@ def _reset() -> None:
 
     For tests, which call it between cases; the client is closed.
     """
-    global _state
     old = _state
-    _state = _State()
+    _replace_state(_State())
     if old.metrics is not None:
         old.metrics.close(_SWITCH_FLUSH_SECONDS)
     if old.client is not None:
         old.client.close()
+
+
+# log_metric's C fast path reads this thread's runs from here (see _metrics/_native.c).
+_fast_paths: list[MetricLogger] = []
+
+
+def hand_fast_path(logger: MetricLogger) -> None:
+    """Hands the C ``log_metric`` the per-thread runs it reads, now and whenever they are replaced."""
+    _fast_paths.append(logger)
+    logger.runs = _state.thread
+
+
+def _replace_state(new: _State) -> None:
+    global _state
+    _state = new
+    for logger in _fast_paths:
+        logger.runs = new.thread
 
 
 def current() -> _State:
@@ -95,15 +112,14 @@ _SWITCH_FLUSH_SECONDS = 5.0
 
 
 def _after_fork_in_child() -> None:
-    global _state
     # Keep the tracking URI, which is configuration, not a connection; everything else starts over.
     if _state.client is not None:
         _inherited_clients.append(_state.client)
     if _state.metrics is not None:  # the parent sends what it buffered; the child starts empty
         _inherited_senders.append(_state.metrics)
-    uri = _state.tracking_uri
-    _state = _State()
-    _state.tracking_uri = uri
+    fresh = _State()
+    fresh.tracking_uri = _state.tracking_uri
+    _replace_state(fresh)
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
