@@ -9,7 +9,8 @@ from types import ModuleType
 
 import pytest
 
-from tracklane import _metric_config, fluent
+from tracklane import fluent
+from tracklane._metrics import config as _metric_config
 
 # Variables that would point a test's fluent calls somewhere else.
 _ENV = ("TRACKLANE_EXPERIMENT_NAME", "TRACKLANE_EXPERIMENT_ID", "TRACKLANE_ARTIFACT_TRANSFER")

@@ -24,6 +24,7 @@ from tracklane.v1 import (
     registry_pb2_grpc,
     tracking_pb2,
 )
+from tracklane.wire.limits import MAX_MESSAGE_BYTES
 from tracklane_server.artifacts import open_store as open_artifact_store
 from tracklane_server.auth.authenticate import Authenticator, AuthInterceptor
 from tracklane_server.auth.authorize import AuthorizationInterceptor
@@ -59,7 +60,7 @@ UPLOAD_METHOD = "/tracklane.v1.ArtifactService/UploadArtifact"
 
 #: Responses stay far below this (pages and watch responses are capped in points); the limit on
 #: what the server accepts is the max_message_bytes setting.
-MAX_SEND_MESSAGE_BYTES = 64 * 1024 * 1024
+MAX_SEND_MESSAGE_BYTES = MAX_MESSAGE_BYTES
 
 #: The API's services: served over gRPC, and over Connect on the HTTP listener.
 SERVICES = (

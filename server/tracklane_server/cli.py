@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 
 import tracklane
-from tracklane import _cli as client_commands
+from tracklane.cli import commands as client_commands
 from tracklane.exceptions import TracklaneError
 from tracklane_server import logs
 from tracklane_server import settings as settings_module

@@ -15,7 +15,7 @@ from minio import Minio
 import tracklane
 from tests.conftest import S3Config
 from tracklane import exceptions
-from tracklane._artifact_transfer import CHUNK_BYTES
+from tracklane._artifacts.transfer import CHUNK_BYTES
 from tracklane.testing import LocalServer
 from tracklane.v1 import artifacts_pb2, artifacts_pb2_grpc
 from tracklane_server.services.artifacts import DOWNLOAD_CHUNK_BYTES, MAX_CHUNK_BYTES

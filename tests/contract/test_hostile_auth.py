@@ -18,8 +18,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from tests.auth_helpers import AuthServer, AuthUser, start_auth_server
 from tests.contract.hostile import OpenStream
 from tracklane import exceptions
-from tracklane._metric_stream import CLIENT_ID_HEADER
 from tracklane.v1 import auth_pb2, registry_pb2, registry_pb2_grpc, tracking_pb2, tracking_pb2_grpc
+from tracklane.wire.headers import CLIENT_ID_HEADER
 
 DAY_MS = 86_400_000
 

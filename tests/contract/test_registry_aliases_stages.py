@@ -10,7 +10,7 @@ import pytest
 
 import tracklane
 from tracklane import exceptions
-from tracklane.model_registry import ModelStage
+from tracklane.entities.model_registry import ModelStage
 from tracklane.v1 import registry_pb2
 
 

@@ -11,11 +11,12 @@ import grpc
 import pytest
 
 import tracklane
-from tracklane._metric_sender import MetricsConfig, MetricSender
-from tracklane._metric_stream import CLIENT_ID_HEADER, client_id
+from tracklane._metrics.batch_stream import client_id
+from tracklane._metrics.sender import MetricsConfig, MetricSender
 from tracklane.exceptions import DeadlineExceeded
 from tracklane.testing import LocalServer
 from tracklane.v1 import tracking_pb2, tracking_pb2_grpc
+from tracklane.wire.headers import CLIENT_ID_HEADER
 
 LIMIT = 2
 

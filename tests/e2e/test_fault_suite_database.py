@@ -25,7 +25,7 @@ import pytest
 import tracklane
 from tests.e2e._fault_helpers import fixed_bind, restart_postgres, serve
 from tests.e2e.test_stream_faults import PrivatePostgres, private_postgres, stored, wait_for
-from tracklane._metric_sender import MetricsConfig, MetricSender
+from tracklane._metrics.sender import MetricsConfig, MetricSender
 from tracklane_server.store import db
 
 __all__ = ["private_postgres"]  # the fixture, imported to be used here

@@ -29,7 +29,7 @@ import sqlalchemy as sa
 import tracklane
 from tests.e2e._fault_helpers import serve
 from tests.e2e.test_stream_faults import PrivatePostgres, private_postgres, stored
-from tracklane._metric_sender import MetricsConfig, MetricSender
+from tracklane._metrics.sender import MetricsConfig, MetricSender
 from tracklane.entities import Param
 from tracklane.exceptions import DeadlineExceeded, ResourceExhausted, TracklaneError
 

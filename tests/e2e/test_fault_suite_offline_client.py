@@ -27,9 +27,9 @@ from tests.conftest import create_postgres_database, drop_postgres_database
 from tests.e2e._fault_helpers import fixed_bind, serve
 from tests.e2e._server_process import ServerProcess, clean_env, tracklane_sync
 from tests.e2e.test_stream_faults import stored
-from tracklane._cli_sync import sync_spool
-from tracklane._metric_sender import MetricsConfig, MetricSender
-from tracklane._run_ends import end_request
+from tracklane._metrics.run_ends import end_request
+from tracklane._metrics.sender import MetricsConfig, MetricSender
+from tracklane.cli.sync import sync_spool
 from tracklane.entities import RunStatus
 from tracklane.testing import LocalServer
 

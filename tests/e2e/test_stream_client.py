@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 import tracklane
-from tracklane._cli_sync import sync_spool
-from tracklane._metric_sender import MetricsConfig, MetricSender
+from tracklane._metrics.sender import MetricsConfig, MetricSender
+from tracklane.cli.sync import sync_spool
 from tracklane.exceptions import (
     DeadlineExceeded,
     FailedPrecondition,

@@ -36,7 +36,7 @@ from tests.e2e._server_process import (
     start_server,
     tracklane_sync,
 )
-from tracklane._metric_sender import MetricsConfig, MetricSender
+from tracklane._metrics.sender import MetricsConfig, MetricSender
 
 pytestmark = [pytest.mark.services, pytest.mark.timeout(240)]
 

@@ -24,7 +24,7 @@ _CLIENT = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from tracklane._metric_sender import MetricsConfig, MetricSender
+    from tracklane._metrics.sender import MetricsConfig, MetricSender
 
     uri, spool, run_ids = sys.argv[1], Path(sys.argv[2]), sys.argv[3:]
     config = MetricsConfig(spool_dir=spool, flush_points=1_000, flush_timeout=120, replay_spool=False)

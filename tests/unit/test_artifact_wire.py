@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tracklane._artifact_wire import chunk_message, parse_download_message, parse_upload_message
 from tracklane.v1 import artifacts_pb2
+from tracklane.wire.artifacts import chunk_message, parse_download_message, parse_upload_message
 
 CHUNKS = [b"", b"x", bytes(range(256)) * 600, b"\x12\x00" * 70_000]
 

@@ -10,11 +10,11 @@ from google.protobuf.message import DecodeError
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tracklane._metric_buffer import Columns, MetricBuffer, check_metric_key
-from tracklane._metric_native import decode_varints
-from tracklane._metric_wire import decode_batch, encode_batch, varint
+from tracklane._metrics.buffer import Columns, MetricBuffer, check_metric_key
 from tracklane.exceptions import InvalidArgument
 from tracklane.v1 import tracking_pb2
+from tracklane.wire._varints import decode_varints
+from tracklane.wire.metrics import decode_batch, encode_batch, varint
 
 
 class CountingSink:

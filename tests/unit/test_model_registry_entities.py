@@ -7,7 +7,13 @@ from types import MappingProxyType
 import pytest
 
 from tracklane import exceptions
-from tracklane.model_registry import ModelEvent, ModelStage, ModelVersion, ModelVersionStatus, RegisteredModel
+from tracklane.entities.model_registry import (
+    ModelEvent,
+    ModelStage,
+    ModelVersion,
+    ModelVersionStatus,
+    RegisteredModel,
+)
 from tracklane.v1 import registry_pb2
 
 

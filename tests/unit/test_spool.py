@@ -7,8 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from tracklane._metric_stream import Pending
-from tracklane._spool import SUFFIX, Spool, index_segment, lock_writer, read_segment, spool_dir, writer_uri
+from tracklane._metrics.batch_stream import Pending
+from tracklane._metrics.spool import (
+    SUFFIX,
+    Spool,
+    index_segment,
+    lock_writer,
+    read_segment,
+    spool_dir,
+    writer_uri,
+)
 
 
 def batch(seq: int, run: str = "run-1", size: int = 100) -> Pending:

@@ -11,7 +11,6 @@
 """
 
 from tracklane import artifacts, data, exceptions, models, pyfunc, sklearn
-from tracklane._fluent_registry import register_model
 from tracklane.artifacts import (
     log_artifact,
     log_artifacts,
@@ -38,6 +37,13 @@ from tracklane.entities import (
     RunTag,
     ViewType,
 )
+from tracklane.entities.model_registry import (
+    ModelEvent,
+    ModelStage,
+    ModelVersion,
+    ModelVersionStatus,
+    RegisteredModel,
+)
 from tracklane.fluent import (
     ActiveRun,
     active_run,
@@ -55,19 +61,13 @@ from tracklane.fluent import (
     log_metrics,
     log_param,
     log_params,
+    register_model,
     search_runs,
     set_experiment,
     set_tag,
     set_tags,
     set_tracking_uri,
     start_run,
-)
-from tracklane.model_registry import (
-    ModelEvent,
-    ModelStage,
-    ModelVersion,
-    ModelVersionStatus,
-    RegisteredModel,
 )
 from tracklane.system_metrics import (
     disable_system_metrics_logging,

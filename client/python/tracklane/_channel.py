@@ -14,6 +14,8 @@ import grpc
 
 from tracklane.exceptions import InvalidArgument
 from tracklane.v1 import artifacts_pb2, registry_pb2, tracking_pb2
+from tracklane.wire.headers import AUTHORIZATION_HEADER
+from tracklane.wire.limits import MAX_MESSAGE_BYTES
 
 DEFAULT_TRACKING_URI = "grpc://localhost:50051"
 TRACKING_URI_ENV = "TRACKLANE_TRACKING_URI"
@@ -23,7 +25,6 @@ TOKEN_ENV = "TRACKLANE_TRACKING_TOKEN"
 #: PEM client certificate and key, for servers that require them (mutual TLS).
 CLIENT_CERT_FILE_ENV = "TRACKLANE_TRACKING_CLIENT_CERT_FILE"
 CLIENT_KEY_FILE_ENV = "TRACKLANE_TRACKING_CLIENT_KEY_FILE"
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 # Safe to retry on UNAVAILABLE: reads, and writes that carry a `request_id` (the client sends a fresh
 # one per call, so a retry of a write that did commit gets the first result back). Other writes are
@@ -184,13 +185,13 @@ class _BearerToken(
     """Adds ``authorization: Bearer <token>`` to every call's metadata."""
 
     def __init__(self, token: str) -> None:
-        self._header = ("authorization", f"Bearer {token}")
+        self._header = (AUTHORIZATION_HEADER, f"Bearer {token}")
 
     def __repr__(self) -> str:
         return "_BearerToken(<hidden>)"
 
     def _details(self, details: Any) -> Any:
-        metadata = [m for m in details.metadata or () if m[0] != "authorization"]
+        metadata = [m for m in details.metadata or () if m[0] != AUTHORIZATION_HEADER]
         return _CallDetails(
             details.method,
             details.timeout,

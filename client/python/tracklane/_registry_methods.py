@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 from google.protobuf import field_mask_pb2
 
 from tracklane._client_base import ClientBase
+from tracklane.entities.model_registry import ModelEvent, ModelStage, ModelVersion, RegisteredModel
 from tracklane.exceptions import InvalidArgument
-from tracklane.model_registry import ModelEvent, ModelStage, ModelVersion, RegisteredModel
 from tracklane.v1 import common_pb2, registry_pb2
 
 Resp = TypeVar("Resp")

@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from tracklane import fluent
-from tracklane._artifact_transfer import FileInfo
+from tracklane._artifacts.transfer import FileInfo
 from tracklane.exceptions import InvalidArgument
 
 __all__ = [
@@ -97,7 +97,7 @@ def download_artifacts(
         NotFound: No such run, or nothing at the path.
     """
     run, path = _resolve(artifact_uri, run_id, artifact_path)
-    return fluent._client().download_artifacts(run, path, dst_path)
+    return fluent.default_client().download_artifacts(run, path, dst_path)
 
 
 def list_artifacts(
@@ -105,13 +105,13 @@ def list_artifacts(
 ) -> list[FileInfo]:
     """Files and folders directly under a run's folder (``runs:/<run_id>/<path>``, or run_id + path)."""
     run, path = _resolve(artifact_uri, run_id, artifact_path)
-    return fluent._client().list_artifacts(run, path)
+    return fluent.default_client().list_artifacts(run, path)
 
 
 def load_text(artifact_uri: str) -> str:
     """A text artifact's content (UTF-8), by ``runs:/<run_id>/<path>`` URI."""
     run, path = parse_runs_uri(artifact_uri)
-    return fluent._client().read_artifact(run, path).decode("utf-8")
+    return fluent.default_client().read_artifact(run, path).decode("utf-8")
 
 
 def load_dict(artifact_uri: str) -> dict[str, Any]:
@@ -137,12 +137,12 @@ def log_artifact(local_path: str | os.PathLike[str], artifact_path: str | None =
     Large files stream in chunks (with a progress bar in a terminal); set
     ``TRACKLANE_ARTIFACT_TRANSFER=direct`` to send them straight to the object store.
     """
-    return fluent._client().log_artifact(_active_run_id(), local_path, artifact_path)
+    return fluent.default_client().log_artifact(_active_run_id(), local_path, artifact_path)
 
 
 def log_artifacts(local_dir: str | os.PathLike[str], artifact_path: str | None = None) -> list[FileInfo]:
     """Uploads every file below a local folder to the active run (a few at once), keeping the layout."""
-    return fluent._client().log_artifacts(_active_run_id(), local_dir, artifact_path)
+    return fluent.default_client().log_artifacts(_active_run_id(), local_dir, artifact_path)
 
 
 def log_text(text: str, artifact_file: str) -> FileInfo:
@@ -251,7 +251,7 @@ def log_table(data: Any, artifact_file: str) -> FileInfo:
 
 
 def _log_bytes(data: bytes, artifact_file: str) -> FileInfo:
-    return fluent._client().log_bytes(_active_run_id(), data, artifact_file)
+    return fluent.default_client().log_bytes(_active_run_id(), data, artifact_file)
 
 
 def _extension(path: str) -> str:

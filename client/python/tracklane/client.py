@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from tracklane._artifact_methods import ArtifactMethods
+from tracklane._artifacts.methods import ArtifactMethods
 from tracklane._permission_methods import PermissionMethods
 from tracklane._registry_methods import RegistryMethods
 from tracklane.entities import (
@@ -27,7 +27,7 @@ from tracklane.exceptions import NotFound
 from tracklane.v1 import common_pb2, tracking_pb2
 
 if TYPE_CHECKING:
-    from tracklane._metric_handle import MetricStream
+    from tracklane._metrics.metric_stream import MetricStream
 
 __all__ = ["Client"]
 
@@ -436,7 +436,7 @@ class Client(ArtifactMethods, RegistryMethods, PermissionMethods):
             flush_timeout: Seconds ``close`` waits for acks (default 60).
             spool_dir: Spool folder (default ``$TRACKLANE_SPOOL_DIR`` or ``~/.cache/tracklane/spool``).
         """
-        from tracklane._metric_handle import MetricStream  # the sender's modules load on first use
+        from tracklane._metrics.metric_stream import MetricStream  # the sender's modules load on first use
 
         return MetricStream(
             self,

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 
 from tracklane.exceptions import Unauthenticated
+from tracklane.wire.headers import AUTHORIZATION_HEADER
 from tracklane_server.auth.policy import is_public
 from tracklane_server.auth.principal import Principal, set_principal
 from tracklane_server.auth.revocation import AccessEpoch, CallAccess, set_access
@@ -66,7 +67,7 @@ def credentials(metadata: Sequence[tuple[str, str | bytes]] | None) -> tuple[str
     Raises:
         Unauthenticated: no such metadata, or neither form.
     """
-    values = [v for k, v in metadata or () if k == "authorization"]
+    values = [v for k, v in metadata or () if k == AUTHORIZATION_HEADER]
     if not values:
         raise Unauthenticated(_MISSING, reason="TOKEN_MISSING")
     value = values[0]

@@ -20,8 +20,8 @@ from typing import Any
 
 from google.protobuf.descriptor import ServiceDescriptor
 
-from tracklane._artifact_wire import parse_upload_message
 from tracklane.v1 import artifacts_pb2, auth_pb2, common_pb2, registry_pb2, tracking_pb2
+from tracklane.wire.artifacts import parse_upload_message
 from tracklane_server.auth.principal import Permission
 
 __all__ = [

@@ -1,7 +1,7 @@
 """Registers ArtifactService with raw-bytes (de)serialization for its two byte-streaming RPCs.
 
 UploadArtifact receives its requests, and DownloadArtifact sends its responses, as serialized
-bytes that :mod:`tracklane._artifact_wire` reads and writes without extra copies of the payload.
+bytes that :mod:`tracklane.wire.artifacts` reads and writes without extra copies of the payload.
 Every other RPC uses the generated classes. The wire format is unchanged, so reflection, grpcurl
 and generated clients in any language see the service exactly as ``artifacts.proto`` declares it.
 """

@@ -21,9 +21,10 @@ from typing import Any, TypeVar
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from tracklane._artifact_wire import chunk_message, parse_upload_message
 from tracklane.exceptions import InvalidArgument, NotFound, ResourceExhausted
 from tracklane.v1 import artifacts_pb2
+from tracklane.wire.artifacts import chunk_message, parse_upload_message
+from tracklane.wire.limits import MAX_CHUNK_BYTES
 from tracklane_server.artifacts import (
     DEFAULT_PRESIGN_EXPIRY,
     ArtifactStat,
@@ -42,8 +43,6 @@ __all__ = ["DOWNLOAD_CHUNK_BYTES", "MAX_CHUNK_BYTES", "ArtifactService"]
 Context = Any  # grpc.aio.ServicerContext; the interceptor turns TracklaneError into its status
 T = TypeVar("T")
 
-# The contract says 1-4 MiB per chunk; smaller ones are accepted (the last one always is).
-MAX_CHUNK_BYTES = 4 * 1024 * 1024
 # Download chunks: big enough to keep per-message costs low, small enough for gRPC clients' default
 # 4 MiB receive limit (a 4 MiB chunk plus the message framing would exceed it).
 DOWNLOAD_CHUNK_BYTES = 2 * 1024 * 1024

@@ -18,10 +18,10 @@ import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 
-from tracklane._metric_stream import CLIENT_ID_HEADER
-from tracklane._metric_wire import encode_series
 from tracklane.exceptions import InvalidArgument, ResourceExhausted, TracklaneError, Unavailable
 from tracklane.v1 import common_pb2, tracking_pb2
+from tracklane.wire.headers import CLIENT_ID_HEADER
+from tracklane.wire.metrics import encode_series
 from tracklane_server.auth.principal import current_principal
 from tracklane_server.services.base import BlockingCalls
 from tracklane_server.services.commit_queue import CommitQueue

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tracklane.entities.model_registry import ModelStage
 from tracklane.exceptions import InvalidArgument
-from tracklane.model_registry import ModelStage
 from tracklane.v1 import registry_pb2, registry_pb2_grpc
 from tracklane_server.auth.principal import current_principal
 from tracklane_server.services.base import BlockingCalls

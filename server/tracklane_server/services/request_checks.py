@@ -25,11 +25,11 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
 from tracklane.exceptions import InvalidArgument
+from tracklane.wire.limits import KEY_MAX
 from tracklane_server.store.validation import (
     ALIAS_MAX,
     EXPERIMENT_NAME_MAX,
     ID_MAX,
-    KEY_MAX,
     REQUEST_ID_MAX,
     TEXT_MAX,
     USER_ID_MAX,

@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from tracklane.entities import LifecycleStage
+from tracklane.entities.model_registry import ModelStage, ModelVersionStatus
 from tracklane.exceptions import FailedPrecondition, InvalidArgument, NotFound
-from tracklane.model_registry import ModelStage, ModelVersionStatus
 from tracklane_server.store import schema as t
 from tracklane_server.store.validation import TAG_VALUE_MAX, check_key, check_name, check_text
 

@@ -12,8 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from tracklane.exceptions import AlreadyExists, InvalidArgument, NotFound
-from tracklane.model_registry import (
+from tracklane.entities.model_registry import (
     ModelEvent,
     ModelEventKind,
     ModelStage,
@@ -21,6 +20,7 @@ from tracklane.model_registry import (
     ModelVersionStatus,
     RegisteredModel,
 )
+from tracklane.exceptions import AlreadyExists, InvalidArgument, NotFound
 from tracklane_server.auth.permissions import grant_creator
 from tracklane_server.store import schema as t
 from tracklane_server.store import sql_registry_read as read

@@ -15,8 +15,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from tracklane.entities.model_registry import ModelEventKind
 from tracklane.exceptions import Aborted, AlreadyExists, InvalidArgument, NotFound
-from tracklane.model_registry import ModelEventKind
 from tracklane_server.store import schema as t
 from tracklane_server.store.sql_common import transaction
 

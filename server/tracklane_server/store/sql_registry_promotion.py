@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 
+from tracklane.entities.model_registry import ModelEventKind, ModelStage, ModelVersion
 from tracklane.exceptions import InvalidArgument, NotFound
-from tracklane.model_registry import ModelEventKind, ModelStage, ModelVersion
 from tracklane_server.store import schema as t
 from tracklane_server.store import sql_registry_read as read
 from tracklane_server.store.registry_checks import ARCHIVING_STAGES, check_alias, check_version, require_ready

@@ -11,14 +11,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from tracklane.exceptions import InvalidArgument, NotFound
-from tracklane.model_registry import (
+from tracklane.entities.model_registry import (
     ModelEvent,
     ModelStage,
     ModelVersion,
     ModelVersionStatus,
     RegisteredModel,
 )
+from tracklane.exceptions import InvalidArgument, NotFound
 from tracklane_server.auth.permissions import readable_models
 from tracklane_server.store import schema as t
 from tracklane_server.store.page_tokens import decode_page_token, encode_page_token, fingerprint

@@ -20,9 +20,9 @@ import numpy.typing as npt
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from tracklane._metric_wire import decode_batch
 from tracklane.entities import LifecycleStage
 from tracklane.exceptions import FailedPrecondition, InvalidArgument, NotFound, TracklaneError
+from tracklane.wire.metrics import decode_batch
 from tracklane_server.store.schema import RUN_ID_LENGTH
 from tracklane_server.store.sql_common import now_ms, transaction
 from tracklane_server.store.sql_metrics import Points, write_points

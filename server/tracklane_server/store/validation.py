@@ -6,12 +6,11 @@ values of 6,000. Ours are higher where it costs nothing: values are TEXT columns
 
 from __future__ import annotations
 
-import re
 import unicodedata
 
 from tracklane.exceptions import InvalidArgument
+from tracklane.wire.limits import KEY_MAX, is_valid_key
 
-KEY_MAX = 250
 EXPERIMENT_NAME_MAX = 500
 RUN_NAME_MAX = 250
 PARAM_VALUE_MAX = 65_536
@@ -39,9 +38,6 @@ ALIAS_MAX = 255
 # forge log lines and make lookalikes ("prod" and "pro\u200bd") that people cannot tell apart.
 _INVISIBLE = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
 
-# MLflow's key alphabet: letters, digits, underscore, dash, period, space and slash.
-_KEY_RE = re.compile(r"[\w\-. /]+")
-
 
 def check_key(key: str, field: str) -> str:
     """A metric, param or tag key: 1-250 characters of letters, digits, ``_ - . / space``."""
@@ -49,7 +45,7 @@ def check_key(key: str, field: str) -> str:
         raise InvalidArgument(f"{field}: must not be empty", field=field)
     if len(key) > KEY_MAX:
         raise InvalidArgument(f"{field}: longer than {KEY_MAX} characters ({len(key)})", field=field)
-    if not _KEY_RE.fullmatch(key) or key.startswith("/") or ".." in key.split("/"):
+    if not is_valid_key(key):
         raise InvalidArgument(
             f"{field}: {key[:50]!r} may only contain letters, digits, '_', '-', '.', ' ' and '/' "
             "and must not start with '/' or contain a '..' segment",

@@ -81,11 +81,11 @@ def log_model(
     with tempfile.TemporaryDirectory(prefix="tracklane-log-model-") as tmp:
         folder = os.path.join(tmp, "model")
         model = save(folder, Model(artifact_path=artifact_path, run_id=run_id))
-        fluent._client().log_artifacts(run_id, folder, artifact_path)
+        fluent.default_client().log_artifacts(run_id, folder, artifact_path)
     model_uri = f"runs:/{run_id}/{artifact_path}"
     version = None
     if registered_model_name is not None:
-        from tracklane._fluent_registry import register_model
+        from tracklane.fluent import register_model
 
         version = int(register_model(model_uri, registered_model_name).version)
     return ModelInfo.of(model, model_uri, version)

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
+from tracklane.entities.model_registry import ModelStage, ModelVersion
 from tracklane.exceptions import InvalidArgument, NotFound
-from tracklane.model_registry import ModelStage, ModelVersion
 
 if TYPE_CHECKING:
     from tracklane.client import Client
@@ -70,7 +70,7 @@ def _client(client: Client | None) -> Client:
         return client
     from tracklane import fluent
 
-    return fluent._client()
+    return fluent.default_client()
 
 
 def resolve_model_uri(model_uri: str, client: Client | None = None) -> RunArtifact | str:

@@ -58,7 +58,7 @@ def resolve_model(
         if tracking_uri is None:  # the fluent API's client (set_tracking_uri, TRACKLANE_TRACKING_URI)
             from tracklane import fluent
 
-            return _resolve_remote(model_uri, scheme, dst_path, fluent._client())
+            return _resolve_remote(model_uri, scheme, dst_path, fluent.default_client())
         with Client(tracking_uri) as client:
             return _resolve_remote(model_uri, scheme, dst_path, client)
     local = download_model(model_uri, dst_path)

@@ -24,8 +24,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from tracklane._artifact_wire import chunk_message_of, parse_download_message
 from tracklane.v1 import artifacts_pb2
+from tracklane.wire.artifacts import chunk_message_of, parse_download_message
 from tracklane_server.http.mlflow_rest.calls import Call, Msg
 from tracklane_server.http.mlflow_rest.calls import rpc as _rpc
 from tracklane_server.http.mlflow_rest.codec import json_response

@@ -127,7 +127,7 @@ def evaluate(
     run = active or fluent.start_run()
     try:
         fluent.log_metrics(prefixed)
-        client = fluent._client()
+        client = fluent.default_client()
         artifacts = {}
         for name, png in figures.items():
             file = f"{prefix}{name}.png"

@@ -3,12 +3,12 @@
 One :class:`MetricSender` per tracking URI and process (the fluent API keeps one). Its thread wakes
 when a buffer seals a segment (``flush_points`` points) and every ``flush_interval``; it cuts the
 buffers into batches (sequence numbers per run for this process's random writer id), encodes them
-and feeds the :class:`~tracklane._metric_stream.BatchStream` window. Where a batch waits, in order:
+and feeds the :class:`~tracklane._metrics.batch_stream.BatchStream` window. Where a batch waits, in order:
 
     buffers (per thread and run) -> outbox (memory) -> spool (disk) -> window (sent, unacked)
 
 On its first buffer it also replays, in a background thread, the spools that writers of earlier
-processes (crashed, killed) left for the same tracking URI (``_spool_replay``).
+processes (crashed, killed) left for the same tracking URI (``spool_replay``).
 
 When the window has made no progress for ``spill_after`` seconds (server or database away) or the
 outbox passes ``max_memory_points``, the outbox and copies of the window go to the spool, and while
@@ -16,7 +16,7 @@ the spool holds unsent batches new ones queue behind them there: order is kept, 
 bounded. ``flush`` waits until what was logged before it is acknowledged; refusals the server
 reports are raised from it as the typed errors, and logged.
 
-Settings: :mod:`tracklane._metric_config` (``configure_metrics`` and ``TRACKLANE_METRICS_*``).
+Settings: :mod:`tracklane._metrics.config` (``configure_metrics`` and ``TRACKLANE_METRICS_*``).
 """
 
 from __future__ import annotations
@@ -34,35 +34,19 @@ from typing import Any
 import grpc
 import numpy as np
 
-from tracklane import _channel
-from tracklane._metric_buffer import Columns, MetricBuffer
-from tracklane._metric_config import MetricsConfig, configure, current_config
-from tracklane._metric_stream import BatchStream, Pending
-from tracklane._metric_wire import encode_batch
-from tracklane._run_ends import PendingEnds
-from tracklane._spool import Spool
-from tracklane._spool_replay import replay_spool
+from tracklane._metrics.batch_stream import BatchStream, Pending, stream_channel
+from tracklane._metrics.buffer import Columns, MetricBuffer
+from tracklane._metrics.config import MetricsConfig, configure, current_config
+from tracklane._metrics.run_ends import PendingEnds
+from tracklane._metrics.spool import Spool
+from tracklane._metrics.spool_replay import replay_spool
 from tracklane.exceptions import DeadlineExceeded, ResourceExhausted, TracklaneError
 from tracklane.v1 import tracking_pb2
+from tracklane.wire.metrics import encode_batch
 
 __all__ = ["MetricSender", "MetricsConfig", "configure", "current_config"]
 
 log = logging.getLogger("tracklane.metrics")
-
-
-def stream_channel(uri: str) -> grpc.Channel:
-    """A channel of its own for the stream (token, TLS and client certificate as every channel):
-    reconnects quickly, so a returning server is found soon."""
-    return _channel.make_channel(
-        uri,
-        options=[
-            ("grpc.keepalive_time_ms", 10_000),
-            ("grpc.keepalive_timeout_ms", 10_000),
-            ("grpc.initial_reconnect_backoff_ms", 100),
-            ("grpc.min_reconnect_backoff_ms", 100),
-            ("grpc.max_reconnect_backoff_ms", 1_000),
-        ],
-    )
 
 
 _live: weakref.WeakSet[MetricSender] = weakref.WeakSet()

@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from tracklane._spool import spool_dir
+from tracklane._metrics.spool import spool_dir
 
 __all__ = ["MetricsConfig", "configure", "current_config"]
 

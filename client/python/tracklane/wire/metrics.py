@@ -2,7 +2,7 @@
 
 Filling repeated fields through the protobuf runtime converts every element to a Python object
 (~100 ns per point over four columns); writing the packed fields ourselves is a memory copy for the
-values and one C pass per varint column (``_metric_native.encode_varints``: ~10 ns a timestamp).
+values and one C pass per varint column (``_varints.encode_varints``: ~10 ns a timestamp).
 The header (run, writer, sequence, key table) still goes through protobuf, and protobuf's parser
 merges concatenated fields, so the result is an ordinary, valid message.
 """
@@ -16,8 +16,8 @@ import numpy.typing as npt
 from google.protobuf.internal.decoder import _DecodeVarint  # type: ignore[attr-defined]
 from google.protobuf.message import DecodeError
 
-from tracklane._metric_native import decode_varints, encode_varints
 from tracklane.v1 import tracking_pb2
+from tracklane.wire._varints import decode_varints, encode_varints
 
 __all__ = ["BatchColumns", "decode_batch", "encode_batch", "encode_series", "varint"]
 

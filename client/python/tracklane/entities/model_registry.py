@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Self
 
-from tracklane.entities import millis_to_timestamp, timestamp_to_millis
+from tracklane.entities.tracking import millis_to_timestamp, timestamp_to_millis
 from tracklane.exceptions import InvalidArgument
 from tracklane.v1 import common_pb2, registry_pb2
 

@@ -1,6 +1,6 @@
 """``tracklane sync``: sends what training processes left in the metric spool (offline mode, crashes).
 
-Every idle writer's spool is replayed (see ``_spool_replay``), whatever tracking URI it streamed
+Every idle writer's spool is replayed (see ``_metrics.spool_replay``), whatever tracking URI it streamed
 to: the one given here is where it goes. Writers whose process is alive (its lock is held) are
 skipped.
 """
@@ -12,9 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tracklane._metric_sender import stream_channel
-from tracklane._spool import spool_dir
-from tracklane._spool_replay import SyncReport, replay_spool
+from tracklane._metrics.batch_stream import stream_channel
+from tracklane._metrics.spool import spool_dir
+from tracklane._metrics.spool_replay import SyncReport, replay_spool
 from tracklane.client import Client
 from tracklane.exceptions import FailedPrecondition, Unavailable
 

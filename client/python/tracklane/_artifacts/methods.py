@@ -20,7 +20,7 @@ from typing import Any
 
 import grpc
 
-from tracklane._artifact_transfer import (
+from tracklane._artifacts.transfer import (
     FileInfo,
     Progress,
     download_direct,
@@ -29,10 +29,10 @@ from tracklane._artifact_transfer import (
     upload_direct,
     upload_proxied,
 )
-from tracklane._artifact_wire import parse_download_message
 from tracklane._client_base import ClientBase
 from tracklane.exceptions import FailedPrecondition, InvalidArgument, from_rpc_error
 from tracklane.v1 import artifacts_pb2
+from tracklane.wire.artifacts import parse_download_message
 
 __all__ = ["TRANSFER_ENV", "ArtifactMethods", "FileInfo"]
 

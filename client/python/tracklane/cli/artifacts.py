@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from tracklane._artifact_transfer import FileInfo
+from tracklane._artifacts.transfer import FileInfo
 from tracklane.artifacts import parse_runs_uri
 from tracklane.client import Client
 

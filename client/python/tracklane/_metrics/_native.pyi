@@ -1,12 +1,8 @@
 from collections.abc import Callable
 from typing import Any
 
-import numpy.typing as npt
-
-_Buffer = bytes | bytearray | memoryview | npt.NDArray[Any]
-
 class PointBuffer:
-    """Columns of metric points one thread appends to and the sender takes (see _metric_native.c)."""
+    """Columns of metric points one thread appends to and the sender takes (see _native.c)."""
 
     def __init__(self, segment_points: int) -> None: ...
     @property
@@ -23,11 +19,19 @@ class PointBuffer:
     def pending(self) -> bool: ...
 
 class MetricLogger:
-    """Fluent log_metric's fast path in C; calls ``slow`` for everything but the plain case."""
+    """Fluent log_metric's fast path in C; calls ``slow`` for everything but the plain case.
+
+    Contract: ``runs`` is the threading.local whose ``stack`` lists this thread's active runs, the
+    top run's ``_metrics`` its PointBuffer (fluent/state.py hands it over); ``fast_calls`` counts
+    the calls that took the fast path.
+    """
 
     __name__: str
     __qualname__: str
-    def __init__(self, globals: dict[str, Any], slow: Callable[..., None]) -> None: ...
+    runs: Any
+    @property
+    def fast_calls(self) -> int: ...
+    def __init__(self, slow: Callable[..., None]) -> None: ...
     def __call__(
         self,
         key: str,
@@ -37,6 +41,3 @@ class MetricLogger:
         *,
         run_id: str | None = None,
     ) -> None: ...
-
-def encode_varints(values: _Buffer, /) -> bytes: ...
-def decode_varints(data: _Buffer, /) -> bytes: ...

@@ -3,7 +3,7 @@
 Each writer's spooled batches are sent in sequence order per run over one StreamMetrics call; the
 server applies each (run, writer, sequence) once, so replaying twice, or after the writer itself
 delivered part of its spool, stores nothing twice. Run ends the writer could not deliver (see
-``_run_ends``) are sent once every batch is settled, so a run is FINISHED after its metrics. A
+``run_ends``) are sent once every batch is settled, so a run is FINISHED after its metrics. A
 writer is replayed only while its lock can be taken (``flock``: its process is gone, and no other
 replay has it), and its segment files are deleted once all of their batches are acknowledged.
 
@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tracklane._metric_stream import BatchStream, Pending
-from tracklane._run_ends import END_SEQUENCE, RETRY_LATER, send_end
-from tracklane._spool import SUFFIX, RecordRef, index_segment, lock_writer, writer_uri
+from tracklane._metrics.batch_stream import BatchStream, Pending
+from tracklane._metrics.run_ends import END_SEQUENCE, RETRY_LATER, send_end
+from tracklane._metrics.spool import SUFFIX, RecordRef, index_segment, lock_writer, writer_uri
 from tracklane.exceptions import TracklaneError
 from tracklane.v1 import tracking_pb2
 

@@ -1,7 +1,7 @@
 """The in-memory side of metric streaming: what ``log_metric`` does, in well under a microsecond.
 
 One :class:`MetricBuffer` per (thread, run): only its thread appends. The columns live in C
-(``_metric_native.PointBuffer``): a point is four stores, with no Python object kept per point. A
+(``_native.PointBuffer``): a point is four stores, with no Python object kept per point. A
 full segment is sealed (copied out as bytes) and the sender woken; the sender thread's ``take``
 runs under the GIL like every append, so it always sees whole points, in the order they were logged.
 
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import numbers
 import operator
-import re
 import time
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -22,15 +21,11 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from tracklane._metric_native import PointBuffer
+from tracklane._metrics._native import PointBuffer
 from tracklane.exceptions import InvalidArgument
+from tracklane.wire.limits import KEY_MAX, is_valid_key
 
 __all__ = ["Columns", "MetricBuffer", "Sink", "array_columns", "check_metric_key"]
-
-KEY_MAX = 250
-# The server's key alphabet (letters, digits, '_', '-', '.', ' ', '/'): a bad key is refused at the
-# first log_metric, not later in a batch where it would take other keys' points down with it.
-_KEY_RE = re.compile(r"[\w\-. /]+")
 
 
 def check_metric_key(key: object) -> str:
@@ -43,7 +38,7 @@ def check_metric_key(key: object) -> str:
         raise InvalidArgument(f"key: must be a string, got {type(key).__name__}", field="key")
     if not key or len(key) > KEY_MAX:
         raise InvalidArgument(f"key: must be 1-{KEY_MAX} characters, got {len(key)}", field="key")
-    if not _KEY_RE.fullmatch(key) or key.startswith("/") or ".." in key.split("/"):
+    if not is_valid_key(key):
         raise InvalidArgument(
             f"key: {key[:50]!r} may only contain letters, digits, '_', '-', '.', ' ' and '/'", field="key"
         )

@@ -23,9 +23,9 @@ from typing import IO, Any
 import grpc
 from tqdm import tqdm
 
-from tracklane._artifact_wire import chunk_message, parse_download_message
 from tracklane.exceptions import Internal, InvalidArgument, TracklaneError, Unavailable, from_rpc_error
 from tracklane.v1 import artifacts_pb2
+from tracklane.wire.artifacts import chunk_message, parse_download_message
 
 __all__ = [
     "CHUNK_BYTES",

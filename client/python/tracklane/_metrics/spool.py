@@ -8,7 +8,7 @@ Files live in the spool folder (``$TRACKLANE_SPOOL_DIR``, default ``~/.cache/tra
 - ``WRITER-NNNNNN.tlspool``: segments. Each starts with ``TLSPOOL1``; then records of
   ``<u32 body length><u32 CRC-32 of body>`` + body, body = ``<u64 sequence><u16 len>run_id`` + one
   serialized StreamMetricsRequest; or, with sequence 0 (batches count from 1), a run's end: a
-  serialized UpdateRunRequest the server could not be sent (see ``_run_ends``).
+  serialized UpdateRunRequest the server could not be sent (see ``run_ends``).
 
 A record torn by a crash fails its length or CRC check: reading stops there, and everything before
 it is intact. A segment is deleted once every record in it has been acknowledged by the server.
@@ -27,7 +27,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tracklane._metric_stream import Pending
+from tracklane._metrics.batch_stream import Pending
 
 __all__ = [
     "DEFAULT_SPOOL_DIR",

@@ -1,4 +1,4 @@
-"""Small, immutable entities returned by the Client (and built by the server's store).
+"""Tracking entities: experiments, runs and their metrics, params, tags and dataset inputs.
 
 Times are epoch milliseconds (``int``), as in MLflow; ``None`` where unset. Each entity converts
 to and from its ``tracklane.v1`` message here, and only here.

@@ -20,8 +20,8 @@ from collections.abc import Callable
 
 import grpc
 
-from tracklane._metric_stream import Pending
-from tracklane._spool import Spool
+from tracklane._metrics.batch_stream import Pending
+from tracklane._metrics.spool import Spool
 from tracklane.entities import RunStatus
 from tracklane.exceptions import (
     Aborted,

@@ -10,7 +10,7 @@ import argparse
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from tracklane._cli_render import Shown, details, rows, when
+from tracklane.cli.render import Shown, details, rows, when
 from tracklane.client import Client
 from tracklane.entities import Experiment, Run, RunStatus, ViewType
 from tracklane.exceptions import InvalidArgument, NotFound

@@ -6,9 +6,9 @@ import contextlib
 import re
 from collections.abc import Mapping
 
+from tracklane.entities.model_registry import ModelVersion
 from tracklane.exceptions import AlreadyExists, InvalidArgument
-from tracklane.fluent import _client
-from tracklane.model_registry import ModelVersion
+from tracklane.fluent.state import default_client
 
 __all__ = ["register_model"]
 
@@ -38,7 +38,7 @@ def register_model(model_uri: str, name: str, tags: Mapping[str, object] | None 
         if match is None:
             raise InvalidArgument(f"model_uri: {model_uri!r} is not runs:/<run_id>/<path>", field="model_uri")
         run_id = match.group(1)
-    client = _client()
+    client = default_client()
     with contextlib.suppress(AlreadyExists):  # registering a further version is the common case
         client.create_registered_model(name)
     return client.create_model_version(name, model_uri, run_id=run_id or None, tags=tags)

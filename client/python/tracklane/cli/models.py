@@ -11,10 +11,10 @@ import argparse
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from tracklane._cli_render import Shown, details, rows, when
-from tracklane._cli_tracking import key_value
+from tracklane.cli.render import Shown, details, rows, when
+from tracklane.cli.tracking import key_value
 from tracklane.client import Client
-from tracklane.model_registry import ModelStage, ModelVersion, RegisteredModel
+from tracklane.entities.model_registry import ModelStage, ModelVersion, RegisteredModel
 
 __all__ = ["add_commands"]
 

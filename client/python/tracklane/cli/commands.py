@@ -1,5 +1,5 @@
 """Client commands of ``tracklane``: experiments, runs, models, artifacts, sync, users, tokens and
-permissions, each in its own ``_cli_*`` module.
+permissions, each in its own module of this package.
 
 Tables for people; ``--output json`` for scripts (one JSON document on stdout). A server that is
 not running is said so, with how to start one; output cut short by a closed pipe (``| head``)
@@ -15,16 +15,28 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from tracklane import (
-    _cli_artifacts,
-    _cli_auth,
-    _cli_connect,
-    _cli_models,
-    _cli_permissions,
-    _cli_sync,
-    _cli_tracking,
+from tracklane.cli import (
+    artifacts as artifact_commands,
 )
-from tracklane._cli_render import details, jsonable
+from tracklane.cli import (
+    auth as auth_commands,
+)
+from tracklane.cli import (
+    connect,
+)
+from tracklane.cli import (
+    models as model_commands,
+)
+from tracklane.cli import (
+    permissions as permission_commands,
+)
+from tracklane.cli import (
+    sync as sync_commands,
+)
+from tracklane.cli import (
+    tracking as tracking_commands,
+)
+from tracklane.cli.render import details, jsonable
 from tracklane.client import Client
 from tracklane.exceptions import Unavailable
 from tracklane.projects import cli as projects_cli
@@ -36,12 +48,12 @@ __all__ = ["add_commands", "run_command"]
 
 def add_commands(commands: Any) -> None:
     """Adds the client commands to the ``tracklane`` parser's subcommands."""
-    _cli_tracking.add_commands(commands, _with_common)
-    serving_cli.add_commands(_cli_models.add_commands(commands, _with_common))
-    _cli_artifacts.add_commands(commands, _with_common)
-    _cli_sync.add_commands(commands, _with_common)
-    _cli_auth.add_commands(commands, _with_common)
-    _cli_permissions.add_commands(commands, _with_common)
+    tracking_commands.add_commands(commands, _with_common)
+    serving_cli.add_commands(model_commands.add_commands(commands, _with_common))
+    artifact_commands.add_commands(commands, _with_common)
+    sync_commands.add_commands(commands, _with_common)
+    auth_commands.add_commands(commands, _with_common)
+    permission_commands.add_commands(commands, _with_common)
     recipes_cli.register(commands)
     projects_cli.add_commands(commands)
 
@@ -69,12 +81,12 @@ def run_command(args: argparse.Namespace) -> None:
         TracklaneError: what the server (or the check for one) answered; the caller prints it.
     """
     handler: Callable[[Client, argparse.Namespace], object] = args.handler
-    _cli_connect.check_server(args.tracking_uri)
+    connect.check_server(args.tracking_uri)
     try:
         with Client(args.tracking_uri) as client:
             result = handler(client, args)
     except Unavailable as exc:
-        raise _cli_connect.explain_unavailable(exc, args.tracking_uri) from None
+        raise connect.explain_unavailable(exc, args.tracking_uri) from None
     if args.output == "json":
         json.dump(jsonable(result), sys.stdout, indent=2, sort_keys=True)
         sys.stdout.write("\n")

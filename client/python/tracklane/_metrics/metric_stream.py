@@ -20,9 +20,9 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from tracklane._metric_buffer import MetricBuffer, array_columns
-from tracklane._metric_sender import MetricSender, current_config
-from tracklane._spool import spool_dir as resolve_spool_dir
+from tracklane._metrics.buffer import MetricBuffer, array_columns
+from tracklane._metrics.sender import MetricSender, current_config
+from tracklane._metrics.spool import spool_dir as resolve_spool_dir
 
 if TYPE_CHECKING:
     from tracklane._client_base import ClientBase

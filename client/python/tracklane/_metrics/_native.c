@@ -1,11 +1,12 @@
-/* The metric hot path in C: the point buffer log_metric appends to, and protobuf varint columns.
+/* The metric hot path in C: the point buffer log_metric appends to, and log_metric itself.
  *
  * Pure Python tops out near 1 us of CPU per logged point (a Python call, four list appends, a float
  * object per value and timestamp, then a conversion of every list to numpy and a numpy varint
  * encoder in the sender); one Python process then cannot log a million points a second. Here a
- * point is four stores into preallocated C columns, and the sender's encoding is one C loop.
+ * point is four stores into preallocated C columns, and the sender's encoding is one C loop
+ * (tracklane.wire._varints).
  *
- * PointBuffer is the base of tracklane._metric_buffer.MetricBuffer. Only the common argument types
+ * PointBuffer is the base of tracklane._metrics.buffer.MetricBuffer. Only the common argument types
  * are handled here (a known key; a float or int value; an int or None step and timestamp);
  * anything else goes to the subclass's _log_slow, which checks and converts in Python and comes
  * back through append(). Every method runs under the GIL and never calls back into Python while
@@ -287,7 +288,7 @@ static PyType_Slot PB_slots[] = {
 };
 
 static PyType_Spec PB_spec = {
-    .name = "tracklane._metric_native.PointBuffer",
+    .name = "tracklane._metrics._native.PointBuffer",
     .basicsize = sizeof(PointBuffer),
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
     .slots = PB_slots,
@@ -295,30 +296,30 @@ static PyType_Spec PB_spec = {
 
 /* ---- fluent log_metric ---- */
 
-/* tracklane.log_metric without a Python frame. It reads what fluent.log_metric's fast path reads,
- * in the same order: the fluent module's _state, its .thread (a threading.local), that thread's
- * .stack of active runs, the top run's ._metrics buffer; and appends there. Whatever is not that
- * plain case (no active run, no buffer yet, run_id given, odd keywords) calls the Python function
- * it wraps, which does everything else. So there is one behaviour, and a point costs ~100 ns. */
+/* tracklane.log_metric without a Python frame. Its contract with the Python side (fluent/state.py
+ * hands it over, and hands it again whenever the fluent state is replaced): `runs` is the
+ * threading.local whose .stack lists this thread's active runs, and the top run's ._metrics is its
+ * PointBuffer (or None before its first metric). The plain case appends there and counts
+ * `fast_calls`; whatever is not that plain case (no runs handed over, no active run, no buffer yet,
+ * run_id given, odd keywords) calls the Python function it wraps, which does everything else. So
+ * there is one behaviour, a point costs ~100 ns, and a test sees the counter stand still when the
+ * Python side stops meeting the contract. */
 typedef struct {
     PyObject_HEAD
-    PyObject *globals; /* the fluent module's namespace */
+    PyObject *runs;    /* handed over by fluent/state.py: threading.local with .stack; None at first */
+    Py_ssize_t fast_calls; /* calls that took the fast path */
     PyObject *slow;    /* the Python log_metric */
     PyObject *dict;    /* __doc__, __wrapped__ & co. (functools.update_wrapper) */
     vectorcallfunc vectorcall;
 } MetricLogger;
 
 static PyTypeObject *point_buffer_type;
-static PyObject *str_state, *str_thread, *str_stack, *str_metrics, *str_step, *str_timestamp, *str_run_id;
+static PyObject *str_stack, *str_metrics, *str_step, *str_timestamp, *str_run_id;
 
 /* The active run's buffer of this thread (new reference), or NULL without an error set. */
 static PyObject *active_buffer(MetricLogger *self) {
-    PyObject *state = PyDict_GetItemWithError(self->globals, str_state);
-    if (!state) return NULL;
-    PyObject *thread = PyObject_GetAttr(state, str_thread);
-    if (!thread) return NULL;
-    PyObject *stack = PyObject_GetAttr(thread, str_stack);
-    Py_DECREF(thread);
+    if (self->runs == NULL || self->runs == Py_None) return NULL;
+    PyObject *stack = PyObject_GetAttr(self->runs, str_stack);
     if (!stack) return NULL;
     PyObject *buffer = NULL;
     if (PyList_CheckExact(stack) && PyList_GET_SIZE(stack) > 0) {
@@ -347,6 +348,7 @@ static PyObject *ML_vectorcall(MetricLogger *self, PyObject *const *args, size_t
         if (buffer) {
             PyObject *result = log_point((PointBuffer *)buffer, arg[0], arg[1], arg[2], arg[3]);
             Py_DECREF(buffer);
+            if (result) self->fast_calls++;
             return result;
         }
         PyErr_Clear(); /* no active run or buffer yet: the Python path starts them */
@@ -355,10 +357,10 @@ static PyObject *ML_vectorcall(MetricLogger *self, PyObject *const *args, size_t
 }
 
 static int ML_init(MetricLogger *self, PyObject *args, PyObject *kwds) {
-    static char *kwlist[] = {"globals", "slow", NULL};
-    PyObject *globals, *slow;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O", kwlist, &PyDict_Type, &globals, &slow)) return -1;
-    Py_XSETREF(self->globals, Py_NewRef(globals));
+    static char *kwlist[] = {"slow", NULL};
+    PyObject *slow;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O", kwlist, &slow)) return -1;
+    Py_XSETREF(self->runs, Py_NewRef(Py_None));
     Py_XSETREF(self->slow, Py_NewRef(slow));
     self->vectorcall = (vectorcallfunc)ML_vectorcall;
     return 0;
@@ -370,14 +372,14 @@ static PyObject *ML_call(MetricLogger *self, PyObject *args, PyObject *kwargs) {
 
 static int ML_traverse(MetricLogger *self, visitproc visit, void *arg) {
     Py_VISIT(Py_TYPE(self));
-    Py_VISIT(self->globals);
+    Py_VISIT(self->runs);
     Py_VISIT(self->slow);
     Py_VISIT(self->dict);
     return 0;
 }
 
 static int ML_clear(MetricLogger *self) {
-    Py_CLEAR(self->globals);
+    Py_CLEAR(self->runs);
     Py_CLEAR(self->slow);
     Py_CLEAR(self->dict);
     return 0;
@@ -394,6 +396,9 @@ static void ML_dealloc(MetricLogger *self) {
 static PyMemberDef ML_members[] = {
     {"__dictoffset__", T_PYSSIZET, offsetof(MetricLogger, dict), READONLY, NULL},
     {"__vectorcalloffset__", T_PYSSIZET, offsetof(MetricLogger, vectorcall), READONLY, NULL},
+    {"runs", T_OBJECT, offsetof(MetricLogger, runs), 0,
+     "the threading.local whose .stack holds this thread's active runs (handed over by fluent/state.py)"},
+    {"fast_calls", T_PYSSIZET, offsetof(MetricLogger, fast_calls), READONLY, "calls that took the fast path"},
     {NULL, 0, 0, 0, NULL},
 };
 
@@ -403,7 +408,7 @@ static PyGetSetDef ML_getset[] = {
 };
 
 static PyType_Slot ML_slots[] = {
-    {Py_tp_doc, "MetricLogger(globals, slow): fluent log_metric's fast path in C (see _metric_native.c)."},
+    {Py_tp_doc, "MetricLogger(slow): fluent log_metric's fast path in C (see _metrics/_native.c)."},
     {Py_tp_new, PyType_GenericNew},
     {Py_tp_init, ML_init},
     {Py_tp_call, ML_call},
@@ -416,160 +421,10 @@ static PyType_Slot ML_slots[] = {
 };
 
 static PyType_Spec ML_spec = {
-    .name = "tracklane._metric_native.MetricLogger",
+    .name = "tracklane._metrics._native.MetricLogger",
     .basicsize = sizeof(MetricLogger),
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
     .slots = ML_slots,
-};
-
-/* ---- protobuf base-128 varints ---- */
-
-/* Columns this long are coded with the GIL released: the server's store threads (or the client's
- * producer) run meanwhile. Shorter ones are not worth the switch. */
-#define NOGIL_BYTES (64 * 1024)
-
-static Py_ssize_t encode_into(const char *src, Py_ssize_t n, Py_ssize_t itemsize, uint8_t *out) {
-    uint8_t *p = out;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        uint64_t v;
-        if (itemsize == 4) {
-            uint32_t w;
-            memcpy(&w, src + i * 4, 4);
-            v = w;
-        } else {
-            memcpy(&v, src + i * 8, 8);
-        }
-        while (v >= 0x80) {
-            *p++ = (uint8_t)(v | 0x80);
-            v >>= 7;
-        }
-        *p++ = (uint8_t)v;
-    }
-    return p - out;
-}
-
-static PyObject *encode_varints(PyObject *module, PyObject *arg) {
-    Py_buffer view;
-    if (PyObject_GetBuffer(arg, &view, PyBUF_C_CONTIGUOUS) < 0) return NULL;
-    if (view.itemsize != 4 && view.itemsize != 8) {
-        PyBuffer_Release(&view);
-        PyErr_SetString(PyExc_ValueError, "encode_varints: items must be 4 (uint32) or 8 (int64/uint64) bytes");
-        return NULL;
-    }
-    Py_ssize_t n = view.len / view.itemsize;
-    PyObject *out = PyBytes_FromStringAndSize(NULL, n * (view.itemsize == 4 ? 5 : 10));
-    if (!out) {
-        PyBuffer_Release(&view);
-        return NULL;
-    }
-    uint8_t *dst = (uint8_t *)PyBytes_AS_STRING(out);
-    Py_ssize_t size;
-    if (view.len >= NOGIL_BYTES) {
-        Py_BEGIN_ALLOW_THREADS size = encode_into(view.buf, n, view.itemsize, dst);
-        Py_END_ALLOW_THREADS
-    } else {
-        size = encode_into(view.buf, n, view.itemsize, dst);
-    }
-    PyBuffer_Release(&view);
-    if (_PyBytes_Resize(&out, size) < 0) return NULL;
-    return out;
-}
-
-/* The 7-bit groups of the first `bytes` (1-8) bytes of x, joined: only the groups the varint has
- * (a column's varints are mostly one length, so the jump is well predicted). */
-static inline uint64_t join_groups(uint64_t x, int bytes) {
-    uint64_t v = 0;
-    switch (bytes) {
-    case 8: v |= (x >> 7) & (0x7FULL << 49); /* fall through */
-    case 7: v |= (x >> 6) & (0x7FULL << 42); /* fall through */
-    case 6: v |= (x >> 5) & (0x7FULL << 35); /* fall through */
-    case 5: v |= (x >> 4) & (0x7FULL << 28); /* fall through */
-    case 4: v |= (x >> 3) & (0x7FULL << 21); /* fall through */
-    case 3: v |= (x >> 2) & (0x7FULL << 14); /* fall through */
-    case 2: v |= (x >> 1) & (0x7FULL << 7); /* fall through */
-    default: v |= x & 0x7FULL;
-    }
-    return v;
-}
-
-/* How many varints end in [p, end): the bytes below 0x80, eight at a time. */
-static Py_ssize_t count_varints(const uint8_t *p, const uint8_t *end) {
-    Py_ssize_t n = 0;
-    for (; end - p >= 8; p += 8) {
-        uint64_t x;
-        memcpy(&x, p, 8);
-        /* One 0/1 flag per byte, summed into the top byte by the multiplication. */
-        n += (Py_ssize_t)((((~x & 0x8080808080808080ULL) >> 7) * 0x0101010101010101ULL) >> 56);
-    }
-    for (; p < end; p++) n += *p < 0x80;
-    return n;
-}
-
-/* Decodes n varints (n = the bytes below 0x80, counted by the caller); NULL or an error message. */
-static const char *decode_into(const uint8_t *p, const uint8_t *end, Py_ssize_t n, char *dst) {
-    for (Py_ssize_t i = 0; i < n; i++) {
-        uint64_t v = 0;
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-        if (end - p >= 8) {
-            /* Eight bytes at once: the first byte without its high bit ends the varint. */
-            uint64_t x;
-            memcpy(&x, p, 8);
-            uint64_t stops = ~x & 0x8080808080808080ULL;
-            if (stops) {
-                int bytes = (__builtin_ctzll(stops) >> 3) + 1;
-                v = join_groups(x, bytes);
-                p += bytes;
-                memcpy(dst + i * 8, &v, 8);
-                continue;
-            }
-        }
-#endif
-        int shift = 0;
-        for (;;) {
-            uint8_t b = *p++;
-            if (shift == 63 && b > 1) return "varint longer than 64 bits";
-            v |= (uint64_t)(b & 0x7F) << shift;
-            if (b < 0x80) break;
-            shift += 7;
-        }
-        memcpy(dst + i * 8, &v, 8);
-    }
-    return p == end ? NULL : "truncated varint at the end";
-}
-
-static PyObject *decode_varints(PyObject *module, PyObject *arg) {
-    Py_buffer view;
-    if (PyObject_GetBuffer(arg, &view, PyBUF_C_CONTIGUOUS) < 0) return NULL;
-    const uint8_t *p = view.buf, *end = p + view.len;
-    Py_ssize_t n = count_varints(p, end);
-    PyObject *out = PyBytes_FromStringAndSize(NULL, n * 8);
-    if (!out) {
-        PyBuffer_Release(&view);
-        return NULL;
-    }
-    char *dst = PyBytes_AS_STRING(out);
-    const char *error;
-    if (view.len >= NOGIL_BYTES) {
-        Py_BEGIN_ALLOW_THREADS error = decode_into(p, end, n, dst);
-        Py_END_ALLOW_THREADS
-    } else {
-        error = decode_into(p, end, n, dst);
-    }
-    PyBuffer_Release(&view);
-    if (error) {
-        Py_DECREF(out);
-        PyErr_SetString(PyExc_ValueError, error);
-        return NULL;
-    }
-    return out;
-}
-
-static PyMethodDef module_methods[] = {
-    {"encode_varints", encode_varints, METH_O,
-     "Packed varint bytes of a buffer of uint32 (4-byte items) or int64/uint64 (8-byte items)."},
-    {"decode_varints", decode_varints, METH_O,
-     "Little-endian uint64 bytes of packed varints (ValueError when malformed)."},
-    {NULL, NULL, 0, NULL},
 };
 
 static int intern(PyObject **slot, const char *name) {
@@ -579,7 +434,7 @@ static int intern(PyObject **slot, const char *name) {
 
 static int module_exec(PyObject *module) {
     if (intern(&str_log_slow, "_log_slow") < 0 || intern(&str_on_seal, "_on_seal") < 0 ||
-        intern(&str_state, "_state") < 0 || intern(&str_thread, "thread") < 0 || intern(&str_stack, "stack") < 0 ||
+        intern(&str_stack, "stack") < 0 ||
         intern(&str_metrics, "_metrics") < 0 || intern(&str_step, "step") < 0 ||
         intern(&str_timestamp, "timestamp") < 0 || intern(&str_run_id, "run_id") < 0)
         return -1;
@@ -600,10 +455,9 @@ static PyModuleDef_Slot module_slots[] = {{Py_mod_exec, module_exec}, {0, NULL}}
 
 static struct PyModuleDef module_def = {
     PyModuleDef_HEAD_INIT,
-    .m_name = "tracklane._metric_native",
-    .m_doc = "The metric hot path in C: the point buffer and protobuf varint columns.",
-    .m_methods = module_methods,
+    .m_name = "tracklane._metrics._native",
+    .m_doc = "The metric hot path in C: the point buffer and fluent log_metric.",
     .m_slots = module_slots,
 };
 
-PyMODINIT_FUNC PyInit__metric_native(void) { return PyModuleDef_Init(&module_def); }
+PyMODINIT_FUNC PyInit__native(void) { return PyModuleDef_Init(&module_def); }
