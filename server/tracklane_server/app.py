@@ -26,33 +26,34 @@ from tracklane.v1 import (
 )
 from tracklane.wire.limits import MAX_MESSAGE_BYTES
 from tracklane_server.artifacts import open_store as open_artifact_store
+from tracklane_server.artifacts.run_roots import RunRoots
 from tracklane_server.auth.authenticate import Authenticator, AuthInterceptor
 from tracklane_server.auth.authorize import AuthorizationInterceptor
 from tracklane_server.auth.bootstrap import bootstrap_admin
-from tracklane_server.auth.permissions import PermissionStore, parse_default_permission
-from tracklane_server.auth.revocation import AccessEpoch
-from tracklane_server.auth.users_store import UsersStore
 from tracklane_server.data_dir import prepare_data_dir
 from tracklane_server.http.app import build_app
 from tracklane_server.http.dispatch import Dispatcher, MethodTable
 from tracklane_server.http.listener import HttpListener, bind_socket
 from tracklane_server.http.ui import BUNDLED_UI
+from tracklane_server.identity.epoch import AccessEpoch
+from tracklane_server.identity.principal import parse_default_permission
 from tracklane_server.interceptors import ErrorInterceptor, LimitsInterceptor
 from tracklane_server.memory import limit_malloc_arenas, return_freed_memory_forever
+from tracklane_server.runtime.artifact_sweeper import StaleUploadSweeper
+from tracklane_server.runtime.blocking import BlockingCalls
 from tracklane_server.runtime.decode_budget import DecodeBudget
+from tracklane_server.runtime.points_hub import PointsFeed, PointsHub, points_feed
 from tracklane_server.services.artifact_handlers import add_artifact_service
-from tracklane_server.services.artifact_roots import RunRoots
-from tracklane_server.services.artifact_sweeper import StaleUploadSweeper
 from tracklane_server.services.artifacts import ArtifactService
 from tracklane_server.services.auth import AuthService
-from tracklane_server.services.base import BlockingCalls
-from tracklane_server.services.points_hub import PointsFeed, PointsHub, points_feed
 from tracklane_server.services.registry import RegistryService
 from tracklane_server.services.service_handlers import add_service
 from tracklane_server.services.tracking import TrackingService
 from tracklane_server.settings import Settings
+from tracklane_server.store.access import PermissionStore
 from tracklane_server.store.sql_store import SqlStore
 from tracklane_server.store.sql_stream import MetricBatch
+from tracklane_server.store.users import UsersStore
 
 log = logging.getLogger("tracklane_server")
 
@@ -183,7 +184,7 @@ class TracklaneServer:
         )
         # The HTTP adapters call the same handlers through the same interceptors (http/dispatch.py).
         methods = MethodTable(server)
-        run_roots = RunRoots(self._store.engine, s)
+        run_roots = RunRoots(self._store.runs.artifact_location, s)
         tracking = TrackingService(
             self._store,
             blocking,

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from tracklane.exceptions import InvalidArgument
 from tracklane_server.artifacts.allowed_roots import AllowedRoots
-from tracklane_server.auth.principal import Permission
+from tracklane_server.identity.principal import Permission
 
 __all__ = ["SETTINGS", "Setting", "Settings", "add_arguments", "default_data_dir", "load"]
 

@@ -47,7 +47,7 @@ from tracklane.v1 import registry_pb2 as reg
 from tracklane.v1 import tracking_pb2 as trk
 from tracklane_server.auth.policy import RULES, check_policy
 from tracklane_server.auth.policy import run as run_rule
-from tracklane_server.auth.principal import Permission
+from tracklane_server.identity.principal import Permission
 
 Call = Callable[[Stubs, World, Cast], Any]
 

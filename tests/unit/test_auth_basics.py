@@ -10,10 +10,10 @@ import pytest
 
 from tracklane import _channel
 from tracklane.exceptions import InvalidArgument, Unauthenticated
-from tracklane_server.auth import tokens
 from tracklane_server.auth.authenticate import bearer_token, credentials
-from tracklane_server.auth.users_store import check_user_name
+from tracklane_server.identity import tokens
 from tracklane_server.settings import is_loopback, load
+from tracklane_server.store.users import check_user_name
 
 
 def test_secrets_are_fresh_prefixed_and_stored_as_sha256() -> None:

@@ -25,11 +25,12 @@ import grpc
 from tracklane.exceptions import Unauthenticated
 from tracklane.wire.headers import AUTHORIZATION_HEADER
 from tracklane_server.auth.policy import is_public
-from tracklane_server.auth.principal import Principal, set_principal
-from tracklane_server.auth.revocation import AccessEpoch, CallAccess, set_access
-from tracklane_server.auth.users_store import NotCached, UsersStore
+from tracklane_server.auth.revocation import CallAccess, set_access
+from tracklane_server.identity.epoch import AccessEpoch
+from tracklane_server.identity.principal import Principal, set_principal
 from tracklane_server.interceptors import responses, rewrap_handler
-from tracklane_server.services.base import BlockingCalls
+from tracklane_server.runtime.blocking import BlockingCalls
+from tracklane_server.store.users import NotCached, UsersStore
 
 if TYPE_CHECKING:
     Handler = grpc.RpcMethodHandler[Any, Any]

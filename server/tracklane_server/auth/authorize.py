@@ -24,17 +24,28 @@ from typing import TYPE_CHECKING, Any
 import grpc
 
 from tracklane.exceptions import PermissionDenied, Unauthenticated
-from tracklane_server.auth.permissions import PermissionStore, denied, set_default_permission
 from tracklane_server.auth.policy import RULES, Access, Kind, Need, Rule, check_policy, is_public
-from tracklane_server.auth.principal import Permission, Principal, current_principal
 from tracklane_server.auth.revocation import CallAccess, current_access
+from tracklane_server.identity.principal import (
+    Permission,
+    Principal,
+    current_principal,
+    set_default_permission,
+)
 from tracklane_server.interceptors import responses, rewrap_handler
-from tracklane_server.services.base import BlockingCalls
+from tracklane_server.runtime.blocking import BlockingCalls
+from tracklane_server.store.access import PermissionStore
 
 if TYPE_CHECKING:
     Handler = grpc.RpcMethodHandler[Any, Any]
 
 __all__ = ["AuthorizationInterceptor"]
+
+
+def denied(kind: str, ident: str) -> PermissionDenied:
+    """The one refusal for a resource the caller may not use, whether it exists or not."""
+    return PermissionDenied(f"permission denied on {kind} {ident!r} (or it does not exist)")
+
 
 _UNKNOWN = Rule(Access.ADMIN)  # never matched: a method without a rule is refused to everyone
 

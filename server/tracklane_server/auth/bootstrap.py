@@ -13,8 +13,8 @@ import os
 from pathlib import Path
 
 from tracklane.exceptions import AlreadyExists
-from tracklane_server.auth import tokens
-from tracklane_server.auth.users_store import UsersStore
+from tracklane_server.identity import tokens
+from tracklane_server.store.users import UsersStore
 
 log = logging.getLogger("tracklane_server.auth")
 

@@ -3,7 +3,7 @@
 A rule is "any authenticated user", "admins only", or the permissions the request needs: a level
 on the experiments, runs (their experiments) or registered models that named request fields
 point at. Searches are open to any user and filtered in SQL to what the caller may read
-(see ``auth.permissions.readable_*``). A method without a rule is refused (fail closed), and
+(see ``store.access.readable_*``). A method without a rule is refused (fail closed), and
 :func:`check_policy` refuses to start a server whose table misses a method of the services.
 
 Levels follow auth.proto: READ to see, EDIT to create and change runs, metrics, tags, artifacts,
@@ -22,7 +22,7 @@ from google.protobuf.descriptor import ServiceDescriptor
 
 from tracklane.v1 import artifacts_pb2, auth_pb2, common_pb2, registry_pb2, tracking_pb2
 from tracklane.wire.artifacts import parse_upload_message
-from tracklane_server.auth.principal import Permission
+from tracklane_server.identity.principal import Permission
 
 __all__ = [
     "PUBLIC_SERVICES",

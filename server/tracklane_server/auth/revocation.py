@@ -1,70 +1,26 @@
-"""Access that can be taken away during a call: the revocation epoch and each long-lived call's caller.
+"""Access that can be taken away during a call: each long-lived call's caller, checked again.
 
 A unary call is authenticated and authorized once, when it starts. A stream (StreamMetrics,
 WatchRun, an upload or download) may last for days, so its caller is checked again: at once after
 any change on this server that can take access away (a token revoked, a user deleted or demoted, a
-permission changed: each bumps the :class:`AccessEpoch`), and every ``RECHECK_SECONDS`` in any case,
-which is how changes made through other replicas arrive (their token cache lives as long).
+permission changed: each bumps the ``AccessEpoch``, identity/epoch.py), and every
+``RECHECK_SECONDS`` in any case, which is how changes made through other replicas arrive (their
+token cache lives as long).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 
-from tracklane_server.auth.principal import Principal
+from tracklane_server.identity.epoch import AccessEpoch
+from tracklane_server.identity.principal import Principal
 
-__all__ = ["RECHECK_SECONDS", "AccessEpoch", "CallAccess", "current_access", "set_access"]
+__all__ = ["RECHECK_SECONDS", "CallAccess", "current_access", "set_access"]
 
 #: How old a stream's check of its caller may get before the next message or response re-checks it.
 RECHECK_SECONDS = 5.0
-
-
-class AccessEpoch:
-    """A counter bumped by every change that can take access away; open calls wait on it."""
-
-    def __init__(self) -> None:
-        self._value = 0
-        self._lock = threading.Lock()
-        self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = set()
-
-    @property
-    def value(self) -> int:
-        return self._value
-
-    def bump(self) -> None:
-        """Called after such a change is committed; from any thread."""
-        with self._lock:
-            self._value += 1
-            waiters, self._waiters = self._waiters, set()
-        for loop, future in waiters:
-            with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits there
-                loop.call_soon_threadsafe(_resolve, future)
-
-    async def wait(self, seen: int, seconds: float) -> None:
-        """Until the counter moves past ``seen``, or ``seconds``."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
-        waiter = (loop, future)
-        with self._lock:
-            if self._value != seen:
-                return
-            self._waiters.add(waiter)
-        try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(future, seconds)
-        finally:
-            with self._lock:
-                self._waiters.discard(waiter)
-
-
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
 
 
 class CallAccess:

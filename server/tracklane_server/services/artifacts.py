@@ -32,8 +32,8 @@ from tracklane_server.artifacts import (
     CompletedPart,
     validate_artifact_path,
 )
-from tracklane_server.services.artifact_roots import RunRoots
-from tracklane_server.services.base import BlockingCalls
+from tracklane_server.artifacts.run_roots import RunRoots
+from tracklane_server.runtime.blocking import BlockingCalls
 from tracklane_server.services.request_checks import check_request, checked_requests
 from tracklane_server.store.page_tokens import decode_page_token, encode_page_token, fingerprint
 from tracklane_server.store.validation import page_size as check_page_size

@@ -14,14 +14,14 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from tracklane.exceptions import FailedPrecondition, NotFound, PermissionDenied, Unauthenticated
 from tracklane.v1 import auth_pb2, auth_pb2_grpc
-from tracklane_server.auth import tokens
-from tracklane_server.auth.principal import Principal, current_principal
-from tracklane_server.auth.users_store import TokenRecord, UserRecord, UsersStore
+from tracklane_server.identity import tokens
+from tracklane_server.identity.principal import Principal, current_principal
+from tracklane_server.runtime.blocking import BlockingCalls
 from tracklane_server.services.auth_permissions import PermissionMethods
-from tracklane_server.services.base import BlockingCalls
 from tracklane_server.services.masks import update_fields
 from tracklane_server.services.request_checks import checked_requests
 from tracklane_server.store.sql_common import now_ms
+from tracklane_server.store.users import TokenRecord, UserRecord, UsersStore
 
 Context = Any  # grpc.aio.ServicerContext; the interceptor turns TracklaneError into its status
 

@@ -2,7 +2,7 @@
 
 Who may call them (MANAGE on the resource, or admin) is checked by the authorization interceptor
 before these run (auth.policy); ListUserPermissions checks here that a non-admin asks about
-themselves. Only admins are told that a user name does not exist (auth/permissions.py). Mixed
+themselves. Only admins are told that a user name does not exist (store/access.py). Mixed
 into services.auth.AuthService, which provides ``users``, ``blocking`` and ``caller()``
 (FAILED_PRECONDITION when auth is off).
 """
@@ -14,11 +14,11 @@ from typing import Any
 
 from tracklane.exceptions import InvalidArgument, PermissionDenied
 from tracklane.v1 import auth_pb2
-from tracklane_server.auth.permissions import Grant, PermissionStore
-from tracklane_server.auth.principal import Permission, Principal
-from tracklane_server.auth.users_store import UsersStore
-from tracklane_server.services.base import BlockingCalls
+from tracklane_server.identity.principal import Permission, Principal
+from tracklane_server.runtime.blocking import BlockingCalls
 from tracklane_server.services.request_checks import checked_requests
+from tracklane_server.store.access import Grant, PermissionStore
+from tracklane_server.store.users import UsersStore
 
 Context = Any  # grpc.aio.ServicerContext
 

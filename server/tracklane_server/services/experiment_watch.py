@@ -16,8 +16,8 @@ from collections.abc import AsyncIterator, Sequence
 
 from tracklane.exceptions import InvalidArgument
 from tracklane.v1 import tracking_pb2
-from tracklane_server.services.base import BlockingCalls
-from tracklane_server.services.points_hub import ANY_RUN, PointsHub
+from tracklane_server.runtime.blocking import BlockingCalls
+from tracklane_server.runtime.points_hub import ANY_RUN, PointsHub
 from tracklane_server.store.page_tokens import decode_page_token, encode_page_token, fingerprint
 from tracklane_server.store.run_changes import LATE_COMMIT_MS, RunFeed
 from tracklane_server.store.sql_common import now_ms

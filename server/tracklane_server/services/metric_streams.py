@@ -22,10 +22,10 @@ from tracklane.exceptions import InvalidArgument, ResourceExhausted, TracklaneEr
 from tracklane.v1 import common_pb2, tracking_pb2
 from tracklane.wire.headers import CLIENT_ID_HEADER
 from tracklane.wire.metrics import encode_series
-from tracklane_server.auth.principal import current_principal
-from tracklane_server.services.base import BlockingCalls
-from tracklane_server.services.commit_queue import CommitQueue
-from tracklane_server.services.points_hub import PointsHub
+from tracklane_server.identity.principal import current_principal
+from tracklane_server.runtime.blocking import BlockingCalls
+from tracklane_server.runtime.commit_queue import CommitQueue
+from tracklane_server.runtime.points_hub import PointsHub
 from tracklane_server.store.metric_watch import MetricWatch
 from tracklane_server.store.sql_metrics import Points
 from tracklane_server.store.sql_stream import BatchResult, MetricBatch, StreamStore

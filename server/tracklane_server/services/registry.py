@@ -12,8 +12,8 @@ from typing import Any
 from tracklane.entities.model_registry import ModelStage
 from tracklane.exceptions import InvalidArgument
 from tracklane.v1 import registry_pb2, registry_pb2_grpc
-from tracklane_server.auth.principal import current_principal
-from tracklane_server.services.base import BlockingCalls
+from tracklane_server.identity.principal import current_principal
+from tracklane_server.runtime.blocking import BlockingCalls
 from tracklane_server.services.masks import update_fields
 from tracklane_server.services.request_checks import checked_requests
 from tracklane_server.store.registry_checks import check_model_name

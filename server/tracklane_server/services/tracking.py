@@ -10,13 +10,13 @@ from tracklane.entities import DatasetInput, LifecycleStage, RunStatus, ViewType
 from tracklane.exceptions import InvalidArgument
 from tracklane.v1 import tracking_pb2, tracking_pb2_grpc
 from tracklane_server.artifacts.allowed_roots import AllowedRoots
-from tracklane_server.auth.principal import current_principal
-from tracklane_server.services.base import BlockingCalls
+from tracklane_server.identity.principal import current_principal
+from tracklane_server.runtime.blocking import BlockingCalls
+from tracklane_server.runtime.points_hub import PointsHub
 from tracklane_server.services.experiment_watch import ExperimentWatch
 from tracklane_server.services.masks import update_fields
 from tracklane_server.services.metric_columns import metric_columns
 from tracklane_server.services.metric_streams import MetricStreams, metric_series
-from tracklane_server.services.points_hub import PointsHub
 from tracklane_server.services.request_checks import checked_requests
 from tracklane_server.store.metric_watch import MetricWatch
 from tracklane_server.store.run_changes import RunFeed

@@ -11,8 +11,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from tracklane.entities import Experiment, LifecycleStage, ViewType
 from tracklane.exceptions import AlreadyExists, FailedPrecondition, NotFound
-from tracklane_server.auth.permissions import grant_creator
 from tracklane_server.store import schema as t
+from tracklane_server.store.access import grant_creator
 from tracklane_server.store.locations import child_uri
 from tracklane_server.store.sql_common import experiment_pk, now_ms, transaction, upsert
 from tracklane_server.store.sql_search import search_experiment_ids

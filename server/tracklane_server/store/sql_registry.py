@@ -21,9 +21,9 @@ from tracklane.entities.model_registry import (
     RegisteredModel,
 )
 from tracklane.exceptions import AlreadyExists, InvalidArgument, NotFound
-from tracklane_server.auth.permissions import grant_creator
 from tracklane_server.store import schema as t
 from tracklane_server.store import sql_registry_read as read
+from tracklane_server.store.access import grant_creator
 from tracklane_server.store.locations import child_uri
 from tracklane_server.store.registry_checks import (
     SOURCE_MAX,

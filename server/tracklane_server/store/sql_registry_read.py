@@ -19,8 +19,8 @@ from tracklane.entities.model_registry import (
     RegisteredModel,
 )
 from tracklane.exceptions import InvalidArgument, NotFound
-from tracklane_server.auth.permissions import readable_models
 from tracklane_server.store import schema as t
+from tracklane_server.store.access import readable_models
 from tracklane_server.store.page_tokens import decode_page_token, encode_page_token, fingerprint
 from tracklane_server.store.search_filter import (
     MODEL_VERSION_ATTRIBUTES,

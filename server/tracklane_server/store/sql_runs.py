@@ -134,6 +134,16 @@ class RunStore:
     def get_run(self, run_id: str) -> Run:
         return Run.from_proto(self.get_run_message(run_id))
 
+    def artifact_location(self, run_id: str) -> tuple[str, str]:
+        """The run's ``artifact_uri`` and lifecycle stage. NotFound (``run_id``)."""
+        with transaction(self.engine) as conn:
+            row = conn.execute(
+                sa.select(t.runs.c.artifact_uri, t.runs.c.lifecycle_stage).where(t.runs.c.run_id == run_id)
+            ).first()
+        if row is None:
+            raise NotFound(f"run {run_id!r} does not exist", field="run_id")
+        return str(row.artifact_uri), str(row.lifecycle_stage)
+
     def get_run_message(self, run_id: str) -> tracking_pb2.Run:
         """The run as GetRun sends it (metric summaries included), straight from the rows.
 

@@ -17,8 +17,8 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from tracklane.entities import LifecycleStage, ViewType
 from tracklane.exceptions import InvalidArgument
-from tracklane_server.auth.permissions import readable_experiments
 from tracklane_server.store import schema as t
+from tracklane_server.store.access import readable_experiments
 from tracklane_server.store.page_tokens import decode_page_token, encode_page_token, fingerprint
 from tracklane_server.store.search_filter import (
     EXPERIMENT_ATTRIBUTES,

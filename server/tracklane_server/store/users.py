@@ -1,9 +1,9 @@
 """Users and API tokens on SQL, and bearer token -> Principal with a short in-process cache.
 
-Tokens are looked up by the hash of the bearer string (see tokens.py). Resolved tokens are cached
+Tokens are looked up by the hash of the bearer string (see identity/tokens.py). Resolved tokens are cached
 for ``CACHE_TTL_SECONDS`` so a busy client does not cost a query per call; every change made
 through this store (revoke, delete or demote a user) clears the cache after it commits and bumps
-the access epoch (auth/revocation.py), so it takes effect at once on this server: a lookup that
+the access epoch (identity/epoch.py), so it takes effect at once on this server: a lookup that
 read the database before the change cannot put its answer back into the cache after it (the cache
 has a generation, and only a lookup that started in the current one may fill it). Other replicas
 see a revocation within ``CACHE_TTL_SECONDS``.
@@ -20,9 +20,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from tracklane.exceptions import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
-from tracklane_server.auth import tokens
-from tracklane_server.auth.principal import Principal
-from tracklane_server.auth.revocation import AccessEpoch
+from tracklane_server.identity import tokens
+from tracklane_server.identity.epoch import AccessEpoch
+from tracklane_server.identity.principal import Principal
 from tracklane_server.store import schema as t
 from tracklane_server.store.page_tokens import decode_page_token, encode_page_token, fingerprint
 from tracklane_server.store.sql_common import now_ms, transaction

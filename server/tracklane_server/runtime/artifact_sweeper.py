@@ -17,8 +17,8 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from tracklane.exceptions import TracklaneError
-from tracklane_server.services.artifact_roots import RunRoots
-from tracklane_server.services.base import BlockingCalls
+from tracklane_server.artifacts.run_roots import RunRoots
+from tracklane_server.runtime.blocking import BlockingCalls
 
 __all__ = ["SWEEP_INTERVAL_SECONDS", "StaleUploadSweeper", "outermost"]
 

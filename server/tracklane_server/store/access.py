@@ -5,71 +5,50 @@ their explicit grant if there is one, else the server's default permission (``--
 permission``, NONE unless set). An explicit grant replaces the default, so a READ grant can limit
 one user below a default of EDIT. Admins have every level. Nothing is cached across calls: a grant
 or revocation takes effect on the next call, and every change bumps the access epoch so that open
-streams check again at once (auth/revocation.py).
+streams check again at once (auth/revocation.py). Who may call what is auth's (auth/policy.py);
+this module is the SQL that policy reads and the filters the searches apply.
 
 Only admins learn from these calls whether a user name exists: for anyone else (``reveal_users``
 False) granting to a name nobody has answers as granting does (and stores nothing: there is no one
 to grant to), and removing it answers as removing a grant the user does not have.
 
-The default permission travels with each call as a context variable (set by the authorization
-interceptor), as the Principal does, so stores filtering search results need no server handle and
-two servers in one process may differ.
+The default permission travels with each call as a context variable (identity/principal.py, set
+by the authorization interceptor), as the Principal does, so stores filtering search results need
+no server handle and two servers in one process may differ.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Literal, overload
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from tracklane.exceptions import InvalidArgument, NotFound, PermissionDenied
-from tracklane_server.auth.principal import Permission, Principal, current_principal
-from tracklane_server.auth.revocation import AccessEpoch
+from tracklane.exceptions import InvalidArgument, NotFound
+from tracklane_server.identity.epoch import AccessEpoch
+from tracklane_server.identity.principal import (
+    Permission,
+    Principal,
+    current_default_permission,
+    current_principal,
+)
 from tracklane_server.store import schema as t
 from tracklane_server.store.sql_common import transaction, upsert
 
 __all__ = [
     "Grant",
     "PermissionStore",
-    "current_default_permission",
-    "denied",
     "grant_creator",
-    "parse_default_permission",
     "readable_experiments",
     "readable_models",
-    "set_default_permission",
 ]
 
 log = logging.getLogger(__name__)
 
-_default: ContextVar[Permission | None] = ContextVar("tracklane_default_permission", default=None)
-
 _exp_perms, _model_perms = t.experiment_permissions, t.registered_model_permissions
-
-
-def parse_default_permission(name: str) -> Permission | None:
-    """The ``auth_default_permission`` setting (checked there): ``NONE`` -> None, else its level."""
-    return None if name == "NONE" else Permission[name]
-
-
-def set_default_permission(level: Permission | None) -> None:
-    """For the authorization interceptor only, at the start of each call."""
-    _default.set(level)
-
-
-def current_default_permission() -> Permission | None:
-    """The level of users without an explicit grant on this call's server; None: no access."""
-    return _default.get()
-
-
-def denied(kind: str, ident: str) -> PermissionDenied:
-    """The one refusal for a resource the caller may not use, whether it exists or not."""
-    return PermissionDenied(f"permission denied on {kind} {ident!r} (or it does not exist)")
 
 
 def _restricted(principal: Principal | None) -> Principal | None:

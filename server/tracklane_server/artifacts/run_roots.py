@@ -15,18 +15,14 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-
-import sqlalchemy as sa
-from sqlalchemy.engine import Engine
 
 from tracklane.entities import LifecycleStage
 from tracklane.exceptions import FailedPrecondition, InvalidArgument, NotFound
 from tracklane_server.artifacts import ArtifactStore, open_store
 from tracklane_server.artifacts.allowed_roots import AllowedRoots
 from tracklane_server.settings import Settings
-from tracklane_server.store import schema as t
-from tracklane_server.store.sql_common import transaction
 
 __all__ = ["RunArtifacts", "RunRoots"]
 
@@ -48,14 +44,20 @@ class RunRoots:
     """Looks up runs' artifact roots and opens their stores (cached; thread-safe).
 
     Args:
-        engine: The backend store's engine (the ``runs`` table).
+        lookup: A run id's ``artifact_uri`` and lifecycle stage (``RunStore.artifact_location``);
+            NotFound (``run_id``) for no such run.
         settings: The server settings: S3 endpoint and keys used for every ``s3://`` root, and
             ``auth`` (local artifact files are created private with it).
         allowed: The configured roots. Default: those of ``settings``.
     """
 
-    def __init__(self, engine: Engine, settings: Settings, allowed: AllowedRoots | None = None) -> None:
-        self._engine = engine
+    def __init__(
+        self,
+        lookup: Callable[[str], tuple[str, str]],
+        settings: Settings,
+        allowed: AllowedRoots | None = None,
+    ) -> None:
+        self._location = lookup
         self._settings = settings
         self.allowed = allowed or AllowedRoots(
             settings.resolved_artifact_root, settings.allowed_artifact_roots
@@ -129,10 +131,4 @@ class RunRoots:
             raise InvalidArgument("run_id is required", field="run_id")
         if len(run_id) > _RUN_ID_MAX:
             raise NotFound(f"run {run_id[:_RUN_ID_MAX]!r}... does not exist", field="run_id")
-        with transaction(self._engine) as conn:
-            row = conn.execute(
-                sa.select(t.runs.c.artifact_uri, t.runs.c.lifecycle_stage).where(t.runs.c.run_id == run_id)
-            ).first()
-        if row is None:
-            raise NotFound(f"run {run_id!r} does not exist", field="run_id")
-        return str(row.artifact_uri), str(row.lifecycle_stage)
+        return self._location(run_id)
