@@ -22,11 +22,12 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
 
 import tracklane
+from tests.fluent_helpers import fluent_on
 from tracklane.testing import LocalServer
 
 REQUIRE_SERVICES = os.environ.get("TRACKLANE_REQUIRE_SERVICES") == "1"
@@ -182,6 +183,13 @@ def client(tracking_server: LocalServer) -> Iterator[tracklane.Client]:
     """A tracklane.Client connected to the backend's server."""
     with tracklane.Client(tracking_server.uri) as c:
         yield c
+
+
+@pytest.fixture
+def fl(tracking_server: LocalServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The fluent module on the backend's server with a private metric spool; state reset around the test."""
+    with fluent_on(tracking_server.uri, tmp_path / "spool", monkeypatch) as module:
+        yield module
 
 
 @pytest.fixture
