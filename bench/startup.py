@@ -14,7 +14,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from tests.e2e._server_process import start_server
+from tests.servers.process import start_server
 
 
 def main() -> None:

@@ -6,7 +6,7 @@
             client.create_experiment("e")
         auth_server.admin.auth_stub().ListUsers(...)         # raw AuthService stub as the admin
 
-The ``auth_server`` fixture (tests/contract/conftest.py) gives one such server per backend
+The ``auth_server`` fixture (tests/servers/in_process.py) gives one such server per backend
 (SQLite + folder, PostgreSQL + MinIO) per session, on its own database, apart from the
 no-auth ``tracking_server``.
 """

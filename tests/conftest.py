@@ -1,15 +1,28 @@
 """Shared fixtures: real services when configured, skipped with a reason when not.
 
+The suite has one folder per layer (unit, backend, contract, client, e2e, ui: see tests/__init__.py
+and each folder's docstring). Servers come from tests/servers/ (registered below): ``backend``,
+``tracking_server`` and ``client`` run each test on SQLite + a folder and on PostgreSQL + MinIO
+(the ``services`` mark); ``auth_server`` is the same with auth on; ``fl`` is the fluent API on the
+backend's server. Everything a test starts binds 127.0.0.1 only.
+
 Services come from the environment (.ci/run sets them; see README "Running the tests"):
   TRACKLANE_TEST_POSTGRES_URI   postgresql+psycopg://USER:PASSWORD@127.0.0.1:PORT/DB (a database the
                                 tests may use to create their own throw-away databases)
   TRACKLANE_TEST_S3_ENDPOINT_URL, TRACKLANE_TEST_S3_ACCESS_KEY_ID, TRACKLANE_TEST_S3_SECRET_ACCESS_KEY
                                 a MinIO (or any S3) the tests may create buckets in
-  TRACKLANE_REQUIRE_SERVICES=1  a missing service fails the test instead of skipping it
+  TRACKLANE_REQUIRE_SERVICES=1  a missing service (or Chromium, or a tool below) fails the test
+                                instead of skipping it
+  TRACKLANE_REQUIRE_TOOLCHAINS=1  the same for the toolchains of the e2e tests of other languages'
+                                clients (go, node, java) and the stock MLflow virtualenv
+                                (TRACKLANE_MLFLOW_PYTHON names another interpreter)
+  TRACKLANE_CHROMIUM, TRACKLANE_UI_SCREENSHOTS  the browser of the ui tests and where they save
+                                their screenshots
 
 Tools some tests start themselves (a private MinIO, grpcurl) are looked up on PATH, then in the
 tool cache .ci/run builds into ($TRACKLANE_CI_CACHE, default ~/.cache/tracklane-ci): see
-``find_executable``. Missing ones skip (or fail) like services.
+``find_executable``. Missing ones skip (or fail) like services. Servers under test never see the
+caller's own TRACKLANE_* variables (``tests.servers.clean_env``).
 """
 
 from __future__ import annotations
@@ -22,14 +35,20 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
 
-import tracklane
+from tests.fluent_helpers import fluent_on
 from tracklane.testing import LocalServer
 
 REQUIRE_SERVICES = os.environ.get("TRACKLANE_REQUIRE_SERVICES") == "1"
+
+#: The server fixtures (backend, tracking_server, client, auth_server, auth) live with the rest of
+#: the one way to start a test server, in tests/servers/.
+pytest_plugins = ["tests.servers.in_process"]
+
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.services)]
 
 
 @dataclass(frozen=True)
@@ -48,6 +67,15 @@ class S3Config:
             "TRACKLANE_S3_ENDPOINT_URL": self.endpoint_url,
             "TRACKLANE_S3_ACCESS_KEY_ID": self.access_key_id,
             "TRACKLANE_S3_SECRET_ACCESS_KEY": self.secret_access_key,
+        }
+
+    def server_settings(self, prefix: str = "") -> dict[str, object]:
+        """The same as keyword settings of an in-process server (``LocalServer``)."""
+        return {
+            "artifact_root": f"s3://{self.bucket}/{prefix}".rstrip("/"),
+            "s3_endpoint_url": self.endpoint_url,
+            "s3_access_key_id": self.access_key_id,
+            "s3_secret_access_key": self.secret_access_key,
         }
 
 
@@ -147,41 +175,11 @@ def s3_service() -> S3Config:
     )
 
 
-BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.services)]
-
-
-@pytest.fixture(scope="session", params=BACKENDS)
-def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
-    """Server settings for one backend: SQLite + a local folder, or PostgreSQL + MinIO."""
-    data_dir = tmp_path_factory.mktemp(f"tracklane-{request.param}")
-    if request.param == "sqlite":
-        return {"data_dir": data_dir}
-    s3: S3Config = request.getfixturevalue("s3_service")
-    return {
-        "data_dir": data_dir,
-        "backend_store_uri": request.getfixturevalue("postgres_uri"),
-        "artifact_root": f"s3://{s3.bucket}/tracklane",
-        "s3_endpoint_url": s3.endpoint_url,
-        "s3_access_key_id": s3.access_key_id,
-        "s3_secret_access_key": s3.secret_access_key,
-    }
-
-
-@pytest.fixture(scope="session")
-def tracking_server(backend: dict[str, object]) -> Iterator[LocalServer]:
-    """A real server on a free loopback port over the backend; one per backend per session."""
-    settings = dict(backend)
-    data_dir = settings.pop("data_dir")
-    assert isinstance(data_dir, os.PathLike)
-    with LocalServer(data_dir, **settings) as server:
-        yield server
-
-
 @pytest.fixture
-def client(tracking_server: LocalServer) -> Iterator[tracklane.Client]:
-    """A tracklane.Client connected to the backend's server."""
-    with tracklane.Client(tracking_server.uri) as c:
-        yield c
+def fl(tracking_server: LocalServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The fluent module on the backend's server with a private metric spool; state reset around the test."""
+    with fluent_on(tracking_server.uri, tmp_path / "spool", monkeypatch) as module:
+        yield module
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from tests.e2e._server_process import clean_env, tracklane_executable
+from tests.servers import clean_env, tracklane_executable
 
 # MLflow's documentation, "MLproject File" (docs/source/projects.rst), verbatim.
 MLFLOW_DOCS_MLPROJECT = """\

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -23,18 +22,12 @@ from typing import Any
 import pandas as pd
 
 import tracklane
+from tests.servers import free_port
 from tracklane.models import infer_signature
 
 BANNER = re.compile(r"on http://(\S+):(\d+)(?:, OIP gRPC on (\S+):(\d+))?, (\d+) worker")
 IRIS_COLUMNS = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
 START_TIMEOUT = 240.0  # loading scikit-learn on a loaded 2-core machine takes seconds per worker
-
-
-def free_port() -> int:
-    """A port free right now on 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def tracklane_command() -> list[str]:

@@ -11,6 +11,7 @@ import pytest
 import urllib3
 
 import tracklane
+from tests.conftest import S3Config
 from tests.contract.test_artifacts import payload, s3_location, sha, status
 from tracklane.testing import LocalServer
 from tracklane.v1 import artifacts_pb2, artifacts_pb2_grpc
@@ -24,14 +25,8 @@ MiB = 1024 * 1024
 def s3_server(
     tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[LocalServer]:
-    s3 = request.getfixturevalue("s3_service")
-    with LocalServer(
-        tmp_path_factory.mktemp("direct-sha"),
-        artifact_root=f"s3://{s3.bucket}/direct-sha256",
-        s3_endpoint_url=s3.endpoint_url,
-        s3_access_key_id=s3.access_key_id,
-        s3_secret_access_key=s3.secret_access_key,
-    ) as server:
+    s3: S3Config = request.getfixturevalue("s3_service")
+    with LocalServer(tmp_path_factory.mktemp("direct-sha"), **s3.server_settings("direct-sha256")) as server:
         yield server
 
 

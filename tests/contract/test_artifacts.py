@@ -492,10 +492,7 @@ def test_public_endpoint_for_presigned_urls(tmp_path: Path, request: pytest.Fixt
     with (
         LocalServer(
             tmp_path,
-            artifact_root=f"s3://{s3.bucket}/public-endpoint",
-            s3_endpoint_url=s3.endpoint_url,
-            s3_access_key_id=s3.access_key_id,
-            s3_secret_access_key=s3.secret_access_key,
+            **s3.server_settings("public-endpoint"),
             s3_public_endpoint_url=public,
         ) as server,
         tracklane.Client(server.uri) as client,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,9 @@ import pytest
 
 import tracklane
 from tests.auth_helpers import AuthServer, AuthUser, start_auth_server
-from tests.conftest import BACKENDS, S3Config, create_postgres_database, drop_postgres_database
+from tests.conftest import BACKENDS
 from tests.contract.permissions_world import Cast, outcome, unique, upload_requests
+from tests.servers import own_backend
 from tracklane import exceptions
 from tracklane.v1 import auth_pb2, registry_pb2, tracking_pb2
 from tracklane_server.cli import main as cli_main
@@ -362,31 +364,16 @@ def default_servers(
 ) -> Iterator[dict[str, AuthServer]]:
     """Two servers on one backend, with default permission READ and EDIT."""
     servers: dict[str, AuthServer] = {}
-    databases: list[str] = []
-    admin_uri = ""
-    try:
+    with ExitStack() as stack:
         for default in ("READ", "EDIT"):
-            settings: dict[str, object] = {"auth_default_permission": default}
-            if request.param == "postgres":
-                admin_uri = request.getfixturevalue("postgres_admin_uri")
-                s3: S3Config = request.getfixturevalue("s3_service")
-                databases.append(create_postgres_database(admin_uri))
-                settings |= {
-                    "backend_store_uri": databases[-1],
-                    "artifact_root": f"s3://{s3.bucket}/tracklane-default-{default.lower()}",
-                    "s3_endpoint_url": s3.endpoint_url,
-                    "s3_access_key_id": s3.access_key_id,
-                    "s3_secret_access_key": s3.secret_access_key,
-                }
+            own = stack.enter_context(own_backend(request, s3_prefix=f"tracklane-default-{default.lower()}"))
             data_dir = tmp_path_factory.mktemp(f"tracklane-default-{default.lower()}")
-            servers[default] = start_auth_server(data_dir, **settings)
+            servers[default] = server = start_auth_server(
+                data_dir, auth_default_permission=default, **own.settings()
+            )
+            stack.callback(server.local.stop)
+            stack.callback(server.close_clients)
         yield servers
-    finally:
-        for server in servers.values():
-            server.close_clients()
-            server.local.stop()
-        for uri in databases:
-            drop_postgres_database(admin_uri, uri)
 
 
 def test_default_read_lets_everyone_see_but_not_change(default_servers: dict[str, AuthServer]) -> None:

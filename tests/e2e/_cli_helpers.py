@@ -7,7 +7,7 @@ import json
 import subprocess
 from typing import Any
 
-from tests.e2e._server_process import clean_env, tracklane_executable
+from tests.servers import clean_env, tracklane_executable
 
 __all__ = ["cli", "cli_json"]
 

@@ -1,4 +1,6 @@
-"""What the fault suite shares: a private MinIO it may stop, retried calls, a fixed-port server.
+"""What the fault suite shares: a private MinIO it may stop, retried calls, a PostgreSQL restart.
+
+Its servers are started with :mod:`tests.servers` (``serve``, ``fixed_bind``, ``server_on_backend``).
 
 The private PostgreSQL cluster lives in :mod:`tests.e2e.test_stream_faults` (``private_postgres``);
 this adds its twin for the object store. Neither is the shared instance other tests use: the
@@ -13,29 +15,25 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
-import pytest
 from minio import Minio
 
 import tracklane
-from tests.conftest import S3Config, create_postgres_database, drop_postgres_database, find_executable
-from tests.e2e._server_process import ServerProcess, ServerStartError, clean_env, start_server
-from tests.e2e.test_stream_faults import PrivatePostgres, fixed_port
+from tests.conftest import find_executable
+from tests.e2e.test_stream_faults import PrivatePostgres
+from tests.servers import clean_env, fixed_port
 
 __all__ = [
     "PrivateMinio",
     "PrivatePostgres",
     "Transient",
-    "fixed_bind",
     "private_minio",
     "restart_postgres",
     "retried",
-    "serve",
-    "server_on_backend",
 ]
 
 MINIO_HOW_TO = "bash .ci/services.sh start builds it (go install github.com/minio/minio)"
@@ -80,52 +78,6 @@ def retried(
             if found is not None:
                 return found
             break
-
-
-def serve(
-    tmp_path: Path, *args: str, bind: str = "127.0.0.1:0", env: Mapping[str, str] | None = None
-) -> ServerProcess:
-    """The server with ``args``; a start that fails (a busy shared machine) is tried again."""
-    for attempt in range(3):
-        try:
-            return start_server(*args, data_dir=tmp_path / "data", bind=bind, env=env)
-        except ServerStartError:
-            if attempt == 2:
-                raise
-            time.sleep(2)
-    raise AssertionError("unreachable")
-
-
-@contextmanager
-def server_on_backend(
-    request: pytest.FixtureRequest,
-    data_dir: Path,
-    *args: str,
-    env: Mapping[str, str] | None = None,
-    s3_prefix: str = "",
-) -> Iterator[ServerProcess]:
-    """A server process on the test's backend (``request.param``): SQLite and a folder, or a fresh
-    database on the shared PostgreSQL (dropped afterwards) and, with ``s3_prefix``, MinIO."""
-    env = dict(env or {})
-    admin_uri = uri = ""
-    if request.param == "postgres":
-        admin_uri = request.getfixturevalue("postgres_admin_uri")
-        uri = create_postgres_database(admin_uri)
-        args = (*args, "--backend-store-uri", uri)
-        if s3_prefix:
-            s3: S3Config = request.getfixturevalue("s3_service")
-            env.update(s3.server_env(s3_prefix))
-    try:
-        with start_server(*args, data_dir=data_dir, env=env) as process:
-            yield process
-    finally:
-        if admin_uri:
-            drop_postgres_database(admin_uri, uri)
-
-
-def fixed_bind() -> str:
-    """A loopback address below the ephemeral range, for a server restarted on the same port."""
-    return f"127.0.0.1:{fixed_port()}"
 
 
 class PrivateMinio:

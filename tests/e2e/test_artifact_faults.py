@@ -24,7 +24,7 @@ from minio import Minio
 
 import tracklane
 from tests.conftest import S3Config
-from tests.e2e._server_process import ServerProcess, clean_env, start_server
+from tests.servers import ServerProcess, clean_env, start_server
 
 MiB = 1024 * 1024
 

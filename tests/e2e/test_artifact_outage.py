@@ -17,8 +17,8 @@ import grpc
 import pytest
 
 import tracklane
-from tests.e2e._fault_helpers import PrivateMinio, private_minio, serve
-from tests.e2e._server_process import ServerProcess
+from tests.e2e._fault_helpers import PrivateMinio, private_minio
+from tests.servers import ServerProcess, serve
 from tracklane import exceptions
 from tracklane.v1 import artifacts_pb2, artifacts_pb2_grpc
 

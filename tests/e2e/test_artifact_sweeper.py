@@ -19,8 +19,8 @@ from minio import Minio
 
 import tracklane
 from tests.conftest import S3Config
-from tests.e2e._server_process import clean_env, start_server
 from tests.e2e.test_artifact_faults import UPLOADER, _bucket_prefix, _incomplete, _wait_for
+from tests.servers import clean_env, start_server
 from tracklane_server.artifacts.local import TEMP_PREFIX
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import tracklane
-from tests.e2e._server_process import clean_env, tracklane_executable
+from tests.servers import clean_env, tracklane_executable
 from tracklane.testing import LocalServer
 
 

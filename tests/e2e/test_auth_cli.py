@@ -4,14 +4,13 @@ secret in the server's DEBUG log."""
 from __future__ import annotations
 
 import json
-import socket
 import stat
 import subprocess
 import time
 from pathlib import Path
 
 import tracklane
-from tests.e2e._server_process import ServerProcess, clean_env, start_server, tracklane_executable
+from tests.servers import ServerProcess, clean_env, free_port, server_argv, start_server, tracklane_executable
 
 WRONG_TOKEN = "tlk_wrong-token-nobody-was-given-0123456789"
 
@@ -120,18 +119,7 @@ def test_bootstrap_from_the_environment_writes_no_file(tmp_path: Path) -> None:
 
 def test_a_short_bootstrap_token_is_refused_without_echoing_it(tmp_path: Path) -> None:
     result = subprocess.run(
-        [
-            tracklane_executable(),
-            "server",
-            "--auth",
-            "true",
-            "--data-dir",
-            str(tmp_path),
-            "--bind",
-            "127.0.0.1:0",
-            "--http-bind",
-            "127.0.0.1:0",
-        ],
+        server_argv("--auth", "true", data_dir=tmp_path),
         capture_output=True,
         text=True,
         env=clean_env({"TRACKLANE_AUTH_BOOTSTRAP_TOKEN": "short-secret"}),
@@ -145,7 +133,7 @@ def test_a_short_bootstrap_token_is_refused_without_echoing_it(tmp_path: Path) -
 def test_a_public_address_without_auth_is_refused_before_binding(tmp_path: Path) -> None:
     # 192.0.2.1 (TEST-NET-1) is on no interface here: even a broken check could not bind it.
     result = subprocess.run(
-        [tracklane_executable(), "server", "--data-dir", str(tmp_path), "--bind", "192.0.2.1:0"],
+        server_argv(data_dir=tmp_path, bind="192.0.2.1:0", http_bind=None),
         capture_output=True,
         text=True,
         env=clean_env(),
@@ -158,9 +146,7 @@ def test_a_public_address_without_auth_is_refused_before_binding(tmp_path: Path)
 
 
 def test_workers_starting_together_bootstrap_one_admin(tmp_path: Path) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
+    port = free_port()
     data = tmp_path / "data"
     # Four processes import the server (spawn); on a busy machine (load 20+) that took over 30 s.
     with start_server(

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.conftest import create_postgres_database, drop_postgres_database, find_executable
-from tests.e2e._server_process import ServerProcess, clean_env, start_server, tracklane_executable
+from tests.servers import ServerProcess, clean_env, start_server, tracklane_executable
 from tracklane_server.settings import SETTINGS
 
 TRACKLANE_SERVICES = {

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,7 @@ import pytest
 import tracklane
 from tests.e2e._cli_helpers import cli as tl
 from tests.e2e._cli_helpers import cli_json as as_json
-from tests.e2e._server_process import ServerProcess, clean_env, start_server, tracklane_executable
+from tests.servers import ServerProcess, clean_env, free_port, start_server, tracklane_executable
 from tracklane_server.cli import build_parser
 
 
@@ -149,12 +148,6 @@ def test_runs_update_delete_restore(server: ServerProcess, unique: str) -> None:
     bad = tl(uri, "runs", "update", run_id, "--status", "done", ok=False)
     assert bad.returncode == 2
     assert "invalid choice: 'DONE'" in bad.stderr
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_no_server_says_how_to_start_one() -> None:

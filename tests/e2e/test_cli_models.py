@@ -10,7 +10,7 @@ import pytest
 import tracklane
 from tests.e2e._cli_helpers import cli as tl
 from tests.e2e._cli_helpers import cli_json as js
-from tests.e2e._server_process import ServerProcess, start_server
+from tests.servers import ServerProcess, start_server
 
 
 @pytest.fixture(scope="module")

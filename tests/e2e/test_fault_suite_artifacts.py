@@ -28,15 +28,13 @@ import pytest
 import tracklane
 from tests.e2e._fault_helpers import (
     PrivateMinio,
-    fixed_bind,
     private_minio,
     restart_postgres,
     retried,
-    serve,
 )
-from tests.e2e._server_process import ServerProcess, clean_env
 from tests.e2e.test_artifact_faults import UPLOADER
 from tests.e2e.test_stream_faults import PrivatePostgres, private_postgres
+from tests.servers import ServerProcess, clean_env, fixed_bind, serve
 
 __all__ = ["private_postgres"]  # the fixture, imported to be used here
 

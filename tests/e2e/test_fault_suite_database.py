@@ -23,8 +23,9 @@ from pathlib import Path
 import pytest
 
 import tracklane
-from tests.e2e._fault_helpers import fixed_bind, restart_postgres, serve
+from tests.e2e._fault_helpers import restart_postgres
 from tests.e2e.test_stream_faults import PrivatePostgres, private_postgres, stored, wait_for
+from tests.servers import fixed_bind, serve
 from tracklane._metrics.sender import MetricsConfig, MetricSender
 from tracklane_server.store import db
 

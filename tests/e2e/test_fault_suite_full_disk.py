@@ -27,8 +27,8 @@ import pytest
 import sqlalchemy as sa
 
 import tracklane
-from tests.e2e._fault_helpers import serve
 from tests.e2e.test_stream_faults import PrivatePostgres, private_postgres, stored
+from tests.servers import serve
 from tracklane._metrics.sender import MetricsConfig, MetricSender
 from tracklane.entities import Param
 from tracklane.exceptions import DeadlineExceeded, ResourceExhausted, TracklaneError

@@ -24,8 +24,7 @@ import pytest
 import tracklane
 from tests.auth_helpers import BOOTSTRAP_TOKEN
 from tests.conftest import BACKENDS
-from tests.e2e._fault_helpers import server_on_backend
-from tests.e2e._server_process import ServerProcess
+from tests.servers import ServerProcess, server_on_backend
 from tracklane.v1 import tracking_pb2, tracking_pb2_grpc
 
 pytestmark = pytest.mark.timeout(300)

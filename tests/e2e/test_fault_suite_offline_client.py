@@ -24,9 +24,8 @@ import pytest
 
 import tracklane
 from tests.conftest import create_postgres_database, drop_postgres_database
-from tests.e2e._fault_helpers import fixed_bind, serve
-from tests.e2e._server_process import ServerProcess, clean_env, tracklane_sync
 from tests.e2e.test_stream_faults import stored
+from tests.servers import ServerProcess, clean_env, fixed_bind, serve, tracklane_sync
 from tracklane._metrics.run_ends import end_request
 from tracklane._metrics.sender import MetricsConfig, MetricSender
 from tracklane.cli.sync import sync_spool

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 import tracklane
-from tests.e2e._fault_helpers import fixed_bind, restart_postgres, retried, serve
-from tests.e2e._server_process import ServerProcess
+from tests.e2e._fault_helpers import restart_postgres, retried
 from tests.e2e.test_stream_faults import PrivatePostgres, private_postgres
+from tests.servers import ServerProcess, fixed_bind, serve
 from tracklane.entities.model_registry import ModelStage, ModelVersion
 
 __all__ = ["private_postgres"]  # the fixture, imported to be used here

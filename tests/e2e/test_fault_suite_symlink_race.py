@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 import pytest
 
 import tracklane
-from tests.conftest import create_postgres_database, drop_postgres_database
+from tests.servers import own_backend
 from tracklane.testing import LocalServer
 
 pytestmark = pytest.mark.timeout(300)
@@ -39,17 +39,8 @@ INSIDE = b"inside: the run's own file"
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.services)])
 def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LocalServer]:
-    settings: dict[str, object] = {}
-    admin_uri = ""
-    if request.param == "postgres":
-        admin_uri = request.getfixturevalue("postgres_admin_uri")
-        settings["backend_store_uri"] = create_postgres_database(admin_uri)
-    try:
-        with LocalServer(tmp_path / "data", **settings) as local:
-            yield local
-    finally:
-        if admin_uri:
-            drop_postgres_database(admin_uri, str(settings["backend_store_uri"]))
+    with own_backend(request) as backend, LocalServer(tmp_path / "data", **backend.settings()) as local:
+        yield local
 
 
 def outside_tree(tmp_path: Path) -> Path:

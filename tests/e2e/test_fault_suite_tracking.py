@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 import tracklane
-from tests.e2e._fault_helpers import fixed_bind, retried, serve
-from tests.e2e._server_process import ServerProcess
+from tests.e2e._fault_helpers import retried
+from tests.servers import ServerProcess, fixed_bind, serve
 from tracklane.entities import Param, RunStatus, RunTag
 
 pytestmark = [pytest.mark.services, pytest.mark.timeout(300)]

@@ -18,8 +18,7 @@ import pytest
 
 from tests.conftest import BACKENDS
 from tests.contract.hostile import OpenStream
-from tests.e2e._fault_helpers import server_on_backend
-from tests.e2e._server_process import ServerProcess, ServerStartError, start_server
+from tests.servers import ServerProcess, ServerStartError, server_on_backend, start_server
 from tracklane.v1 import artifacts_pb2, artifacts_pb2_grpc, tracking_pb2, tracking_pb2_grpc
 from tracklane.wire.headers import CLIENT_ID_HEADER
 

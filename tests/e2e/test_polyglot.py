@@ -27,7 +27,7 @@ import pytest
 
 import tracklane
 from tests.auth_helpers import BOOTSTRAP_TOKEN
-from tests.e2e._server_process import ServerProcess, start_server
+from tests.servers import ServerProcess, start_server
 from tests.tls_helpers import Pki, make_pki
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,7 +7,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -20,13 +19,8 @@ import tracklane
 import tracklane.projects
 from tests.conftest import REQUIRE_SERVICES
 from tests.projects_helpers import run_env, tracklane_run, write_docs_project, write_project
+from tests.servers import free_port
 from tracklane.testing import LocalServer
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -42,16 +36,16 @@ def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             pytest.fail(f"{message}; TRACKLANE_REQUIRE_SERVICES=1 requires it")
         pytest.skip(message)
     temp = tmp_path_factory.mktemp("ray")
-    dashboard = _free_port()
+    dashboard = free_port()
     # Without it Ray swaps 127.0.0.1 for the machine's address and listens on every interface.
     env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
     log = open(temp / "head.log", "w")  # noqa: SIM115 - closed at teardown
     head = subprocess.Popen(
         [
             str(ray_cli) if ray_cli.exists() else "ray", "start", "--head", "--block",
-            "--node-ip-address", "127.0.0.1", "--port", str(_free_port()),
+            "--node-ip-address", "127.0.0.1", "--port", str(free_port()),
             "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dashboard),
-            "--dashboard-agent-listen-port", str(_free_port()), "--num-cpus", "2",
+            "--dashboard-agent-listen-port", str(free_port()), "--num-cpus", "2",
             "--include-dashboard", "true", "--disable-usage-stats", "--temp-dir", str(temp),
         ],
         env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,

@@ -22,7 +22,8 @@ import pytest
 
 from tests.conftest import REQUIRE_SERVICES
 from tests.image_helpers import base_image, storage_env, tools_missing
-from tests.serving_helpers import IRIS_COLUMNS, free_port, iris, save_iris, tracklane_command
+from tests.servers import free_port
+from tests.serving_helpers import IRIS_COLUMNS, iris, save_iris, tracklane_command
 from tracklane.serving.oip import open_inference_pb2 as pb
 from tracklane.serving.oip import open_inference_pb2_grpc as pb_grpc
 

@@ -12,9 +12,7 @@ In every case the stored history must equal exactly what was logged (no point lo
 from __future__ import annotations
 
 import os
-import random
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,39 +27,18 @@ import pytest
 
 import tracklane
 from tests.conftest import create_postgres_database, drop_postgres_database, missing
-from tests.e2e._server_process import (
+from tests.servers import (
     ServerProcess,
     ServerStartError,
     clean_env,
+    fixed_port,
+    free_port,
     start_server,
     tracklane_sync,
 )
 from tracklane._metrics.sender import MetricsConfig, MetricSender
 
 pytestmark = [pytest.mark.services, pytest.mark.timeout(240)]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def fixed_port() -> int:
-    """A free port below the ephemeral range, for a server restarted on the same address.
-
-    A client redialling a dead ephemeral port can end up connected to itself on it (a TCP
-    self-connect), and the restarted server then cannot bind.
-    """
-    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    for port in random.sample(range(max(1024, low - 8000), low), 200):
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port below the ephemeral range")
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pytest
 
 import tracklane
 from tests.conftest import create_postgres_database, drop_postgres_database
-from tests.e2e._server_process import clean_env, start_server
+from tests.servers import clean_env, start_server
 
 PROCESSES = 4
 RUNS_PER_PROCESS = 25

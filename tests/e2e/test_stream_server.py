@@ -14,7 +14,7 @@ import grpc
 import pytest
 
 from tests.conftest import create_postgres_database, drop_postgres_database
-from tests.e2e._server_process import ServerProcess, start_server
+from tests.servers import ServerProcess, start_server
 from tracklane.v1 import tracking_pb2, tracking_pb2_grpc
 
 Request = tracking_pb2.StreamMetricsRequest

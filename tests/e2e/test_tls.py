@@ -14,7 +14,7 @@ import pytest
 
 import tracklane
 from tests.auth_helpers import BOOTSTRAP_TOKEN
-from tests.e2e._server_process import ServerProcess, ServerStartError, start_server
+from tests.servers import ServerProcess, ServerStartError, start_server
 from tests.tls_helpers import Pki, make_pki
 from tracklane import _channel, exceptions
 from tracklane.v1 import auth_pb2, auth_pb2_grpc

@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from pathlib import Path
 
 import httpx
 
 import tracklane
-from tests.e2e._server_process import start_server
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from tests.servers import clean_env, free_port, server_argv, start_server
 
 
 def test_workers_share_the_port_and_the_data(tmp_path: Path) -> None:
-    port, http_port = _free_port(), _free_port()
+    port, http_port = free_port(), free_port()
     with start_server(
         "--workers",
         "2",
@@ -52,19 +45,8 @@ def test_workers_share_the_port_and_the_data(tmp_path: Path) -> None:
 def test_workers_need_a_fixed_port(tmp_path: Path) -> None:
     import subprocess
 
-    from tests.e2e._server_process import clean_env, tracklane_executable
-
     result = subprocess.run(
-        [
-            tracklane_executable(),
-            "server",
-            "--workers",
-            "2",
-            "--bind",
-            "127.0.0.1:0",
-            "--data-dir",
-            str(tmp_path),
-        ],
+        server_argv("--workers", "2", data_dir=tmp_path, http_bind=None),
         capture_output=True,
         text=True,
         env=clean_env(),
@@ -78,10 +60,7 @@ def test_workers_need_a_fixed_port(tmp_path: Path) -> None:
 def test_workers_need_a_fixed_http_port(tmp_path: Path) -> None:
     import subprocess
 
-    from tests.e2e._server_process import clean_env, tracklane_executable
-
-    argv = [tracklane_executable(), "server", "--workers", "2", "--data-dir", str(tmp_path)]
-    argv += ["--bind", f"127.0.0.1:{_free_port()}", "--http-bind", "127.0.0.1:0"]
+    argv = server_argv("--workers", "2", data_dir=tmp_path, bind=f"127.0.0.1:{free_port()}")
     result = subprocess.run(argv, capture_output=True, text=True, env=clean_env(), timeout=60)
     assert result.returncode != 0
     assert "fixed port in --http-bind" in result.stderr

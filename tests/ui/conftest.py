@@ -20,7 +20,6 @@ import pytest
 
 import tracklane
 from tests.conftest import REQUIRE_SERVICES
-from tests.contract.conftest import auth_server  # noqa: F401  (the same fixture, for sign-in tests)
 from tests.ui._data import Seeded, seed_experiment
 from tests.ui.chromium import CHROMIUM, CHROMIUM_FLAGS
 from tracklane.testing import LocalServer

@@ -1,25 +1,28 @@
 """The real ``tracklane server`` as a child process: start, wait for its log line, stop or kill, restart.
 
-End-to-end and fault tests share this helper::
+Every test that needs a server process uses this module (through :mod:`tests.servers`)::
 
-    with start_server(data_dir=tmp_path) as server:    # --bind 127.0.0.1:0 by default
+    with start_server(data_dir=tmp_path) as server:    # --bind and --http-bind 127.0.0.1:0 by default
         call(server.address)
         server.kill()                                  # SIGKILL, no clean-up
     with start_server(data_dir=tmp_path, bind=server.bind) as again:   # same data and port
         ...
 
-The server's stderr is read by a thread (so a chatty server never blocks on a full pipe), kept in
+A test that expects the server to refuse to start runs :func:`server_argv` itself. The server's
+stderr is read by a thread (so a chatty server never blocks on a full pipe), kept in
 :attr:`ServerProcess.log_lines` and written to ``<log_dir>/server-N.log``; stdout goes to
-``<log_dir>/server-N.stdout``.
+``<log_dir>/server-N.stdout``. A test that fails inside ``with`` gets the log's last lines as a note.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import random
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -35,8 +38,14 @@ __all__ = [
     "ServerProcess",
     "ServerStartError",
     "clean_env",
+    "fixed_bind",
+    "fixed_port",
+    "free_port",
+    "serve",
+    "server_argv",
     "start_server",
     "tracklane_executable",
+    "tracklane_sync",
 ]
 
 #: The one line the server logs when it is ready; group 1 is the host, group 2 the real port.
@@ -46,6 +55,35 @@ HTTP_LISTENING = re.compile(r"HTTP \(web UI, Connect\) on (\S+)")
 
 _counter = 0
 _counter_lock = threading.Lock()
+
+
+def free_port() -> int:
+    """A port free right now on 127.0.0.1 (in the ephemeral range)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def fixed_port() -> int:
+    """A free port below the ephemeral range, for a server restarted on the same address.
+
+    A client redialling a dead ephemeral port can end up connected to itself on it (a TCP
+    self-connect), and the restarted server then cannot bind.
+    """
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    for port in random.sample(range(max(1024, low - 8000), low), 200):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port below the ephemeral range")
+
+
+def fixed_bind() -> str:
+    """A loopback address below the ephemeral range, for a server restarted on the same port."""
+    return f"127.0.0.1:{fixed_port()}"
 
 
 class ServerStartError(AssertionError):
@@ -215,10 +253,37 @@ class ServerProcess:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if exc is not None:
+            with self._lock:
+                tail = "\n".join(self.log_lines[-40:])
+            exc.add_note(f"tracklane server (pid {self.pid}) log, last lines:\n{tail}")
         if self.proc.poll() is None:
             self.kill()
         else:
             self._kill_group()  # workers a killed parent left behind
+
+
+def server_argv(
+    *args: str,
+    data_dir: Path,
+    bind: str = "127.0.0.1:0",
+    http_bind: str | None = "127.0.0.1:0",
+    command: Sequence[str] = ("server",),
+) -> list[str]:
+    """``tracklane server --data-dir DATA_DIR --bind BIND --http-bind HTTP_BIND ARGS...``.
+
+    Args:
+        *args: Further flags.
+        data_dir: The server's data folder (always given, so nothing lands in the user's home).
+        bind: ``HOST:PORT`` of the gRPC listener; port 0 picks a free port.
+        http_bind: The HTTP listener's ``HOST:PORT``, ``none``, or None to leave the flag out (the
+            server's default, 127.0.0.1:5000, for tests of what it refuses before binding).
+        command: The subcommand, for tests of other entry points (only ``server`` has --http-bind).
+    """
+    argv = [tracklane_executable(), *command, "--data-dir", str(data_dir), "--bind", bind]
+    if command == ("server",) and http_bind is not None:
+        argv += ["--http-bind", http_bind]
+    return [*argv, *args]
 
 
 def start_server(
@@ -253,10 +318,7 @@ def start_server(
         number = _counter
     log_dir = log_dir or data_dir.parent
     log_dir.mkdir(parents=True, exist_ok=True)
-    argv = [tracklane_executable(), *command, "--data-dir", str(data_dir), "--bind", bind]
-    if command == ("server",):
-        argv += ["--http-bind", http_bind]
-    argv += args
+    argv = server_argv(*args, data_dir=data_dir, bind=bind, http_bind=http_bind, command=command)
     started_at = time.monotonic()
     with (log_dir / f"server-{number}.stdout").open("wb") as stdout:
         # A session of its own, so SIGKILL can take the whole group: the workers of `--workers N`
@@ -279,6 +341,21 @@ def start_server(
             server._kill_group()
         raise
     return server
+
+
+def serve(
+    tmp_path: Path, *args: str, bind: str = "127.0.0.1:0", env: Mapping[str, str] | None = None
+) -> ServerProcess:
+    """:func:`start_server` on ``tmp_path/data``; a start that fails (a busy shared machine) is tried
+    again, twice. For the fault suite, whose servers are started many times."""
+    for attempt in range(3):
+        try:
+            return start_server(*args, data_dir=tmp_path / "data", bind=bind, env=env)
+        except ServerStartError:
+            if attempt == 2:
+                raise
+            time.sleep(2)
+    raise AssertionError("unreachable")
 
 
 def tracklane_sync(address: str, spool: Path) -> subprocess.CompletedProcess[str]:

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 import tracklane
-from tests.e2e.recipe_helpers import TRAINING, RecipeUnderTest, statuses
+from tests.client.recipe_helpers import TRAINING, RecipeUnderTest, statuses
 from tracklane.exceptions import NotFound
 from tracklane.recipes import RecipeConfigError, RecipeError, StepFailedError
 
