@@ -26,7 +26,7 @@ import tracklane
 from tests.e2e._fault_helpers import fixed_bind, restart_postgres, serve
 from tests.e2e.test_stream_faults import PrivatePostgres, private_postgres, stored, wait_for
 from tracklane._metric_sender import MetricsConfig, MetricSender
-from tracklane_server.store import db
+from tracklane_server.store.db import engine as db
 
 __all__ = ["private_postgres"]  # the fixture, imported to be used here
 

@@ -19,10 +19,10 @@ from tracklane.model_registry import (
     ModelVersionStatus,
     RegisteredModel,
 )
-from tracklane_server.store import schema as t
 from tracklane_server.store.access import readable_models
-from tracklane_server.store.page_tokens import decode_page_token, encode_page_token, fingerprint
-from tracklane_server.store.search_filter import (
+from tracklane_server.store.db import schema as t
+from tracklane_server.store.db.page_tokens import decode_page_token, encode_page_token, fingerprint
+from tracklane_server.store.query.filter import (
     MODEL_VERSION_ATTRIBUTES,
     REGISTERED_MODEL_ATTRIBUTES,
     TAGGED_ENTITIES,
@@ -31,7 +31,7 @@ from tracklane_server.store.search_filter import (
     parse_filter,
     parse_order_by,
 )
-from tracklane_server.store.sql_search import _compare, _keyset_page, _tag_sorted
+from tracklane_server.store.tracking.search import _compare, _keyset_page, _tag_sorted
 
 MODEL_DEFAULT_ORDER = [OrderKey("attribute", "name")]
 VERSION_DEFAULT_ORDER = [OrderKey("attribute", "name"), OrderKey("attribute", "version", ascending=False)]

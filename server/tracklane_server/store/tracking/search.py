@@ -17,10 +17,11 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from tracklane.entities import LifecycleStage, ViewType
 from tracklane.exceptions import InvalidArgument
-from tracklane_server.store import schema as t
 from tracklane_server.store.access import readable_experiments
-from tracklane_server.store.page_tokens import decode_page_token, encode_page_token, fingerprint
-from tracklane_server.store.search_filter import (
+from tracklane_server.store.db import schema as t
+from tracklane_server.store.db.page_tokens import decode_page_token, encode_page_token, fingerprint
+from tracklane_server.store.db.transactions import experiment_pk
+from tracklane_server.store.query.filter import (
     EXPERIMENT_ATTRIBUTES,
     TAGGED_ENTITIES,
     Comparison,
@@ -28,8 +29,7 @@ from tracklane_server.store.search_filter import (
     parse_filter,
     parse_order_by,
 )
-from tracklane_server.store.sql_common import experiment_pk
-from tracklane_server.store.system_tags import as_attribute, order_as_attribute
+from tracklane_server.store.tracking.system_tags import as_attribute, order_as_attribute
 
 _VALUE_TABLES = {"metric": t.latest_metrics, "param": t.params, "tag": t.run_tags}
 #: The latest_metrics column of each metric summary ("" = the latest value); each has a (key, column) index.
