@@ -51,8 +51,8 @@ from tracklane_server.services.service_handlers import add_service
 from tracklane_server.services.tracking import TrackingService
 from tracklane_server.settings import Settings
 from tracklane_server.store.access import PermissionStore
+from tracklane_server.store.metrics.ingest import MetricBatch
 from tracklane_server.store.sql_store import SqlStore
-from tracklane_server.store.sql_stream import MetricBatch
 from tracklane_server.store.users import UsersStore
 
 log = logging.getLogger("tracklane_server")

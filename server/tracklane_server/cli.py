@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _server(settings: Settings) -> None:
     from tracklane_server.app import serve
-    from tracklane_server.store import db
+    from tracklane_server.store.db import engine as db
 
     logs.configure(settings.log_level, settings.log_format)
     if settings.workers == 1:
@@ -126,7 +126,7 @@ def _worker_main(settings: Settings) -> None:
 
 
 def _db_upgrade(settings: Settings) -> None:
-    from tracklane_server.store import db
+    from tracklane_server.store.db import engine as db
 
     engine = db.create_engine(settings.resolved_backend_store_uri, pool_size=1)
     db.check_connection(engine)

@@ -1,4 +1,4 @@
-"""History read a few chunks at a time (store/metric_pages.py), on SQLite and PostgreSQL: the pages
+"""History read a few chunks at a time (store/metrics/pages.py), on SQLite and PostgreSQL: the pages
 and the downsampled series are exactly what reading every chunk, merging and sorting gives, for
 histories logged in any order (steps out of order, repeated, at the int64 extremes)."""
 
@@ -14,10 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import BACKENDS
-from tracklane_server.store import metric_pages
-from tracklane_server.store.metric_pages import read_downsampled, read_page
-from tracklane_server.store.sql_common import transaction
-from tracklane_server.store.sql_metrics import F64, I64, Points, downsample_between, write_points
+from tracklane_server.store.db.transactions import transaction
+from tracklane_server.store.metrics import pages as metric_pages
+from tracklane_server.store.metrics.pages import read_downsampled, read_page
+from tracklane_server.store.metrics.points import F64, I64, Points, downsample_between, write_points
 from tracklane_server.store.sql_store import SqlStore
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1

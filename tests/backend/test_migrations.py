@@ -12,8 +12,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy.engine import Engine
 
 from tests.conftest import create_postgres_database, drop_postgres_database
-from tracklane_server.store import db
-from tracklane_server.store.schema import Base
+from tracklane_server.store.db import engine as db
+from tracklane_server.store.db.schema import Base
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.services)])
@@ -59,7 +59,7 @@ def test_0006_computes_the_summaries_of_existing_points(empty_engine: Engine) ->
     import sqlalchemy as sa
     from alembic.script import ScriptDirectory
 
-    from tracklane_server.store.chunk_codec import encode_ints
+    from tracklane_server.store.metrics.chunk_codec import encode_ints
 
     before = ScriptDirectory.from_config(db._alembic_config()).get_revision("0006").down_revision
     assert isinstance(before, str)

@@ -22,7 +22,7 @@ import pytest
 from tests.contract.hostile import Stubs, serving, tag
 from tracklane import exceptions
 from tracklane.v1 import artifacts_pb2, registry_pb2, tracking_pb2
-from tracklane_server.store.page_tokens import encode_page_token
+from tracklane_server.store.db.page_tokens import encode_page_token
 
 HOSTILE_VALUES: list[Any] = [
     None,

@@ -29,7 +29,7 @@ from tests.contract.hostile import (
 from tracklane.testing import LocalServer
 from tracklane.v1 import registry_pb2, tracking_pb2
 from tracklane_server.store import validation as v
-from tracklane_server.store.registry_checks import SOURCE_MAX, TAGS_MAX
+from tracklane_server.store.registry.checks import SOURCE_MAX, TAGS_MAX
 
 # Every test ends by checking the server still answers and the bystander is untouched.
 pytestmark = pytest.mark.usefixtures("server_survives")

@@ -16,8 +16,8 @@ import tracklane
 from tracklane.entities import Metric
 from tracklane.testing import LocalServer
 from tracklane.v1 import tracking_pb2, tracking_pb2_grpc
-from tracklane_server.store.metric_watch import NEW_CHUNKS, PIECE_POINTS
-from tracklane_server.store.sql_metrics import CHUNK_POINTS
+from tracklane_server.store.metrics.points import CHUNK_POINTS
+from tracklane_server.store.metrics.watch import NEW_CHUNKS, PIECE_POINTS
 
 Points = list[tuple[str, int, float, int]]
 

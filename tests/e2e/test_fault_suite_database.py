@@ -27,7 +27,7 @@ from tests.e2e._fault_helpers import restart_postgres
 from tests.e2e.test_stream_faults import PrivatePostgres, private_postgres, stored, wait_for
 from tests.servers import fixed_bind, serve
 from tracklane._metrics.sender import MetricsConfig, MetricSender
-from tracklane_server.store import db
+from tracklane_server.store.db import engine as db
 
 __all__ = ["private_postgres"]  # the fixture, imported to be used here
 

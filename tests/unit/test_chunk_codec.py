@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tracklane_server.store.chunk_codec import decode_ints, encode_ints
+from tracklane_server.store.metrics.chunk_codec import decode_ints, encode_ints
 
 INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
 

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tracklane.exceptions import InvalidArgument
-from tracklane_server.store.page_tokens import (
+from tracklane_server.store.db.page_tokens import (
     TOKEN_VERSION,
     decode_page_token,
     encode_page_token,
@@ -165,7 +165,7 @@ def test_other_fingerprints_are_refused(payload: dict[str, Any], a: str, b: str)
 
 
 def test_public_names_are_pinned() -> None:
-    import tracklane_server.store.page_tokens as module
+    import tracklane_server.store.db.page_tokens as module
 
     assert sorted(module.__all__) == [
         "TOKEN_VERSION",

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tracklane.exceptions import InvalidArgument
-from tracklane_server.store.page_tokens import decode_page_token, encode_page_token, fingerprint
+from tracklane_server.store.db.page_tokens import decode_page_token, encode_page_token, fingerprint
 
 FAST = settings(max_examples=200, deadline=None)
 FP = fingerprint("history", "run", "m")

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from tracklane.exceptions import InvalidArgument
 from tracklane_server.artifacts.paths import MAX_PATH_BYTES, validate_artifact_path
-from tracklane_server.store.search_filter import Comparison, parse_filter, render_identifier
+from tracklane_server.store.query.filter import Comparison, parse_filter, render_identifier
 from tracklane_server.store.validation import FILTER_MAX
 
 FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tracklane.exceptions import InvalidArgument
-from tracklane_server.store.search_filter import (
+from tracklane_server.store.query.filter import (
     ALL_ENTITIES,
     EXPERIMENT_ATTRIBUTES,
     MODEL_VERSION_ATTRIBUTES,
@@ -599,7 +599,7 @@ def test_render() -> None:
 
 
 def test_public_names_are_pinned() -> None:
-    import tracklane_server.store.search_filter as module
+    import tracklane_server.store.query.filter as module
 
     assert set(module.__all__) == {
         *("ALL_ENTITIES", "TAGGED_ENTITIES", "RUN_ATTRIBUTES", "EXPERIMENT_ATTRIBUTES", "SUMMARIES"),

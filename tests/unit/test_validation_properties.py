@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from tracklane.exceptions import InvalidArgument
 from tracklane.v1 import registry_pb2, tracking_pb2
 from tracklane_server.services.request_checks import FIELD_MAX, check_request
-from tracklane_server.store.search_filter import parse_filter, parse_order_by
+from tracklane_server.store.query.filter import parse_filter, parse_order_by
 from tracklane_server.store.validation import (
     FILTER_MAX,
     KEY_MAX,

@@ -1,6 +1,9 @@
 """Artifact stores: where run files live (a local folder or S3), behind one small interface.
 
-Open one with :func:`open_store`; check client paths with :func:`validate_artifact_path`.
+Open one with :func:`open_store`; check client paths with :func:`validate_artifact_path`;
+:class:`~tracklane_server.artifacts.run_roots.RunRoots` opens the store of a run's root.
+
+May import settings and the client's shared core; never store/, services/, auth/ or http/.
 """
 
 from __future__ import annotations

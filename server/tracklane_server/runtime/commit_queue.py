@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from tracklane.exceptions import ResourceExhausted, TracklaneError, Unavailable
 from tracklane_server.runtime.blocking import BlockingCalls
-from tracklane_server.store.sql_stream import BatchResult, MetricBatch, StreamStore
+from tracklane_server.store.metrics.ingest import BatchResult, MetricBatch, StreamStore
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 WatchExperiments calls of this server process.
 
 Wake-ups come from this process's own writes (``notify``, any thread) and, on PostgreSQL, from
-the one LISTEN connection of the process (store/pg_listen.py), which hears every replica's
+the one LISTEN connection of the process (store/metrics/pg_listen.py), which hears every replica's
 commits. A wake-up carries no data: a watcher reads what is new from the store, so a lost or
 doubled wake-up can delay a point but never lose or repeat one.
 """
@@ -16,8 +16,8 @@ from typing import Protocol
 
 from sqlalchemy.engine import Engine
 
-from tracklane_server.store.pg_listen import PointsListener
-from tracklane_server.store.sqlite_changes import SqliteChanges
+from tracklane_server.store.metrics.pg_listen import PointsListener
+from tracklane_server.store.metrics.sqlite_changes import SqliteChanges
 
 
 class Subscription:

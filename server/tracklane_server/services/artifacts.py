@@ -35,7 +35,7 @@ from tracklane_server.artifacts import (
 from tracklane_server.artifacts.run_roots import RunRoots
 from tracklane_server.runtime.blocking import BlockingCalls
 from tracklane_server.services.request_checks import check_request, checked_requests
-from tracklane_server.store.page_tokens import decode_page_token, encode_page_token, fingerprint
+from tracklane_server.store.db.page_tokens import decode_page_token, encode_page_token, fingerprint
 from tracklane_server.store.validation import page_size as check_page_size
 
 __all__ = ["DOWNLOAD_CHUNK_BYTES", "MAX_CHUNK_BYTES", "ArtifactService"]

@@ -20,7 +20,7 @@ from tracklane_server.runtime.blocking import BlockingCalls
 from tracklane_server.services.auth_permissions import PermissionMethods
 from tracklane_server.services.masks import update_fields
 from tracklane_server.services.request_checks import checked_requests
-from tracklane_server.store.sql_common import now_ms
+from tracklane_server.store.db.transactions import now_ms
 from tracklane_server.store.users import TokenRecord, UserRecord, UsersStore
 
 Context = Any  # grpc.aio.ServicerContext; the interceptor turns TracklaneError into its status

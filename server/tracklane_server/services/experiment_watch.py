@@ -1,6 +1,6 @@
 """WatchExperiments: every run of some experiments, then each run again whenever it changes.
 
-Over the run feed (store/run_changes.py) and the wake-up hub: the snapshot is read in pages of
+Over the run feed (store/tracking/run_changes.py) and the wake-up hub: the snapshot is read in pages of
 (changed_ms, run_id) order, so a big experiment streams with gRPC's flow control instead of being
 held in memory; then each wake-up (any run committing, on any replica; a poll every
 ``POLL_SECONDS`` as a safety net) re-reads the window of changes that may still become visible
@@ -18,9 +18,9 @@ from tracklane.exceptions import InvalidArgument
 from tracklane.v1 import tracking_pb2
 from tracklane_server.runtime.blocking import BlockingCalls
 from tracklane_server.runtime.points_hub import ANY_RUN, PointsHub
-from tracklane_server.store.page_tokens import decode_page_token, encode_page_token, fingerprint
-from tracklane_server.store.run_changes import LATE_COMMIT_MS, RunFeed
-from tracklane_server.store.sql_common import now_ms
+from tracklane_server.store.db.page_tokens import decode_page_token, encode_page_token, fingerprint
+from tracklane_server.store.db.transactions import now_ms
+from tracklane_server.store.tracking.run_changes import LATE_COMMIT_MS, RunFeed
 
 __all__ = ["ExperimentWatch"]
 

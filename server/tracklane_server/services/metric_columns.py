@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from tracklane.v1 import tracking_pb2
-from tracklane_server.store.sql_metrics import F64, I64, Points
+from tracklane_server.store.metrics.points import F64, I64, Points
 from tracklane_server.store.validation import BATCH_METRICS_MAX, check_count, check_key
 
 __all__ = ["metric_columns"]

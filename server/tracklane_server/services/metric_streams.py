@@ -26,9 +26,9 @@ from tracklane_server.identity.principal import current_principal
 from tracklane_server.runtime.blocking import BlockingCalls
 from tracklane_server.runtime.commit_queue import CommitQueue
 from tracklane_server.runtime.points_hub import PointsHub
-from tracklane_server.store.metric_watch import MetricWatch
-from tracklane_server.store.sql_metrics import Points
-from tracklane_server.store.sql_stream import BatchResult, MetricBatch, StreamStore
+from tracklane_server.store.metrics.ingest import BatchResult, MetricBatch, StreamStore
+from tracklane_server.store.metrics.points import Points
+from tracklane_server.store.metrics.watch import MetricWatch
 
 #: Batches decoded ahead of the one committing; past that the stream is not read (flow control).
 READ_AHEAD = 4
@@ -290,7 +290,7 @@ def _item_error(exc: TracklaneError) -> common_pb2.ItemError:
 
 
 def _responses(run_id: str, found: Sequence[tuple[str, Points]]) -> list[tracking_pb2.WatchRunResponse]:
-    """The response for one piece read (store/metric_watch.py bounds a piece's points); none if empty."""
+    """The response for one piece read (store/metrics/watch.py bounds a piece's points); none if empty."""
     if not found:
         return []
     series = [metric_series(run_id, key, points) for key, points in found]

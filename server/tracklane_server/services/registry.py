@@ -16,8 +16,8 @@ from tracklane_server.identity.principal import current_principal
 from tracklane_server.runtime.blocking import BlockingCalls
 from tracklane_server.services.masks import update_fields
 from tracklane_server.services.request_checks import checked_requests
-from tracklane_server.store.registry_checks import check_model_name
-from tracklane_server.store.sql_registry import RegistryStore
+from tracklane_server.store.registry.checks import check_model_name
+from tracklane_server.store.registry.models import RegistryStore
 
 Context = Any  # grpc.aio.ServicerContext; the interceptor turns TracklaneError into its status
 

@@ -18,11 +18,11 @@ from tracklane_server.services.masks import update_fields
 from tracklane_server.services.metric_columns import metric_columns
 from tracklane_server.services.metric_streams import MetricStreams, metric_series
 from tracklane_server.services.request_checks import checked_requests
-from tracklane_server.store.metric_watch import MetricWatch
-from tracklane_server.store.run_changes import RunFeed
-from tracklane_server.store.sql_metrics import Points
+from tracklane_server.store.metrics.ingest import MetricBatch, StreamStore
+from tracklane_server.store.metrics.points import Points
+from tracklane_server.store.metrics.watch import MetricWatch
 from tracklane_server.store.sql_store import SqlStore
-from tracklane_server.store.sql_stream import MetricBatch, StreamStore
+from tracklane_server.store.tracking.run_changes import RunFeed
 from tracklane_server.store.validation import SEARCH_EXPERIMENT_IDS_MAX, check_count
 
 Context = Any  # grpc.aio.ServicerContext; the interceptor turns TracklaneError into its status

@@ -35,8 +35,8 @@ from tracklane_server.identity.principal import (
     current_default_permission,
     current_principal,
 )
-from tracklane_server.store import schema as t
-from tracklane_server.store.sql_common import transaction, upsert
+from tracklane_server.store.db import schema as t
+from tracklane_server.store.db.transactions import transaction, upsert
 
 __all__ = [
     "Grant",

@@ -10,17 +10,17 @@ from sqlalchemy.engine import Engine
 from tracklane.entities import ViewType
 from tracklane.exceptions import InvalidArgument, NotFound
 from tracklane.v1 import tracking_pb2
-from tracklane_server.store import db
-from tracklane_server.store import schema as t
-from tracklane_server.store.metric_pages import Position, read_downsampled, read_page
-from tracklane_server.store.page_tokens import decode_page_token, encode_page_token, fingerprint
-from tracklane_server.store.sql_common import transaction
-from tracklane_server.store.sql_experiments import ExperimentStore
-from tracklane_server.store.sql_metrics import Points
-from tracklane_server.store.sql_registry import RegistryStore
-from tracklane_server.store.sql_run_loading import fill_runs
-from tracklane_server.store.sql_runs import RunLifecycle, RunStore
-from tracklane_server.store.sql_search import search_run_ids
+from tracklane_server.store.db import engine as db
+from tracklane_server.store.db import schema as t
+from tracklane_server.store.db.page_tokens import decode_page_token, encode_page_token, fingerprint
+from tracklane_server.store.db.transactions import transaction
+from tracklane_server.store.metrics.pages import Position, read_downsampled, read_page
+from tracklane_server.store.metrics.points import Points
+from tracklane_server.store.registry.models import RegistryStore
+from tracklane_server.store.tracking.experiments import ExperimentStore
+from tracklane_server.store.tracking.run_loading import fill_runs
+from tracklane_server.store.tracking.runs import RunLifecycle, RunStore
+from tracklane_server.store.tracking.search import search_run_ids
 from tracklane_server.store.validation import check_count
 from tracklane_server.store.validation import page_size as check_page_size
 
@@ -73,7 +73,7 @@ class SqlStore:
         With ``max_points`` (capped at MAX_POINTS_MAX) the whole range comes back downsampled in one
         page. Without it, pages hold ``page_size`` points (capped at HISTORY_PAGE_MAX); the token is
         the position of the last point sent, so points logged meanwhile never shift a page. Either
-        way the history is read a few chunks at a time (store/metric_pages.py).
+        way the history is read a few chunks at a time (store/metrics/pages.py).
         """
         max_points = _max_points(max_points)
         size = check_page_size(page_size, default=HISTORY_PAGE_DEFAULT, maximum=HISTORY_PAGE_MAX)

@@ -23,9 +23,9 @@ from tracklane.exceptions import AlreadyExists, FailedPrecondition, InvalidArgum
 from tracklane_server.identity import tokens
 from tracklane_server.identity.epoch import AccessEpoch
 from tracklane_server.identity.principal import Principal
-from tracklane_server.store import schema as t
-from tracklane_server.store.page_tokens import decode_page_token, encode_page_token, fingerprint
-from tracklane_server.store.sql_common import now_ms, transaction
+from tracklane_server.store.db import schema as t
+from tracklane_server.store.db.page_tokens import decode_page_token, encode_page_token, fingerprint
+from tracklane_server.store.db.transactions import now_ms, transaction
 from tracklane_server.store.validation import check_text
 from tracklane_server.store.validation import page_size as check_page_size
 

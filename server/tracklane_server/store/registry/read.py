@@ -19,10 +19,10 @@ from tracklane.entities.model_registry import (
     RegisteredModel,
 )
 from tracklane.exceptions import InvalidArgument, NotFound
-from tracklane_server.store import schema as t
 from tracklane_server.store.access import readable_models
-from tracklane_server.store.page_tokens import decode_page_token, encode_page_token, fingerprint
-from tracklane_server.store.search_filter import (
+from tracklane_server.store.db import schema as t
+from tracklane_server.store.db.page_tokens import decode_page_token, encode_page_token, fingerprint
+from tracklane_server.store.query.filter import (
     MODEL_VERSION_ATTRIBUTES,
     REGISTERED_MODEL_ATTRIBUTES,
     TAGGED_ENTITIES,
@@ -31,7 +31,7 @@ from tracklane_server.store.search_filter import (
     parse_filter,
     parse_order_by,
 )
-from tracklane_server.store.sql_search import _compare, _keyset_page, _tag_sorted
+from tracklane_server.store.query.sql import compare, keyset_page, tag_sorted
 
 MODEL_DEFAULT_ORDER = [OrderKey("attribute", "name")]
 VERSION_DEFAULT_ORDER = [OrderKey("attribute", "name"), OrderKey("attribute", "version", ascending=False)]
@@ -174,7 +174,7 @@ def _tag_condition(tags: sa.Table, owner_column: Any, owner: Any, c: Comparison)
         return ~sa.exists(has_key)
     if c.op == "IS NOT NULL":
         return sa.exists(has_key)
-    return sa.exists(has_key.where(_compare(tags.c.value, c.op, c.value)))
+    return sa.exists(has_key.where(compare(tags.c.value, c.op, c.value)))
 
 
 def search_models(
@@ -194,13 +194,13 @@ def search_models(
         query = query.where(_models.c.model_id.in_(readable))
     for c in comparisons:
         if c.entity == "attribute":
-            query = query.where(_compare(_models.c[c.key], c.op, c.value))
+            query = query.where(compare(_models.c[c.key], c.op, c.value))
         else:
             query = query.where(_tag_condition(tags, tags.c.model_id, _models.c.model_id, c))
-    query, columns = _tag_sorted(
+    query, columns = tag_sorted(
         query, order, lambda k: _models.c[k], tags, tags.c.model_id, _models.c.model_id
     )
-    rows, token = _keyset_page(
+    rows, token = keyset_page(
         conn,
         query,
         order,
@@ -234,11 +234,11 @@ def search_versions(
         query = query.where(_versions.c.model_id.in_(readable))
     for c in comparisons:
         if c.entity == "attribute":
-            query = query.where(_compare(attribute(c.key), c.op, c.value))
+            query = query.where(compare(attribute(c.key), c.op, c.value))
         else:
             query = query.where(_tag_condition(tags, tags.c.version_id, _versions.c.version_id, c))
-    query, columns = _tag_sorted(query, order, attribute, tags, tags.c.version_id, _versions.c.version_id)
-    rows, token = _keyset_page(
+    query, columns = tag_sorted(query, order, attribute, tags, tags.c.version_id, _versions.c.version_id)
+    rows, token = keyset_page(
         conn,
         query,
         order,

@@ -23,10 +23,10 @@ from sqlalchemy.engine import Connection, Engine
 from tracklane.entities import LifecycleStage
 from tracklane.exceptions import FailedPrecondition, InvalidArgument, NotFound, TracklaneError
 from tracklane.wire.metrics import decode_batch
-from tracklane_server.store.schema import RUN_ID_LENGTH
-from tracklane_server.store.sql_common import now_ms, transaction
-from tracklane_server.store.sql_metrics import Points, write_points
-from tracklane_server.store.sql_runs import RunStore
+from tracklane_server.store.db.schema import RUN_ID_LENGTH
+from tracklane_server.store.db.transactions import now_ms, transaction
+from tracklane_server.store.metrics.points import Points, write_points
+from tracklane_server.store.tracking.runs import RunStore
 from tracklane_server.store.validation import check_key
 
 WRITER_ID_MIN = 8

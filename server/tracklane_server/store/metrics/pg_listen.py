@@ -15,7 +15,7 @@ from collections.abc import Callable
 import psycopg
 from psycopg import sql
 
-from tracklane_server.store.points_channel import CHANNEL
+from tracklane_server.store.metrics.points_channel import CHANNEL
 
 log = logging.getLogger(__name__)
 

@@ -8,12 +8,12 @@ import sqlalchemy as sa
 
 from tracklane.entities.model_registry import ModelEventKind, ModelStage, ModelVersion
 from tracklane.exceptions import InvalidArgument, NotFound
-from tracklane_server.store import schema as t
-from tracklane_server.store import sql_registry_read as read
-from tracklane_server.store.registry_checks import ARCHIVING_STAGES, check_alias, check_version, require_ready
-from tracklane_server.store.sql_common import now_ms, transaction, upsert
-from tracklane_server.store.sql_registry_base import RegistryBase
-from tracklane_server.store.sql_registry_base import record as _record
+from tracklane_server.store.db import schema as t
+from tracklane_server.store.db.transactions import now_ms, transaction, upsert
+from tracklane_server.store.registry import read
+from tracklane_server.store.registry.base import RegistryBase
+from tracklane_server.store.registry.base import record as _record
+from tracklane_server.store.registry.checks import ARCHIVING_STAGES, check_alias, check_version, require_ready
 
 _versions, _aliases = t.model_versions, t.model_aliases
 

@@ -19,8 +19,8 @@ from sqlalchemy.engine import Connection
 
 from tracklane.entities import LifecycleStage, RunStatus
 from tracklane.v1 import common_pb2, tracking_pb2
-from tracklane_server.store import schema as t
-from tracklane_server.store.system_tags import run_system_tags
+from tracklane_server.store.db import schema as t
+from tracklane_server.store.tracking.system_tags import run_system_tags
 
 _NAN = float("nan")
 _SEPARATOR = "\x1f"  # ASCII unit separator

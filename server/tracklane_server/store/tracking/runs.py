@@ -21,14 +21,14 @@ from tracklane.entities import (
 )
 from tracklane.exceptions import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from tracklane.v1 import tracking_pb2
-from tracklane_server.store import schema as t
-from tracklane_server.store.locations import run_artifact_uri
-from tracklane_server.store.run_changes import touch
-from tracklane_server.store.sql_common import now_ms, transaction, upsert
-from tracklane_server.store.sql_experiments import DEFAULT_EXPERIMENT_ID, ExperimentStore
-from tracklane_server.store.sql_metrics import Points, write_points
-from tracklane_server.store.sql_run_loading import fill_runs
-from tracklane_server.store.system_tags import RUN_ATTRIBUTE_TAGS, split_run_tags
+from tracklane_server.store.db import schema as t
+from tracklane_server.store.db.locations import run_artifact_uri
+from tracklane_server.store.db.transactions import now_ms, transaction, upsert
+from tracklane_server.store.metrics.points import Points, write_points
+from tracklane_server.store.tracking.experiments import DEFAULT_EXPERIMENT_ID, ExperimentStore
+from tracklane_server.store.tracking.run_changes import touch
+from tracklane_server.store.tracking.run_loading import fill_runs
+from tracklane_server.store.tracking.system_tags import RUN_ATTRIBUTE_TAGS, split_run_tags
 from tracklane_server.store.validation import (
     BATCH_METRICS_MAX,
     BATCH_PARAMS_MAX,
@@ -55,7 +55,7 @@ def nan_to_null(value: float) -> float | None:
 
 
 class RunStore:
-    """Runs, their params and tags; metric points go through sql_metrics."""
+    """Runs, their params and tags; metric points go through metrics/points.py."""
 
     def __init__(self, engine: Engine, experiments: ExperimentStore) -> None:
         self.engine = engine

@@ -3,7 +3,7 @@
 A chunk is one row holding up to CHUNK_POINTS points of one (run, key) as packed little-endian
 arrays, sorted by (step, timestamp); steps and timestamps compactly when they follow a pattern
 (chunk_codec.py). Reads fetch the chunks overlapping a step range a few at a time and merge them
-(metric_pages.py).
+(pages.py).
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ import numpy.typing as npt
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from tracklane_server.store import schema as t
-from tracklane_server.store.chunk_codec import encode_ints
-from tracklane_server.store.chunk_io import insert_chunks, upsert_latest_pg, upsert_latest_sqlite
-from tracklane_server.store.run_changes import touch
-from tracklane_server.store.sql_common import insert_for
+from tracklane_server.store.db import schema as t
+from tracklane_server.store.db.transactions import insert_for
+from tracklane_server.store.metrics.chunk_codec import encode_ints
+from tracklane_server.store.metrics.chunk_io import insert_chunks, upsert_latest_pg, upsert_latest_sqlite
+from tracklane_server.store.tracking.run_changes import touch
 
 CHUNK_POINTS = 4096
 
@@ -206,7 +206,7 @@ def downsample_between(points: Points, max_points: int, first: int, last: int) -
 
     ``points`` are sorted (step, then timestamp, then write order). O(n), no sort. The same buckets
     for every part of a range make the parts' picks the only candidates of the whole: M4 over the
-    picks of each part is M4 over the whole (store/metric_pages.py streams a history that way).
+    picks of each part is M4 over the whole (store/metrics/pages.py streams a history that way).
     """
     n = len(points)
     if n == 0:

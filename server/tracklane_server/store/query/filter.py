@@ -1,4 +1,4 @@
-"""The search filter and order-by languages: MLflow's grammar, parsed into a small AST.
+"""The search filter and order-by languages: MLflow's grammar, parsed into a small AST (terms.py).
 
 No SQL here: the store turns :class:`Comparison` and :class:`OrderKey` into SQLAlchemy expressions with
 bound parameters. Hand-written and single-pass, so parsing is linear in the input and any string either
@@ -44,15 +44,46 @@ Decisions:
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
-from types import MappingProxyType
-from typing import Final, Literal, NoReturn, TypeAlias
+from typing import Final
 
 from tracklane.exceptions import InvalidArgument
+from tracklane_server.store.query.scanner import INTEGER, NUMBER, QUOTES, WORD, Scanner, clip
+from tracklane_server.store.query.terms import (
+    ALL_ENTITIES,
+    BARE_KEY,
+    DATASET_KEYS,
+    ENTITY_NAMES,
+    ENTITY_ORDER,
+    EXAMPLE_KEYS,
+    EXPERIMENT_ATTRIBUTES,
+    MODEL_VERSION_ATTRIBUTES,
+    NULL_OPS,
+    NUMERIC_OPS,
+    REGISTERED_MODEL_ATTRIBUTES,
+    RUN_ATTRIBUTES,
+    STRING_OPS,
+    SUMMARIES,
+    SUMMARY_NAMES,
+    TAGGED_ENTITIES,
+    AttrAlias,
+    AttrSpec,
+    AttrType,
+    Comparison,
+    Entity,
+    Op,
+    OrderKey,
+    Summary,
+    Target,
+    Value,
+    render_filter,
+    render_identifier,
+    render_order_by,
+    split_summary,
+)
 from tracklane_server.store.validation import FILTER_MAX, ORDER_BY_MAX
 
+# The languages' whole interface: the parser here, the AST and rendering from terms.py.
 __all__ = [
     "ALL_ENTITIES",
     "EXPERIMENT_ATTRIBUTES",
@@ -77,193 +108,16 @@ __all__ = [
     "render_order_by",
 ]
 
-Entity: TypeAlias = Literal["metric", "param", "tag", "attribute", "dataset"]
-Op: TypeAlias = Literal[
-    "=", "!=", "<", "<=", ">", ">=", "LIKE", "ILIKE", "IN", "NOT IN", "IS NULL", "IS NOT NULL"
-]
-#: A metric's summary a comparison reads; "" is its latest value.
-Summary: TypeAlias = Literal["", "min", "max", "first", "count"]
-SUMMARIES: Final[tuple[Summary, ...]] = ("min", "max", "first", "count")
-_SUMMARY_NAMES: Final[Mapping[str, Summary]] = {name: name for name in SUMMARIES}
-
-# float for metrics and "number" attributes, int for "integer" attributes, str for string operators,
-# a tuple for IN / NOT IN, None for IS [NOT] NULL.
-Value: TypeAlias = int | float | str | tuple[str, ...] | None
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """One ``<entity>.<key> <op> <value>`` term; a filter is the AND of a list of them."""
-
-    entity: Entity
-    key: str  # canonical for attributes (aliases resolved) and datasets; verbatim otherwise
-    op: Op
-    value: Value
-    summary: Summary = ""  # metrics: which summary of the key ("" = the latest value)
-
-
-@dataclass(frozen=True)
-class OrderKey:
-    """One order-by item."""
-
-    entity: Entity
-    key: str
-    ascending: bool = True
-    summary: Summary = ""  # as in Comparison
-
-
-@dataclass(frozen=True)
-class AttrType:
-    """How a searchable attribute compares.
-
-    Attributes:
-        kind: ``"string"`` takes =, !=, LIKE, ILIKE, IN, NOT IN with quoted strings; ``"number"`` takes
-            =, !=, <, <=, >, >= with a float; ``"integer"`` the same with a whole number (an int).
-        choices: If set, the only values = / != / IN accept (matched case-insensitively, returned as
-            spelled here); LIKE patterns are not checked.
-        nullable: Whether IS NULL / IS NOT NULL are allowed.
-        unit: Said in error messages, e.g. "milliseconds since the epoch".
-    """
-
-    kind: Literal["string", "number", "integer"] = "string"
-    choices: tuple[str, ...] = ()
-    nullable: bool = False
-    unit: str = ""
-
-
-@dataclass(frozen=True)
-class AttrAlias:
-    """Another spelling of an attribute (e.g. MLflow's ``created`` for ``start_time``)."""
-
-    target: str
-
-
-AttrSpec: TypeAlias = AttrType | AttrAlias
-
-_STRING: Final = AttrType()
-_MILLIS: Final = AttrType("integer", unit="milliseconds since the epoch")
-
-RUN_ATTRIBUTES: Final[Mapping[str, AttrSpec]] = MappingProxyType(
-    {
-        "run_id": _STRING,
-        "run_name": _STRING,
-        "status": AttrType(choices=("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")),
-        "start_time": _MILLIS,
-        "end_time": AttrType("integer", nullable=True, unit=_MILLIS.unit),
-        "user_id": _STRING,
-        "artifact_uri": _STRING,
-        "lifecycle_stage": AttrType(choices=("active", "deleted")),
-        "parent_run_id": AttrType(nullable=True),  # NULL for a top-level run
-        "description": _STRING,
-        # MLflow's spellings.
-        "created": AttrAlias("start_time"),
-        "run name": AttrAlias("run_name"),
-    }
-)
-EXPERIMENT_ATTRIBUTES: Final[Mapping[str, AttrSpec]] = MappingProxyType(
-    {
-        "experiment_id": _STRING,
-        "name": _STRING,
-        "creation_time": _MILLIS,
-        "last_update_time": _MILLIS,
-        "create_time": AttrAlias("creation_time"),  # the proto's names
-        "update_time": AttrAlias("last_update_time"),
-    }
-)
-REGISTERED_MODEL_ATTRIBUTES: Final[Mapping[str, AttrSpec]] = MappingProxyType(
-    {
-        "name": _STRING,
-        "create_time": _MILLIS,
-        "update_time": _MILLIS,
-        # MLflow's spellings.
-        "creation_timestamp": AttrAlias("create_time"),
-        "timestamp": AttrAlias("create_time"),
-        "last_updated_timestamp": AttrAlias("update_time"),
-    }
-)
-MODEL_VERSION_ATTRIBUTES: Final[Mapping[str, AttrSpec]] = MappingProxyType(
-    {
-        "name": _STRING,
-        "version": AttrType("integer"),
-        "run_id": _STRING,
-        "source": _STRING,
-        "create_time": _MILLIS,
-        "update_time": _MILLIS,
-        # MLflow's spellings.
-        "version_number": AttrAlias("version"),
-        "source_path": AttrAlias("source"),
-        "creation_timestamp": AttrAlias("create_time"),
-        "last_updated_timestamp": AttrAlias("update_time"),
-    }
-)
-
-_ENTITIES: Final[tuple[Entity, ...]] = ("metric", "param", "tag", "attribute", "dataset")  # message order
-ALL_ENTITIES: Final[frozenset[Entity]] = frozenset(_ENTITIES)
-TAGGED_ENTITIES: Final[frozenset[Entity]] = frozenset({"tag", "attribute"})  # experiments, registry
-
-_ENTITY_SPELLINGS: Final[tuple[tuple[Entity, tuple[str, ...]], ...]] = (
-    ("metric", ("metric", "metrics")),
-    ("param", ("param", "params", "parameter", "parameters")),
-    ("tag", ("tag", "tags")),
-    ("attribute", ("attribute", "attributes", "attr", "run")),
-    ("dataset", ("dataset", "datasets")),
-)
-_ENTITY_NAMES: Final[Mapping[str, Entity]] = {name: e for e, names in _ENTITY_SPELLINGS for name in names}
-_EXAMPLE_KEYS: Final[Mapping[Entity, str]] = {
-    "metric": "acc",
-    "param": "lr",
-    "tag": "team",
-    "dataset": "name",
-}
-_DATASET_KEYS: Final = ("name", "digest", "context")
-
-_NUMERIC_OPS: Final[tuple[Op, ...]] = ("=", "!=", "<", "<=", ">", ">=")
-_STRING_OPS: Final[tuple[Op, ...]] = ("=", "!=", "LIKE", "ILIKE", "IN", "NOT IN")
-_NULL_OPS: Final[tuple[Op, ...]] = ("IS NULL", "IS NOT NULL")
 _SYMBOL_OPS: Final[tuple[Op, ...]] = ("!=", "<=", ">=", "<", ">", "=")  # longest first
 _WORD_OPS: Final[Mapping[str, Op]] = {"LIKE": "LIKE", "ILIKE": "ILIKE", "IN": "IN"}
 _KEY_FOLLOWERS: Final = ("LIKE", "ILIKE", "IN", "NOT", "IS", "ASC", "DESC")
-_ALL_OPS_TEXT: Final = ", ".join(_NUMERIC_OPS + _STRING_OPS[2:] + _NULL_OPS)
+_ALL_OPS_TEXT: Final = ", ".join(NUMERIC_OPS + STRING_OPS[2:] + NULL_OPS)
 
-# ASCII only: str patterns' \d and \w would accept other scripts' digits, which float() then parses.
-_WORD: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_BARE_KEY: Final = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./-]*")
-_NUMBER: Final = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_INTEGER: Final = re.compile(r"[+-]?[0-9]+")
-_SNIPPET: Final = re.compile(r"[A-Za-z0-9_.+-]+|[=!<>]+")
-_QUOTES: Final = ("`", '"', "'")
 _INT64: Final = range(-(2**63), 2**63)
 
 
-def _clip(text: str) -> str:
-    """User text shortened for a message: gRPC carries messages in headers, which have size limits."""
-    return text if len(text) <= 40 else text[:40] + "..."
-
-
-@dataclass(frozen=True)
-class _Target:
-    """What an identifier resolved to, with the rules for comparing it."""
-
-    entity: Entity
-    key: str
-    kind: Literal["string", "number", "integer"]
-    choices: tuple[str, ...] = ()
-    nullable: bool = False
-    unit: str = ""
-    summary: Summary = ""
-
-    @property
-    def label(self) -> str:
-        return render_identifier(self.entity, _clip(self.key), self.summary)
-
-    @property
-    def ops(self) -> tuple[Op, ...]:
-        ops = _STRING_OPS if self.kind == "string" else _NUMERIC_OPS
-        return ops + _NULL_OPS if self.nullable else ops
-
-
-class _Parser:
-    """Cursor over one filter or order-by item; every method consumes input or raises."""
+class _Parser(Scanner):
+    """Reads one filter or order-by item; every method consumes input or raises."""
 
     def __init__(
         self,
@@ -275,12 +129,8 @@ class _Parser:
         attributes: Mapping[str, AttrSpec],
         entities: Collection[Entity],
     ) -> None:
-        self.text = text
-        self.pos = 0
-        self.label = label
-        self.field = field
-        self.noun = noun
-        self.entities = [e for e in _ENTITIES if e in entities]
+        super().__init__(text, label=label, field=field, noun=noun)
+        self.entities = [e for e in ENTITY_ORDER if e in entities]
         # Attribute names match case-insensitively; the AST carries the spelling of the mapping.
         self.attributes = {name.lower(): (name, spec) for name, spec in attributes.items()}
         if len(text) > FILTER_MAX:
@@ -291,70 +141,17 @@ class _Parser:
         if nul >= 0:  # PostgreSQL text cannot hold NUL, so no stored value could match it
             self.fail(nul, "found '\\x00' (a NUL character), which no stored value can contain")
 
-    # -- scanning -------------------------------------------------------------------------------------
-
-    def fail(self, pos: int, message: str) -> NoReturn:
-        raise InvalidArgument(f"{self.label}: at column {pos + 1}: {message}", field=self.field)
-
-    def at_end(self) -> bool:
-        return self.pos >= len(self.text)
-
-    def peek(self) -> str:
-        return self.text[self.pos] if self.pos < len(self.text) else ""
-
-    def skip_space(self) -> None:
-        while self.pos < len(self.text) and self.text[self.pos].isspace():
-            self.pos += 1
-
-    def word(self) -> str:
-        """The ASCII word at the cursor ('' if none), not consumed."""
-        match = _WORD.match(self.text, self.pos)
-        return match.group() if match else ""
-
-    def snippet(self, pos: int) -> str:
-        """The token-ish text at ``pos`` ('' at the end), shortened for an error message."""
-        if pos >= len(self.text):
-            return ""
-        match = _SNIPPET.match(self.text, pos)
-        snippet = match.group() if match else self.text[pos]
-        if snippet in _QUOTES:
-            closing = self.text.find(snippet, pos + 1, pos + 40)
-            snippet = self.text[pos : closing + 1] if closing > 0 else snippet
-        return _clip(snippet)
-
-    def found(self, pos: int | None = None) -> str:
-        """Describes the input at ``pos`` (default: the cursor) for an error message."""
-        snippet = self.snippet(self.pos if pos is None else pos)
-        return repr(snippet) if snippet else f"the end of the {self.noun}"
-
-    def quoted(self, what: str) -> str:
-        """Reads a quoted token at the cursor; a doubled quote character stands for itself."""
-        quote, start = self.text[self.pos], self.pos
-        parts: list[str] = []
-        i = start + 1
-        while True:
-            j = self.text.find(quote, i)
-            if j < 0:
-                self.fail(start, f"unterminated {what}: add the closing {quote}")
-            parts.append(self.text[i:j])
-            if self.text.startswith(quote, j + 1):
-                parts.append(quote)
-                i = j + 2
-                continue
-            self.pos = j + 1
-            return "".join(parts)
-
     # -- identifiers ----------------------------------------------------------------------------------
 
-    def identifier(self) -> tuple[_Target, bool]:
+    def identifier(self) -> tuple[Target, bool]:
         """Reads ``entity.key`` or a bare attribute; also says whether the key was a bare word."""
         start = self.pos
-        if self.peek() in _QUOTES:
+        if self.peek() in QUOTES:
             name = self.quoted("quoted name")
             head, dot, rest = name.partition(".")
-            entity = _ENTITY_NAMES.get(head.lower()) if dot else None
+            entity = ENTITY_NAMES.get(head.lower()) if dot else None
             if entity is not None:
-                key, summary = _split_summary(entity, rest)
+                key, summary = split_summary(entity, rest)
                 return self.with_summary(self.resolve(entity, key, start, start), summary), False
             return self.resolve("attribute", name, start, start), False
         word = self.word()
@@ -364,15 +161,15 @@ class _Parser:
             self.fail(start, f"expected a key such as {self._examples()}, found {self.found()}")
         self.pos += len(word)
         if self.peek() != ".":
-            if word.lower() in _ENTITY_NAMES and word.lower() not in self.attributes:
+            if word.lower() in ENTITY_NAMES and word.lower() not in self.attributes:
                 self.fail(self.pos, f"expected '.' and a key after {word!r}, found {self.found()}")
             return self.resolve("attribute", word, start, start), True
-        entity = _ENTITY_NAMES.get(word.lower())
+        entity = ENTITY_NAMES.get(word.lower())
         if entity is None:
-            self.fail(start, f"unknown entity {_clip(word)!r}; expected {self._entity_list()}")
+            self.fail(start, f"unknown entity {clip(word)!r}; expected {self._entity_list()}")
         self.pos += 1
         key_start = self.pos
-        if self.peek() in _QUOTES:
+        if self.peek() in QUOTES:
             target = self.resolve(entity, self.quoted("quoted key"), start, key_start)
             quoted_summary: Summary = ""
             if entity == "metric" and self.peek() == ".":  # metrics.`my key`.max
@@ -383,25 +180,21 @@ class _Parser:
                         f"expected {', '.join(SUMMARIES)} after '.', found {self.found(self.pos + 1)}",
                     )
                 self.pos += 1 + len(after)
-                quoted_summary = _SUMMARY_NAMES[after]
+                quoted_summary = SUMMARY_NAMES[after]
             return self.with_summary(target, quoted_summary), False
-        match = _BARE_KEY.match(self.text, self.pos)
+        match = BARE_KEY.match(self.text, self.pos)
         if match is None:
             self.fail(key_start, f"expected a key after '{word}.', found {self.found()}")
         self.pos = match.end()
-        key, summary = _split_summary(entity, match.group())
+        key, summary = split_summary(entity, match.group())
         return self.with_summary(self.resolve(entity, key, start, key_start), summary), True
 
-    def word_at(self, pos: int) -> str:
-        match = _WORD.match(self.text, pos)
-        return match.group() if match else ""
-
     @staticmethod
-    def with_summary(target: _Target, summary: Summary) -> _Target:
+    def with_summary(target: Target, summary: Summary) -> Target:
         """A metric target reading a summary; the count compares as a whole number."""
         if not summary:
             return target
-        return _Target(
+        return Target(
             target.entity,
             target.key,
             "integer" if summary == "count" else "number",
@@ -409,26 +202,26 @@ class _Parser:
             summary=summary,
         )
 
-    def resolve(self, entity: Entity, key: str, start: int, key_start: int) -> _Target:
+    def resolve(self, entity: Entity, key: str, start: int, key_start: int) -> Target:
         if entity not in self.entities:
             self.fail(start, f"{entity}s cannot be used here; expected {self._entity_list()}")
         if not key:
             self.fail(key_start, f"the key after '{entity}s.' is empty")
         if entity == "dataset":
-            if key.lower() not in _DATASET_KEYS:
-                self.fail(key_start, f"unknown dataset key {_clip(key)!r}; expected name, digest or context")
-            return _Target("dataset", key.lower(), "string")
+            if key.lower() not in DATASET_KEYS:
+                self.fail(key_start, f"unknown dataset key {clip(key)!r}; expected name, digest or context")
+            return Target("dataset", key.lower(), "string")
         if entity != "attribute":
-            return _Target(entity, key, "number" if entity == "metric" else "string", nullable=True)
+            return Target(entity, key, "number" if entity == "metric" else "string", nullable=True)
         name, spec = self.attributes.get(key.lower(), (key, None))
         if isinstance(spec, AttrAlias):
             name, spec = self.attributes.get(spec.target.lower(), (spec.target, None))
         if not isinstance(spec, AttrType):
             self.fail(key_start, self._unknown_attribute(key))
-        return _Target("attribute", name, spec.kind, spec.choices, spec.nullable, spec.unit)
+        return Target("attribute", name, spec.kind, spec.choices, spec.nullable, spec.unit)
 
     def _examples(self) -> str:
-        examples = [render_identifier(e, _EXAMPLE_KEYS[e]) for e in self.entities if e != "attribute"]
+        examples = [render_identifier(e, EXAMPLE_KEYS[e]) for e in self.entities if e != "attribute"]
         examples += [name for name, spec in self.attributes.values() if isinstance(spec, AttrType)][:1]
         return ", ".join(examples[:-1]) + " or " + examples[-1] if len(examples) > 1 else "".join(examples)
 
@@ -438,7 +231,7 @@ class _Parser:
 
     def _unknown_attribute(self, key: str) -> str:
         known = [name for name, spec in self.attributes.values() if isinstance(spec, AttrType)]
-        message = f"unknown attribute {_clip(key)!r}; expected one of: {', '.join(known)}"
+        message = f"unknown attribute {clip(key)!r}; expected one of: {', '.join(known)}"
         others = [render_identifier(e, key) for e in self.entities if e in ("metric", "param", "tag")]
         if not others or len(key) > 20:  # long names would bloat the message more than they help
             return message
@@ -453,7 +246,7 @@ class _Parser:
         self.skip_space()
         return Comparison(target.entity, target.key, op, self.value(target, op), target.summary)
 
-    def operator(self, target: _Target, bare_key: bool) -> Op:
+    def operator(self, target: Target, bare_key: bool) -> Op:
         start = self.pos
         op = self._read_operator()
         if op is None:
@@ -476,7 +269,7 @@ class _Parser:
         i = self.pos + len(word)
         while i < len(self.text) and self.text[i].isspace():
             i += 1
-        after = _WORD.match(self.text, i)
+        after = WORD.match(self.text, i)
         if (
             i == len(self.text)
             or self.text[i] in "=!<>"
@@ -519,8 +312,8 @@ class _Parser:
             return "IS NOT NULL" if negated else "IS NULL"
         return None
 
-    def value(self, target: _Target, op: Op) -> Value:
-        if op in _NULL_OPS:
+    def value(self, target: Target, op: Op) -> Value:
+        if op in NULL_OPS:
             return None
         if op in ("IN", "NOT IN"):
             return self.string_list(target, op)
@@ -530,22 +323,22 @@ class _Parser:
         text = self.string(target)
         return self.choice(target, text, start) if op in ("=", "!=") else text
 
-    def string(self, target: _Target) -> str:
+    def string(self, target: Target) -> str:
         if self.peek() not in ("'", '"'):
             snippet = self.snippet(self.pos)
-            hint = f"; write '{snippet}'" if _NUMBER.fullmatch(snippet) else ""
+            hint = f"; write '{snippet}'" if NUMBER.fullmatch(snippet) else ""
             self.fail(self.pos, f"{target.label} takes a quoted string, found {self.found()}{hint}")
         return self.quoted("string")
 
-    def choice(self, target: _Target, text: str, pos: int) -> str:
+    def choice(self, target: Target, text: str, pos: int) -> str:
         if not target.choices:
             return text
         for choice in target.choices:
             if choice.upper() == text.upper():
                 return choice
-        self.fail(pos, f"{target.label} must be one of {', '.join(target.choices)}, found {_clip(text)!r}")
+        self.fail(pos, f"{target.label} must be one of {', '.join(target.choices)}, found {clip(text)!r}")
 
-    def string_list(self, target: _Target, op: Op) -> tuple[str, ...]:
+    def string_list(self, target: Target, op: Op) -> tuple[str, ...]:
         if self.peek() != "(":
             self.fail(self.pos, f"{op} takes a list in parentheses, e.g. ('a', 'b'), found {self.found()}")
         self.pos += 1
@@ -564,9 +357,9 @@ class _Parser:
                 self.fail(self.pos, f"expected ',' or ')' in the {op} list, found {self.found()}")
             self.pos += 1
 
-    def number(self, target: _Target) -> int | float:
+    def number(self, target: Target) -> int | float:
         start = self.pos
-        match = _NUMBER.match(self.text, start)
+        match = NUMBER.match(self.text, start)
         if match is not None:
             end = match.end()
         else:
@@ -581,7 +374,7 @@ class _Parser:
             if word not in ("inf", "infinity"):
                 unit = f" ({target.unit})" if target.unit else ""
                 snippet = self.snippet(start)
-                quoted_number = len(snippet) > 2 and _NUMBER.fullmatch(snippet[1:-1]) and snippet[0] in "'\""
+                quoted_number = len(snippet) > 2 and NUMBER.fullmatch(snippet[1:-1]) and snippet[0] in "'\""
                 hint = f"; write {snippet[1:-1]} without quotes" if quoted_number else ""
                 self.fail(start, f"{target.label} takes a number{unit}, found {self.found()}{hint}")
             end = start + sign + len(word)
@@ -593,20 +386,20 @@ class _Parser:
             return float(literal)
         return self._integer(target, literal, start)
 
-    def _integer(self, target: _Target, literal: str, start: int) -> int:
+    def _integer(self, target: Target, literal: str, start: int) -> int:
         # Digits go through int() so large ids and times keep every digit; 20 digits bound int64 and
         # keep int() clear of its 4,300-digit guard.
-        if _INTEGER.fullmatch(literal) and len(literal) <= 21:
+        if INTEGER.fullmatch(literal) and len(literal) <= 21:
             value = int(literal)
         else:
             number = float(literal)
             if not math.isfinite(number):
-                self.fail(start, f"{target.label}: {_clip(literal)} is out of range")
+                self.fail(start, f"{target.label}: {clip(literal)} is out of range")
             if not number.is_integer():
-                self.fail(start, f"{target.label} takes a whole number, found {_clip(literal)!r}")
+                self.fail(start, f"{target.label} takes a whole number, found {clip(literal)!r}")
             value = int(number)
         if value not in _INT64:
-            self.fail(start, f"{target.label}: {_clip(literal)} is out of range")
+            self.fail(start, f"{target.label}: {clip(literal)} is out of range")
         return value
 
 
@@ -703,43 +496,3 @@ def parse_order_by(
             OrderKey(target.entity, target.key, ascending=direction != "DESC", summary=target.summary)
         )
     return keys
-
-
-def _split_summary(entity: Entity, key: str) -> tuple[str, Summary]:
-    """A bare metric key ``loss.min`` is the summary ``min`` of ``loss``."""
-    head, dot, tail = key.rpartition(".")
-    summary = _SUMMARY_NAMES.get(tail.lower()) if entity == "metric" and dot and head else None
-    return (head, summary) if summary else (key, "")
-
-
-def render_identifier(entity: Entity, key: str, summary: Summary = "") -> str:
-    """``entity.key[.summary]`` as the parser reads it back, backquoting keys that need it."""
-    if not _BARE_KEY.fullmatch(key) or _split_summary(entity, key)[1]:
-        key = "`" + key.replace("`", "``") + "`"
-    return f"{entity}s.{key}" + (f".{summary}" if summary else "")
-
-
-def _render_value(value: Value) -> str:
-    if isinstance(value, str):
-        return "'" + value.replace("'", "''") + "'"
-    if isinstance(value, tuple):
-        return "(" + ", ".join(_render_value(item) for item in value) + ")"
-    if isinstance(value, float) and math.isnan(value):
-        raise ValueError("NaN cannot be written in a filter")
-    return repr(value)  # floats: shortest exact form, 'inf' and '-inf' included
-
-
-def render_filter(comparisons: Sequence[Comparison]) -> str:
-    """The filter text :func:`parse_filter` turns back into ``comparisons``."""
-    terms = []
-    for c in comparisons:
-        value = "" if c.value is None else " " + _render_value(c.value)
-        terms.append(f"{render_identifier(c.entity, c.key, c.summary)} {c.op}{value}")
-    return " AND ".join(terms)
-
-
-def render_order_by(keys: Sequence[OrderKey]) -> list[str]:
-    """The order-by items :func:`parse_order_by` turns back into ``keys``."""
-    return [
-        f"{render_identifier(k.entity, k.key, k.summary)} {'ASC' if k.ascending else 'DESC'}" for k in keys
-    ]

@@ -20,9 +20,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from tracklane_server.store import schema as t
-from tracklane_server.store.points_channel import CHANNEL
-from tracklane_server.store.sql_common import now_ms
+from tracklane_server.store.db import schema as t
+from tracklane_server.store.db.transactions import now_ms
+from tracklane_server.store.metrics.points_channel import CHANNEL
 
 # The metric_chunks columns in COPY order, with the binary wire type of each.
 _COLUMNS = (
@@ -68,7 +68,7 @@ def insert_chunks(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
             copy.write_row([row[name] for name, _ in _COLUMNS])
 
 
-# Same rules as sql_metrics._upsert_latest: a point replaces the latest value when its step is
+# Same rules as points._upsert_latest: a point replaces the latest value when its step is
 # larger, or equal with a timestamp as late or later; the first point is replaced only by one at a
 # lower step, or the same step with an earlier timestamp (so the first stored wins a full tie);
 # min/max ignore NULL (a batch of only NaN); counts and chunk_seq add up.
@@ -125,7 +125,7 @@ RETURNING key, chunk_seq
 """
 
 
-# The run's change time (store/run_changes.py), after its key rows: one lock order for all writers.
+# The run's change time (store/tracking/run_changes.py), after its key rows: one lock order for all writers.
 _TOUCH_PG = "UPDATE runs SET changed_ms = %(now)s WHERE run_id = %(run_id)s AND changed_ms < %(now)s"
 _TOUCH_SQLITE = "UPDATE runs SET changed_ms = ? WHERE run_id = ? AND changed_ms < ?"
 

@@ -4,7 +4,7 @@ bounded piece at a time.
 Chunk numbers of a (run, key) are handed out by the latest_metrics row lock, which a writer holds
 until it commits; so once ``latest_metrics.chunk_seq`` shows S, every chunk up to S is committed and
 visible. A watcher remembers the head it saw per key when it opened: the history it sends (from
-``start_step``, in step order) is the chunks up to that head, in pages (store/metric_pages.py);
+``start_step``, in step order) is the chunks up to that head, in pages (store/metrics/pages.py);
 what is new is every chunk after the last one it sent, in chunk order, a few chunks per read.
 Nothing is missed and nothing is sent twice, and a watcher holds one piece at a time, however long
 the history or large the burst: the next piece is read only once the previous one was handed to
@@ -20,13 +20,13 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from tracklane_server.store import schema as t
-from tracklane_server.store.chunk_codec import decode_ints
-from tracklane_server.store.chunk_io import fetch_rows
-from tracklane_server.store.metric_pages import Position, read_page
-from tracklane_server.store.sql_common import transaction
-from tracklane_server.store.sql_metrics import F64, Points
-from tracklane_server.store.sql_runs import RunStore
+from tracklane_server.store.db import schema as t
+from tracklane_server.store.db.transactions import transaction
+from tracklane_server.store.metrics.chunk_codec import decode_ints
+from tracklane_server.store.metrics.chunk_io import fetch_rows
+from tracklane_server.store.metrics.pages import Position, read_page
+from tracklane_server.store.metrics.points import F64, Points
+from tracklane_server.store.tracking.runs import RunStore
 from tracklane_server.store.validation import check_key
 
 #: Points per piece of history; chunks per read of what is new (about as many points). A watcher

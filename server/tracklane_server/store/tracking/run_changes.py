@@ -19,10 +19,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from tracklane.exceptions import NotFound
-from tracklane_server.store import schema as t
-from tracklane_server.store.points_channel import CHANNEL
-from tracklane_server.store.sql_common import experiment_pk, now_ms, transaction
-from tracklane_server.store.sql_run_loading import fill_runs
+from tracklane_server.store.db import schema as t
+from tracklane_server.store.db.transactions import experiment_pk, now_ms, transaction
+from tracklane_server.store.metrics.points_channel import CHANNEL
+from tracklane_server.store.tracking.run_loading import fill_runs
 
 __all__ = ["LATE_COMMIT_MS", "RunFeed", "changed_after", "touch"]
 

@@ -8,7 +8,7 @@ points in order of their first step, a few at a time, keeping only the ``limit``
 seen: once the ``limit``-th of them lies before the next chunk's first step, no unread chunk can
 change the page. Memory: ``limit`` points plus one group of chunks, whatever the history.
 
-Downsampling (M4, see sql_metrics.downsample) streams the same way: the buckets are fixed by the
+Downsampling (M4, see points.downsample) streams the same way: the buckets are fixed by the
 range's first and last step (read from the chunks' bounds, plus the chunks cut by the range), and
 the points a group of chunks can contribute are those M4 keeps from that group; the answer is
 exactly what M4 over the whole sorted range gives. Memory: four points per bucket plus a group.
@@ -24,10 +24,10 @@ import numpy.typing as npt
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from tracklane_server.store import schema as t
-from tracklane_server.store.chunk_codec import decode_ints
-from tracklane_server.store.chunk_io import fetch_rows
-from tracklane_server.store.sql_metrics import F64, I64, Points, downsample_between
+from tracklane_server.store.db import schema as t
+from tracklane_server.store.metrics.chunk_codec import decode_ints
+from tracklane_server.store.metrics.chunk_io import fetch_rows
+from tracklane_server.store.metrics.points import F64, I64, Points, downsample_between
 
 __all__ = ["GROUP_CHUNKS", "Position", "read_downsampled", "read_page"]
 

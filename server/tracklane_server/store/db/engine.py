@@ -1,4 +1,4 @@
-"""Engine creation, connectivity check and schema migration for SQLite and PostgreSQL."""
+"""The database: engine creation, connectivity check and schema migration (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 

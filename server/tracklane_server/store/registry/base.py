@@ -17,8 +17,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from tracklane.entities.model_registry import ModelEventKind
 from tracklane.exceptions import Aborted, AlreadyExists, InvalidArgument, NotFound
-from tracklane_server.store import schema as t
-from tracklane_server.store.sql_common import transaction
+from tracklane_server.store.db import schema as t
+from tracklane_server.store.db.transactions import transaction
 
 _models = t.registered_models
 

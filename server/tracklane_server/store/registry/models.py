@@ -1,7 +1,7 @@
 """The model registry on SQL: registered models, numbered versions, tags, copies and history.
 
-Stages and aliases are in :mod:`sql_registry_promotion`; every change runs in a transaction that
-first locks the model's row (:mod:`sql_registry_base`), so changes to one model are serialised.
+Stages and aliases are in :mod:`promotion`; every change runs in a transaction that
+first locks the model's row (:mod:`base`), so changes to one model are serialised.
 """
 
 from __future__ import annotations
@@ -21,11 +21,13 @@ from tracklane.entities.model_registry import (
     RegisteredModel,
 )
 from tracklane.exceptions import AlreadyExists, InvalidArgument, NotFound
-from tracklane_server.store import schema as t
-from tracklane_server.store import sql_registry_read as read
 from tracklane_server.store.access import grant_creator
-from tracklane_server.store.locations import child_uri
-from tracklane_server.store.registry_checks import (
+from tracklane_server.store.db import schema as t
+from tracklane_server.store.db.locations import child_uri
+from tracklane_server.store.db.transactions import insert_for, now_ms, transaction, upsert
+from tracklane_server.store.registry import read
+from tracklane_server.store.registry.base import record as _record
+from tracklane_server.store.registry.checks import (
     SOURCE_MAX,
     active_run_artifact_uri,
     check_model_name,
@@ -34,9 +36,7 @@ from tracklane_server.store.registry_checks import (
     require_ready,
     split_source,
 )
-from tracklane_server.store.sql_common import insert_for, now_ms, transaction, upsert
-from tracklane_server.store.sql_registry_base import record as _record
-from tracklane_server.store.sql_registry_promotion import PromotionMixin
+from tracklane_server.store.registry.promotion import PromotionMixin
 from tracklane_server.store.validation import (
     DESCRIPTION_MAX,
     REQUEST_ID_MAX,

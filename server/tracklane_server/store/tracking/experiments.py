@@ -11,12 +11,12 @@ from sqlalchemy.engine import Connection, Engine
 
 from tracklane.entities import Experiment, LifecycleStage, ViewType
 from tracklane.exceptions import AlreadyExists, FailedPrecondition, NotFound
-from tracklane_server.store import schema as t
 from tracklane_server.store.access import grant_creator
-from tracklane_server.store.locations import child_uri
-from tracklane_server.store.sql_common import experiment_pk, now_ms, transaction, upsert
-from tracklane_server.store.sql_search import search_experiment_ids
-from tracklane_server.store.system_tags import EXPERIMENT_NOTE
+from tracklane_server.store.db import schema as t
+from tracklane_server.store.db.locations import child_uri
+from tracklane_server.store.db.transactions import experiment_pk, now_ms, transaction, upsert
+from tracklane_server.store.tracking.search import search_experiment_ids
+from tracklane_server.store.tracking.system_tags import EXPERIMENT_NOTE
 from tracklane_server.store.validation import (
     DESCRIPTION_MAX,
     EXPERIMENT_NAME_MAX,

@@ -97,7 +97,7 @@ def _backfill(conn: sa.Connection) -> None:
 
 
 def _first_point(steps: bytes, values: bytes, stamps: bytes, count: int) -> tuple[int, int, float]:
-    from tracklane_server.store.chunk_codec import decode_ints  # the stored format's one decoder
+    from tracklane_server.store.metrics.chunk_codec import decode_ints  # the stored format's one decoder
 
     return (
         int(decode_ints(steps, count)[0]),

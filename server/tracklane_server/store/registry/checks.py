@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 from tracklane.entities import LifecycleStage
 from tracklane.entities.model_registry import ModelStage, ModelVersionStatus
 from tracklane.exceptions import FailedPrecondition, InvalidArgument, NotFound
-from tracklane_server.store import schema as t
+from tracklane_server.store.db import schema as t
 from tracklane_server.store.validation import TAG_VALUE_MAX, check_key, check_name, check_text
 
 SOURCE_MAX = 8_192

@@ -84,7 +84,7 @@ class RunRow(Base):
     # AIP-155 idempotency key of the CreateRun that made this run.
     request_id: Mapped[str | None] = mapped_column(sa.String(128), nullable=True, unique=True)
     # The server's clock at the run's last change (info, params, tags, inputs, metric points): what
-    # WatchExperiments reads (store/run_changes.py).
+    # WatchExperiments reads (store/tracking/run_changes.py).
     changed_ms: Mapped[int] = mapped_column(Millis, default=0, server_default="0")
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tracklane.exceptions import InvalidArgument
-from tracklane_server.store.search_filter import Comparison, OrderKey
+from tracklane_server.store.query.filter import Comparison, OrderKey
 
 __all__ = [
     "EXPERIMENT_NOTE",

@@ -1,10 +1,10 @@
-"""Alembic environment: runs on the connection handed over by tracklane_server.store.db.upgrade."""
+"""Alembic environment: runs on the connection handed over by tracklane_server.store.db.engine.upgrade."""
 
 from __future__ import annotations
 
 from alembic import context
 
-from tracklane_server.store.schema import Base
+from tracklane_server.store.db.schema import Base
 
 connection = context.config.attributes.get("connection")
 if connection is None:
