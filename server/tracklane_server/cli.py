@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import logging
 import multiprocessing
 import os
@@ -17,7 +18,7 @@ from collections.abc import Sequence
 
 import tracklane
 from tracklane.cli import commands as client_commands
-from tracklane.exceptions import TracklaneError
+from tracklane.exceptions import FailedPrecondition, TracklaneError
 from tracklane_server import logs
 from tracklane_server import settings as settings_module
 from tracklane_server.settings import Settings
@@ -27,6 +28,35 @@ log = logging.getLogger("tracklane_server")
 EXIT_USAGE = 2
 EXIT_UNAVAILABLE = 69  # sysexits EX_UNAVAILABLE
 EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE  # 141, what a shell reports for a tool SIGPIPE ended
+
+# What `tracklane server` and `tracklane db` import beyond the client: the `server` extra.
+SERVER_MODULES = (
+    "sqlalchemy",
+    "alembic",
+    "psycopg",
+    "minio",
+    "coolname",
+    "uvicorn",
+    "starlette",
+    "connectrpc",
+    "orjson",
+    "grpc_health",
+    "grpc_reflection",
+)
+
+
+def require_server_extra(command: str) -> None:
+    """Refuses, in one line, to run a server command in a client-only install.
+
+    Raises:
+        FailedPrecondition: a module of the ``server`` extra is not installed.
+    """
+    missing = [name for name in SERVER_MODULES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise FailedPrecondition(
+            f"`tracklane {command}` needs the server's dependencies ({', '.join(missing)} not "
+            "installed): pip install 'tracklane[server]'"
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -144,6 +174,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         if getattr(args, "client_command", False):
             client_commands.run_command(args)
             return
+        require_server_extra(args.command)
         settings = settings_module.load(args)
         args.handler(settings)
     except TracklaneError as exc:

@@ -17,7 +17,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tracklane.exceptions import InvalidArgument
-from tracklane_server.artifacts.allowed_roots import AllowedRoots
 from tracklane_server.identity.principal import Permission
 
 __all__ = ["SETTINGS", "Setting", "Settings", "add_arguments", "default_data_dir", "load"]
@@ -356,6 +355,9 @@ def _validate(settings: Settings) -> None:
             f"--artifact-root: unsupported URI {settings.resolved_artifact_root!r}; use file:/// or s3://",
             field="artifact_root",
         )
+    # Imported here: the artifact stores need the `server` extra, and `tracklane --help` must not.
+    from tracklane_server.artifacts.allowed_roots import AllowedRoots
+
     AllowedRoots(settings.resolved_artifact_root, settings.allowed_artifact_roots)  # each must parse
     public = urlsplit(settings.s3_public_endpoint_url)
     if settings.s3_public_endpoint_url and (public.scheme not in {"http", "https"} or not public.hostname):
