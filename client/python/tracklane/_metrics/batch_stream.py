@@ -124,7 +124,7 @@ class BatchStream:
     ) -> None:
         self._method = channel.stream_stream(
             _METHOD,
-            request_serializer=None,  # payloads are already serialized (see _metric_wire)
+            request_serializer=None,  # payloads are already serialized (see tracklane.wire.metrics)
             response_deserializer=tracking_pb2.StreamMetricsResponse.FromString,
         )
         self.capacity = max(1, capacity)
